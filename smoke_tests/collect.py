@@ -1,0 +1,148 @@
+"""Collect facts about this Python environment and print them as one JSON document (schema 1).
+
+Runs inside the image (or a venv) with its own Python and the standard library only. It only
+gathers facts; judging them against a profile's pins happens on the host.
+
+    python collect.py --all-distributions --import torch --fact torch.version.cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+# Run as a script: its own directory is on sys.path, so the tiers import as top-level modules.
+import tier1_versions
+import tier2_imports
+
+SCHEMA = 1
+
+
+def _statement(text: str) -> tier2_imports.Item:
+    name, sep, code = text.partition("=")
+    if not sep or not name.strip() or not code.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=CODE, got {text!r}")
+    return tier2_imports.statement(name.strip(), code.strip())
+
+
+def _tiers(text: str) -> set[int]:
+    try:
+        tiers = {int(part) for part in text.split(",")}
+    except ValueError:
+        tiers = set()
+    if not tiers or not tiers <= {1, 2}:
+        raise argparse.ArgumentTypeError(f"expected tiers such as 1,2, got {text!r}")
+    return tiers
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MOD")
+    parser.add_argument(
+        "--statement",
+        dest="statements",
+        action="append",
+        default=[],
+        type=_statement,
+        metavar="NAME=CODE",
+        help="a statement to exec, e.g. peft=from peft import LoraConfig",
+    )
+    parser.add_argument(
+        "--fact",
+        dest="facts",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="an expression whose value to report, e.g. torch.version.cuda",
+    )
+    parser.add_argument(
+        "--all-distributions",
+        action="store_true",
+        help="also import every top-level module of every installed distribution",
+    )
+    parser.add_argument("--exclude", action="append", default=[], metavar="MOD")
+    parser.add_argument("--timeout", type=_positive, default=120.0, metavar="SECONDS")
+    parser.add_argument("--tiers", type=_tiers, default={1, 2}, metavar="1,2")
+    parser.add_argument("--output", type=Path, metavar="PATH", help="instead of stdout")
+    parser.add_argument("--fail-on-broken", action="store_true", help="exit 1 when any item failed")
+    parser.add_argument("--quiet", action="store_true", help="no progress, no child stderr")
+    return parser.parse_args(argv)
+
+
+def _items(
+    args: argparse.Namespace, distributions: list[dict[str, Any]]
+) -> list[tier2_imports.Item]:
+    """--import modules in the order given, then every distribution's, then statements, facts."""
+    modules: list[str] = list(dict.fromkeys(args.imports))
+    if args.all_distributions:
+        skip = set(modules) | set(args.exclude)
+        found = {name for dist in distributions for name in dist["top_level"]}
+        modules += sorted(found - skip)
+    statements: list[tier2_imports.Item] = args.statements
+    items = [tier2_imports.module(name) for name in modules]
+    return items + statements + [tier2_imports.fact(text) for text in args.facts]
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Readers (and a Docker layer) see the old file or the whole new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.chmod(temp, 0o644)  # mkstemp's 0600 would hide the facts from other users
+        os.replace(temp, path)
+    except BaseException:
+        os.unlink(temp)
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    distributions: list[dict[str, Any]] = []
+    if 1 in args.tiers or args.all_distributions:
+        distributions = tier1_versions.distributions()
+        if not args.quiet:
+            elapsed = time.monotonic() - started
+            print(f"tier1: {len(distributions)} distributions ({elapsed:.2f}s)", file=sys.stderr)
+    results: list[tier2_imports.Result] = []
+    if 2 in args.tiers:
+        items = _items(args, distributions)
+        results = tier2_imports.run(items, timeout=args.timeout, quiet=args.quiet)
+    document = {
+        "schema": SCHEMA,
+        "python": tier1_versions.python_facts(),
+        "environment": tier1_versions.marker_environment(),
+        "distributions": distributions if 1 in args.tiers else [],
+        "items": [dataclasses.asdict(result) for result in results],
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    text = json.dumps(document, indent=2) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        _write_atomic(args.output, text)
+    broken = [result.subject for result in results if not result.ok]
+    if broken and not args.quiet:
+        print(f"tier2: {len(broken)} failed: {', '.join(broken)}", file=sys.stderr)
+    return 1 if broken and args.fail_on_broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

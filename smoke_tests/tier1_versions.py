@@ -1,0 +1,103 @@
+"""Tier 1: what is installed, read in-process from package metadata.
+
+Runs with the image's own Python (3.10+) and the standard library only, so the few lines of
+`packaging.markers.default_environment` are restated here rather than imported.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import keyword
+import os
+import platform
+import re
+import sys
+from typing import Any
+
+# x.py, x.so, x.pyd, or an extension with an ABI tag: x.cpython-310-x86_64-linux-gnu.so, x.abi3.so
+_MODULE_FILE = re.compile(r"^(?P<name>[^.]+)(?:\.py|(?:\.[^.]+)?\.(?:so|pyd))$")
+
+
+def python_facts() -> dict[str, str]:
+    return {
+        "version": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "executable": sys.executable,
+    }
+
+
+def marker_environment() -> dict[str, str]:
+    """The PEP 508 marker values, computed as packaging.markers.default_environment does."""
+    info = sys.implementation.version
+    implementation_version = f"{info.major}.{info.minor}.{info.micro}"
+    if info.releaselevel != "final":
+        implementation_version += f"{info.releaselevel[0]}{info.serial}"
+    return {
+        "implementation_name": sys.implementation.name,
+        "implementation_version": implementation_version,
+        "os_name": os.name,
+        "platform_machine": platform.machine(),
+        "platform_release": platform.release(),
+        "platform_system": platform.system(),
+        "platform_version": platform.version(),
+        "python_full_version": platform.python_version(),
+        "platform_python_implementation": platform.python_implementation(),
+        "python_version": ".".join(platform.python_version_tuple()[:2]),
+        "sys_platform": sys.platform,
+    }
+
+
+def _importable(name: str) -> bool:
+    # Dunder names are installer artefacts (__pycache__, __editable___x_finder), not modules.
+    return name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("__")
+
+
+def _top_level_of(parts: tuple[str, ...]) -> str | None:
+    """The module a RECORD path makes importable at top level, if any.
+
+    A top-level directory counts once any .py file (or a compiled __init__) lies beneath it,
+    which covers regular packages and namespace packages such as `nvidia` alike.
+    """
+    match = _MODULE_FILE.match(parts[-1])
+    if match is None:
+        return None
+    if len(parts) == 1:
+        return match["name"]
+    if parts[-1].endswith(".py") or match["name"] == "__init__":
+        return parts[0]
+    return None
+
+
+def top_level(dist: importlib.metadata.Distribution) -> list[str]:
+    """Importable top-level names: top_level.txt when the installer wrote one, else RECORD."""
+    text = dist.read_text("top_level.txt")
+    if text is not None:
+        names = {line.strip() for line in text.splitlines()}
+    else:
+        names = {_top_level_of(path.parts) or "" for path in dist.files or ()}
+    return sorted(name for name in names if _importable(name))
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def distributions() -> list[dict[str, Any]]:
+    """Every installed distribution, sorted by normalized name.
+
+    A name found twice on sys.path keeps its first copy: that is the one `import` would use.
+    """
+    found: dict[str, dict[str, Any]] = {}
+    for dist in importlib.metadata.distributions():
+        if "Name" not in dist.metadata:
+            continue  # a leftover dist-info without METADATA: nothing installed to report
+        name = dist.metadata["Name"]
+        if _canonical(name) in found:
+            continue
+        found[_canonical(name)] = {
+            "name": name,
+            "version": dist.version,
+            "requires": list(dist.requires or ()),
+            "top_level": top_level(dist),
+        }
+    return [found[key] for key in sorted(found)]

@@ -1,0 +1,227 @@
+"""Tier 2: does the stack actually import? Runs probe items and reports each one.
+
+Items run one after another in a single child interpreter, because starting Python (and
+importing torch) once per item would be slow. The child may segfault, hang or be poisoned by an
+earlier item, so the parent watches it with a per-item deadline, restarts it after a crash or a
+hang, and re-runs every failure alone in a fresh child before blaming the item.
+
+Run as a script, this file is that child: it reads the items as JSON on stdin and writes one
+JSON line per event ("start", then "result") on its original stdout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import faulthandler
+import importlib
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterator, Sequence
+from typing import IO, Any
+
+_ROOT_NAME = re.compile(r"\s*([A-Za-z_]\w*)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+    kind: str
+    """module, statement or fact."""
+    subject: str
+    code: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    kind: str
+    subject: str
+    code: str
+    ok: bool
+    value: str | None
+    error: str | None
+    seconds: float
+    isolated: bool
+    """True when no other item ran before it in the same child."""
+
+
+def module(name: str) -> Item:
+    return Item("module", name, f"import {name}")
+
+
+def statement(name: str, code: str) -> Item:
+    return Item("statement", name, code)
+
+
+def fact(expression: str) -> Item:
+    return Item("fact", expression, expression)
+
+
+# --- the child ---------------------------------------------------------------------------
+
+
+def _last_line(error: BaseException) -> str:
+    """The exception's final line: for a multi-line message, the line that names the cause."""
+    lines = "".join(traceback.format_exception_only(type(error), error)).splitlines()
+    return next((line.strip() for line in reversed(lines) if line.strip()), type(error).__name__)
+
+
+def _execute(item: Item) -> str | None:
+    """Run one item; a fact returns its value as text."""
+    if item.kind == "module":
+        importlib.import_module(item.subject)
+        return None
+    if item.kind == "statement":
+        exec(compile(item.code, f"<statement {item.subject}>", "exec"), {"__name__": "__probe__"})
+        return None
+    if item.kind == "fact":
+        root = _ROOT_NAME.match(item.code)
+        namespace = {root[1]: importlib.import_module(root[1])} if root else {}
+        value = eval(compile(item.code, f"<fact {item.subject}>", "eval"), namespace)
+        return None if value is None else str(value)
+    raise ValueError(f"unknown item kind {item.kind!r}")
+
+
+def _child() -> None:
+    items = [Item(**raw) for raw in json.load(sys.stdin)]
+    faulthandler.enable()  # a segfaulting import leaves its Python stack in the build log
+    # Keep the protocol clean: what imported modules print, from Python or from C, goes to
+    # stderr. The protocol fd is a private (non-inheritable) duplicate of the original stdout.
+    protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+
+    def send(event: dict[str, Any]) -> None:
+        protocol.write(json.dumps(event) + "\n")
+        protocol.flush()
+
+    for item in items:
+        send({"event": "start", "subject": item.subject})
+        started = time.perf_counter()
+        value, error = None, None
+        try:
+            value = _execute(item)
+        except (Exception, SystemExit) as raised:  # a failing item is a fact to report
+            error = _last_line(raised)
+        seconds = round(time.perf_counter() - started, 4)
+        send({"event": "result", "value": value, "error": error, "seconds": seconds})
+
+
+# --- the parent --------------------------------------------------------------------------
+
+
+def _forward_lines(stream: IO[str], lines: queue.Queue[str | None]) -> None:
+    """Move the child's protocol lines onto a queue, so the parent can wait with a deadline."""
+    for line in stream:
+        lines.put(line)
+    lines.put(None)  # end of output: the child has exited (or closed its protocol fd)
+
+
+def _crash_evidence(returncode: int) -> str:
+    if returncode < 0:
+        with contextlib.suppress(ValueError):
+            return f"crashed: exit code {returncode} / signal {signal.Signals(-returncode).name}"
+    return f"crashed: exit code {returncode}"
+
+
+def _failed(item: Item, error: str, seconds: float, isolated: bool) -> Result:
+    fields = dataclasses.asdict(item)
+    return Result(**fields, ok=False, value=None, error=error, seconds=seconds, isolated=isolated)
+
+
+def _await_result(
+    item: Item,
+    lines: queue.Queue[str | None],
+    child: subprocess.Popen[str],
+    timeout: float,
+    *,
+    isolated: bool,
+) -> tuple[Result, bool]:
+    """The child's result for item, and whether the child lives on (not crashed, not hung)."""
+    started = time.monotonic()  # reset by the item's "start": the child's start-up counts too
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, started + timeout - time.monotonic()))
+        except queue.Empty:
+            return _failed(item, f"timed out after {timeout:g}s", timeout, isolated), False
+        if line is None:
+            evidence, elapsed = _crash_evidence(child.wait()), round(time.monotonic() - started, 4)
+            return _failed(item, evidence, elapsed, isolated), False
+        event = json.loads(line)
+        if event["event"] == "start":
+            started = time.monotonic()
+            continue
+        fields = {key: event[key] for key in ("value", "error", "seconds")}
+        ok = event["error"] is None
+        return Result(**dataclasses.asdict(item), **fields, ok=ok, isolated=isolated), True
+
+
+def _run_child(items: Sequence[Item], timeout: float, quiet: bool) -> Iterator[Result]:
+    """Run items in one child, yielding results, until all are done or one crashes or hangs."""
+    child = subprocess.Popen(
+        [sys.executable, os.path.abspath(__file__)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL if quiet else None,
+        text=True,
+        encoding="utf-8",
+    )
+    assert child.stdin is not None and child.stdout is not None
+    lines: queue.Queue[str | None] = queue.Queue()
+    threading.Thread(target=_forward_lines, args=(child.stdout, lines), daemon=True).start()
+    with contextlib.suppress(BrokenPipeError):  # died at once: its exit code tells why
+        child.stdin.write(json.dumps([dataclasses.asdict(item) for item in items]))
+        child.stdin.close()
+    try:
+        for index, item in enumerate(items):
+            result, alive = _await_result(item, lines, child, timeout, isolated=index == 0)
+            yield result
+            if not alive:
+                return
+    finally:
+        # Done, crashed or hung: nothing more is wanted from it (exit hooks are not probed).
+        child.kill()
+        child.wait()
+
+
+def _progress(result: Result) -> None:
+    label = f"{'import' if result.kind == 'module' else result.kind} {result.subject}"
+    if not result.ok:
+        outcome = f"FAILED: {result.error}" + ("" if result.isolated else " (will re-run alone)")
+    else:
+        outcome = f"ok: {result.value}" if result.kind == "fact" else "ok"
+    print(f"tier2: {label} ... {outcome} ({result.seconds:.2f}s)", file=sys.stderr, flush=True)
+
+
+def run(items: Sequence[Item], *, timeout: float = 120.0, quiet: bool = False) -> list[Result]:
+    """Results in item order; a failure seen in a shared child is the one from its re-run alone.
+
+    An item that hangs after others ran in its child therefore costs up to two timeouts.
+    """
+    results: list[Result] = []
+
+    def record(result: Result) -> Result:
+        if not quiet:
+            _progress(result)
+        return result
+
+    while len(results) < len(items):
+        results += map(record, _run_child(items[len(results) :], timeout, quiet))
+    for index, result in enumerate(results):
+        if not result.ok and not result.isolated:
+            [alone] = _run_child([items[index]], timeout, quiet)
+            results[index] = record(alone)
+    return results
+
+
+if __name__ == "__main__":
+    # The script's own directory is not part of the image's import path: do not probe it.
+    if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+        del sys.path[0]
+    _child()

@@ -1,0 +1,185 @@
+"""The in-image collector, run for real against the host Python: facts out, failures contained."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+COLLECT = Path(__file__).resolve().parents[2] / "smoke_tests" / "collect.py"
+
+MODULES = {
+    "bad_mod": 'raise ValueError("numpy.dtype size changed")\n',
+    "good_mod": "VALUE = 42\n",
+    "crash_mod": "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n",
+    "hang_mod": "import time\nwhile True:\n    time.sleep(1)\n",
+    "noisy_mod": 'import os\nprint("{not json")\nos.write(1, b"raw fd 1\\n")\n',
+    "poison": 'import sys\nsys.modules["victim"] = None\n',
+    "victim": "",
+}
+
+
+@pytest.fixture
+def probe_path(tmp_path: Path) -> Path:
+    for name, source in MODULES.items():
+        (tmp_path / f"{name}.py").write_text(source, encoding="utf-8")
+    return tmp_path
+
+
+def collect(probe_path: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    completed = subprocess.run(
+        [sys.executable, str(COLLECT), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(probe_path)},
+        cwd=probe_path,
+        timeout=60,
+    )
+    return completed.returncode, json.loads(completed.stdout) if completed.stdout else {}
+
+
+def items(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {item["subject"]: item for item in document["items"]}
+
+
+def test_import_error_is_reported_and_the_next_module_still_runs(probe_path: Path) -> None:
+    code, document = collect(probe_path, "--import", "bad_mod", "--import", "good_mod")
+    assert code == 0
+    assert document["schema"] == 1
+    bad, good = document["items"]
+    assert (bad["ok"], bad["error"]) == (False, "ValueError: numpy.dtype size changed")
+    assert (good["subject"], good["ok"], good["error"]) == ("good_mod", True, None)
+
+
+def test_crash_is_reported_and_later_items_still_run(probe_path: Path) -> None:
+    _, document = collect(probe_path, "--import", "crash_mod", "--import", "good_mod")
+    crash, good = document["items"]
+    assert crash["ok"] is False
+    assert crash["error"] == "crashed: exit code -11 / signal SIGSEGV"
+    assert good["ok"] is True
+
+
+def test_hang_times_out(probe_path: Path) -> None:
+    _, document = collect(probe_path, "--timeout", "2", "--import", "hang_mod", "--import", "json")
+    hang, after = document["items"]
+    assert (hang["ok"], hang["error"]) == (False, "timed out after 2s")
+    assert after["ok"] is True
+
+
+def test_fact_values_are_strings_or_null(probe_path: Path) -> None:
+    _, document = collect(
+        probe_path, "--fact", "good_mod.VALUE", "--fact", "os.environ.get('IMAGEGATE_UNSET')"
+    )
+    found = items(document)
+    assert found["good_mod.VALUE"]["value"] == "42"
+    assert found["os.environ.get('IMAGEGATE_UNSET')"] | {"seconds": 0} == {
+        "kind": "fact",
+        "subject": "os.environ.get('IMAGEGATE_UNSET')",
+        "code": "os.environ.get('IMAGEGATE_UNSET')",
+        "ok": True,
+        "value": None,
+        "error": None,
+        "seconds": 0,
+        "isolated": False,
+    }
+
+
+def test_statement_reports_its_import_error(probe_path: Path) -> None:
+    _, document = collect(probe_path, "--statement", "lora=from good_mod import LoraConfig")
+    [item] = document["items"]
+    assert (item["kind"], item["subject"], item["code"]) == (
+        "statement",
+        "lora",
+        "from good_mod import LoraConfig",
+    )
+    assert item["ok"] is False
+    assert item["error"].startswith("ImportError: cannot import name 'LoraConfig' from 'good_mod'")
+
+
+def test_module_output_on_stdout_does_not_corrupt_the_json(probe_path: Path) -> None:
+    code, document = collect(probe_path, "--import", "noisy_mod", "--import", "good_mod")
+    assert code == 0
+    assert [item["ok"] for item in document["items"]] == [True, True]
+
+
+def test_fail_on_broken_exits_1_after_printing(probe_path: Path) -> None:
+    code, document = collect(probe_path, "--fail-on-broken", "--import", "bad_mod")
+    assert code == 1
+    assert document["items"][0]["ok"] is False
+    assert collect(probe_path, "--fail-on-broken", "--import", "good_mod")[0] == 0
+
+
+def test_failure_caused_by_an_earlier_item_is_cleared_by_the_isolated_rerun(
+    probe_path: Path,
+) -> None:
+    _, document = collect(probe_path, "--import", "poison", "--import", "victim")
+    poison, victim = document["items"]
+    assert (poison["ok"], poison["isolated"]) == (True, True)
+    assert (victim["ok"], victim["isolated"]) == (True, True)
+
+
+def test_tier1_lists_the_host_distributions(probe_path: Path) -> None:
+    _, document = collect(probe_path, "--tiers", "1")
+    assert document["items"] == []
+    assert document["python"]["version"] == ".".join(map(str, sys.version_info[:3]))
+    assert document["environment"]["sys_platform"] == sys.platform
+    pytest_dist = next(d for d in document["distributions"] if d["name"] == "pytest")
+    assert pytest_dist["version"] == importlib.metadata.version("pytest")
+    assert {"pytest", "_pytest"} <= set(pytest_dist["top_level"])
+    assert pytest_dist["requires"] == importlib.metadata.requires("pytest")
+
+
+def test_top_level_without_top_level_txt_comes_from_record(probe_path: Path) -> None:
+    info = probe_path / "fake_dist-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-dist\nVersion: 1.0\n")
+    record = [
+        "pkg/__init__.py",
+        "nvidia/cudnn/lib/loader.py",  # a namespace package: no __init__.py
+        "single.py",
+        "ext.cpython-311-x86_64-linux-gnu.so",
+        "pkg.libs/libfoo.so",
+        "bad-name/mod.py",
+        "__pycache__/single.cpython-311.pyc",
+        "__editable___fake_finder.py",
+        "fake_dist-1.0.dist-info/METADATA",
+        "../../bin/tool",
+    ]
+    (info / "RECORD").write_text("".join(f"{path},,\n" for path in record))
+    _, document = collect(probe_path, "--tiers", "1")
+    [fake] = [d for d in document["distributions"] if d["name"] == "fake-dist"]
+    assert fake == {
+        "name": "fake-dist",
+        "version": "1.0",
+        "requires": [],
+        "top_level": ["ext", "nvidia", "pkg", "single"],
+    }
+
+
+def test_all_distributions_imports_top_levels_except_excluded(probe_path: Path) -> None:
+    args = ["--tiers", "2", "--all-distributions", "--exclude", "_pytest", "--import", "pytest"]
+    _, document = collect(probe_path, *args, "--quiet")
+    subjects = [item["subject"] for item in document["items"]]
+    assert subjects[0] == "pytest"
+    assert subjects.count("pytest") == 1
+    assert "_pytest" not in subjects
+    assert subjects[1:] == sorted(subjects[1:])
+
+
+def test_output_file_replaces_stdout(probe_path: Path) -> None:
+    target = probe_path / "out" / "facts.json"
+    code, printed = collect(probe_path, "--import", "good_mod", "--output", str(target))
+    assert (code, printed) == (0, {})
+    assert json.loads(target.read_text(encoding="utf-8"))["items"][0]["ok"] is True
+    assert [path.name for path in target.parent.iterdir()] == ["facts.json"]
+
+
+@pytest.mark.parametrize("bad", [["--tiers", "3"], ["--statement", "no-equals"], ["--nope"]])
+def test_bad_arguments_exit_2(probe_path: Path, bad: list[str]) -> None:
+    assert collect(probe_path, *bad)[0] == 2

@@ -1,0 +1,92 @@
+"""Facts as the in-image collector reports them (smoke_tests/collect.py, schema 1).
+
+Only the shape is checked here; what the facts mean against a profile is `verify`'s job.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from packaging.utils import NormalizedName, canonicalize_name
+
+from imagegate.errors import BuildFailed
+
+SCHEMA = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class Distribution:
+    name: NormalizedName
+    version: str
+    requires: tuple[str, ...]
+    top_level: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ItemResult:
+    kind: str
+    """module, statement or fact."""
+    subject: str
+    code: str
+    ok: bool
+    value: str | None
+    error: str | None
+    seconds: float
+    isolated: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Facts:
+    python_version: str
+    environment: Mapping[str, str]
+    distributions: Mapping[NormalizedName, Distribution]
+    items: tuple[ItemResult, ...]
+    seconds: float
+
+    @classmethod
+    def from_json(cls, text: str, *, source: str) -> Facts:
+        try:
+            data = json.loads(text)
+            return cls.from_dict(data)
+        except (ValueError, KeyError, TypeError) as error:
+            tail = text.strip().splitlines()[-1:] or ["no output"]
+            raise BuildFailed(
+                f"{source}: the smoke collector gave no usable facts ({error}); last output: {tail[0]}"
+            ) from None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Facts:
+        if data["schema"] != SCHEMA:
+            raise ValueError(f"schema {data['schema']!r}, expected {SCHEMA}")
+        distributions = {}
+        for raw in data["distributions"]:
+            name = canonicalize_name(raw["name"])
+            distributions[name] = Distribution(
+                name=name,
+                version=str(raw["version"]),
+                requires=tuple(raw.get("requires") or ()),
+                top_level=tuple(raw.get("top_level") or ()),
+            )
+        items = tuple(
+            ItemResult(
+                kind=raw["kind"],
+                subject=raw["subject"],
+                code=raw.get("code") or "",
+                ok=bool(raw["ok"]),
+                value=raw.get("value"),
+                error=raw.get("error"),
+                seconds=float(raw.get("seconds") or 0.0),
+                isolated=bool(raw.get("isolated")),
+            )
+            for raw in data.get("items") or ()
+        )
+        return cls(
+            python_version=str(data["python"]["version"]),
+            environment=dict(data["environment"]),
+            distributions=distributions,
+            items=items,
+            seconds=float(data.get("seconds") or 0.0),
+        )

@@ -1,0 +1,189 @@
+"""Profiles: the single source of truth for what an image must hold.
+
+A profile file may `extends:` another; files whose name starts with `_` hold shared pins
+and are never built themselves. Mappings merge key by key (a null removes an inherited
+key), lists and scalars replace. Each file is checked on its own first, so an error names
+the file that holds the mistake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from imagegate.errors import ProfileError
+from imagegate.profile_schema import check_file
+from imagegate.target import Target
+
+SHARED_PREFIX = "_"
+DEFAULT_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Base:
+    image: str
+    packages: tuple[str, ...] = ()
+    """Debian packages the Dockerfile adds when the base lacks Python."""
+    local: str | None = None
+    """Debian suite from which `imagegate base` makes a stand-in when `image` can't be pulled."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Probes:
+    imports: tuple[str, ...] = ()
+    statements: Mapping[str, str] = field(default_factory=dict)
+    exclude: Mapping[str, str] = field(default_factory=dict)
+    timeout: float = DEFAULT_TIMEOUT
+
+
+@dataclass(frozen=True, kw_only=True)
+class Profile:
+    name: str
+    path: Path
+    description: str
+    target: Target
+    base: Base
+    indexes: Mapping[str, str]
+    sources: Mapping[NormalizedName, str]
+    pins: Mapping[NormalizedName, Version]
+    protected: tuple[NormalizedName, ...]
+    invariants: Mapping[NormalizedName, SpecifierSet]
+    facts: Mapping[str, str]
+    probes: Probes
+
+    def index_for(self, package: NormalizedName) -> str | None:
+        source = self.sources.get(package)
+        return None if source is None else self.indexes[source]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, name: str, path: Path) -> Profile:
+        """Build from a merged, schema-checked mapping; cross-key rules are checked here."""
+        for key in ("target", "base", "pins"):
+            if not data.get(key):
+                raise ProfileError(f"{path}: {key}: missing (neither here nor in a parent); add it")
+        for key in ("python", "platform"):
+            if key not in data["target"]:
+                raise ProfileError(f"{path}: target.{key}: missing; add it")
+        if "image" not in data["base"]:
+            raise ProfileError(f"{path}: base.image: missing; add it")
+        pins = {canonicalize_name(k): Version(v) for k, v in _live(data.get("pins")).items()}
+        indexes = dict(_live(data.get("indexes")))
+        sources = {canonicalize_name(k): v for k, v in _live(data.get("sources")).items()}
+        for package, index in sources.items():
+            if index not in indexes:
+                raise ProfileError(f"{path}: sources.{package}: no index named {index!r} under indexes; add it")
+        protected = tuple(canonicalize_name(n) for n in data.get("protected") or ())
+        for package in protected:
+            if package not in pins:
+                raise ProfileError(f"{path}: protected: {package!r} is not pinned; pin it under pins")
+        probes = data.get("probes") or {}
+        base = data["base"]
+        return cls(
+            name=name,
+            path=path,
+            description=str(data.get("description") or ""),
+            target=Target(python=data["target"]["python"], platform=data["target"]["platform"]),
+            base=Base(
+                image=base["image"],
+                packages=tuple(base.get("packages") or ()),
+                local=base.get("local"),
+            ),
+            indexes=indexes,
+            sources=sources,
+            pins=pins,
+            protected=protected,
+            invariants={
+                canonicalize_name(k): SpecifierSet(v) for k, v in _live(data.get("invariants")).items()
+            },
+            facts={k: str(v) for k, v in _live(data.get("facts")).items()},
+            probes=Probes(
+                imports=tuple(probes.get("imports") or ()),
+                statements=dict(_live(probes.get("statements"))),
+                exclude=dict(_live(probes.get("exclude"))),
+                timeout=float(probes.get("timeout") or DEFAULT_TIMEOUT),
+            ),
+        )
+
+
+def _live(mapping: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {k: v for k, v in (mapping or {}).items() if v is not None}
+
+
+def profile_names(directory: Path) -> list[str]:
+    """The buildable profiles in `directory` (shared `_*.yaml` files are not)."""
+    if not directory.is_dir():
+        raise ProfileError(f"{directory}: no such profiles directory; pass --profiles DIR")
+    return sorted(p.stem for p in directory.glob("*.yaml") if not p.stem.startswith(SHARED_PREFIX))
+
+
+def load_profile(name: str, directory: Path) -> Profile:
+    path = directory / f"{name}.yaml"
+    if name.startswith(SHARED_PREFIX) or not path.is_file():
+        known = ", ".join(profile_names(directory)) or "none"
+        raise ProfileError(f"{directory}: no profile {name!r} (known: {known}); pick one or add {path}")
+    chain = _chain(path, directory)
+    merged: dict[str, Any] = {}
+    for _, raw in reversed(chain):
+        merged = _merge(merged, raw)
+    merged.pop("extends", None)
+    return Profile.from_dict(merged, name=name, path=path)
+
+
+def load_profiles(names: list[str], directory: Path) -> list[Profile]:
+    return [load_profile(name, directory) for name in names]
+
+
+def _chain(path: Path, directory: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """The file and each parent in turn, each read and schema-checked."""
+    chain: list[tuple[Path, dict[str, Any]]] = []
+    seen: list[str] = []
+    current = path
+    while True:
+        seen.append(current.stem)
+        raw = _read(current)
+        check_file(raw, current)
+        chain.append((current, raw))
+        parent = raw.get("extends")
+        if parent is None:
+            return chain
+        if parent in seen:
+            cycle = " -> ".join([*seen, parent])
+            raise ProfileError(f"{current}: extends: circular chain {cycle}; remove one 'extends'")
+        following = directory / f"{parent}.yaml"
+        if not following.is_file():
+            raise ProfileError(f"{current}: extends: no profile {parent!r} in {directory}; fix the name")
+        current = following
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        line = f"line {mark.line + 1}: " if mark is not None else ""
+        raise ProfileError(f"{path}: {line}malformed YAML ({error.problem}); fix the syntax") from None
+    except yaml.YAMLError as error:
+        raise ProfileError(f"{path}: malformed YAML ({error}); fix the syntax") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ProfileError(f"{path}: the file must hold a mapping of keys, not {type(raw).__name__}")
+    return raw
+
+
+def _merge(parent: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(parent)
+    for key, value in child.items():
+        inherited = merged.get(key)
+        if isinstance(value, Mapping) and isinstance(inherited, Mapping):
+            merged[key] = _merge(inherited, value)
+        else:
+            merged[key] = value
+    return merged

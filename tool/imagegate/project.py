@@ -1,0 +1,27 @@
+"""Where a project's parts live: profiles, rendered Dockerfiles, the wheelhouse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, kw_only=True)
+class Project:
+    root: Path
+    """The build context: holds profiles/, dockerfiles/, wheelhouse/ and smoke_tests/."""
+    profiles: Path
+
+    @classmethod
+    def from_profiles(cls, profiles: Path) -> Project:
+        profiles = profiles.resolve()
+        return cls(root=profiles.parent, profiles=profiles)
+
+    def dockerfile(self, name: str) -> Path:
+        return self.root / "dockerfiles" / f"{name}.Dockerfile"
+
+    def wheelhouse_dir(self, name: str) -> Path:
+        return self.root / "wheelhouse" / name
+
+    def relative(self, path: Path) -> str:
+        return path.resolve().relative_to(self.root).as_posix()

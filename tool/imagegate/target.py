@@ -1,0 +1,78 @@
+"""The Python and platform an image runs, and which wheel tags fit it.
+
+The host is never the target: a wheelhouse for a manylinux_2_36 cp311 image is built
+the same on any machine. Tag logic is packaging's; this module only names the platforms.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+from packaging.tags import Tag, compatible_tags, cpython_tags
+
+_PLATFORM = re.compile(r"^manylinux_(?P<major>\d+)_(?P<minor>\d+)_(?P<arch>x86_64|aarch64)$")
+_LEGACY = {(2, 17): "manylinux2014", (2, 12): "manylinux2010", (2, 5): "manylinux1"}
+PYTHON_VERSION = re.compile(r"^3\.\d{1,2}$")
+
+
+def is_valid_platform(text: str) -> bool:
+    return _PLATFORM.match(text) is not None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    python: str
+    """Major.minor of the image's interpreter, e.g. "3.11"."""
+    platform: str
+    """The newest manylinux the image's glibc supports, e.g. "manylinux_2_36_x86_64"."""
+
+    @cached_property
+    def arch(self) -> str:
+        return self._match["arch"]
+
+    @cached_property
+    def _match(self) -> re.Match[str]:
+        match = _PLATFORM.match(self.platform)
+        if match is None:
+            raise ValueError(f"not a manylinux platform: {self.platform!r}")
+        return match
+
+    @cached_property
+    def platforms(self) -> tuple[str, ...]:
+        """Every platform tag the target accepts, best first (what pip's --platform needs)."""
+        major, newest = int(self._match["major"]), int(self._match["minor"])
+        names: list[str] = []
+        for minor in range(newest, 4, -1):
+            names.append(f"manylinux_{major}_{minor}_{self.arch}")
+            legacy = _LEGACY.get((major, minor))
+            if legacy and (self.arch == "x86_64" or minor >= 17):
+                names.append(f"{legacy}_{self.arch}")
+        names.append(f"linux_{self.arch}")
+        return tuple(names)
+
+    @cached_property
+    def abi(self) -> str:
+        return "cp" + self.python.replace(".", "")
+
+    @cached_property
+    def tags(self) -> frozenset[Tag]:
+        version = tuple(int(part) for part in self.python.split("."))
+        return frozenset(
+            [
+                *cpython_tags(version, abis=[self.abi], platforms=self.platforms),
+                *compatible_tags(version, interpreter=self.abi, platforms=self.platforms),
+            ]
+        )
+
+    def accepts(self, tags: frozenset[Tag]) -> bool:
+        return not tags.isdisjoint(self.tags)
+
+    def pip_options(self) -> list[str]:
+        """The options that make pip choose wheels for this target rather than the host."""
+        options = ["--only-binary=:all:", "--python-version", self.python]
+        options += ["--implementation", "cp", "--abi", self.abi, "--abi", "abi3", "--abi", "none"]
+        for platform in self.platforms:
+            options += ["--platform", platform]
+        return options

@@ -1,0 +1,178 @@
+"""The one judge: facts collected from an image (or a venv) against a profile.
+
+Pure functions, no I/O. Build, verify, check and doctor all call `judge`. Versions are
+compared as `packaging` Versions with their local label: `2.5.1+cu121`, `2.5.1` and
+`2.5.1+cpu` are three different builds, so an exact pin never uses a specifier (where
+`==2.5.1` would accept `2.5.1+cpu`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from imagegate.facts import Facts, ItemResult
+from imagegate.findings import Finding, Status
+from imagegate.profiles import Profile
+
+
+def judge(profile: Profile, facts: Facts) -> list[Finding]:
+    return [
+        _python(profile, facts),
+        *_pins(profile, facts),
+        *_invariants(profile, facts),
+        *_requirements(facts),
+        *_facts(profile, facts),
+        *_probes(profile, facts),
+    ]
+
+
+def same_build(installed: str, pinned: Version) -> bool:
+    """Exact equality, local label included; an unparseable installed version never matches."""
+    try:
+        return Version(installed) == pinned
+    except InvalidVersion:
+        return False
+
+
+def _python(profile: Profile, facts: Facts) -> Finding:
+    actual = ".".join(facts.python_version.split(".")[:2])
+    status = Status.OK if actual == profile.target.python else Status.WRONG_VERSION
+    return Finding(
+        tier=1,
+        check="python",
+        subject="python",
+        status=status,
+        expected=profile.target.python,
+        actual=facts.python_version,
+    )
+
+
+def _pins(profile: Profile, facts: Facts) -> Iterator[Finding]:
+    for name, pin in profile.pins.items():
+        installed = facts.distributions.get(name)
+        if installed is None:
+            status, actual = Status.MISSING, "not installed"
+        else:
+            ok = same_build(installed.version, pin)
+            status, actual = (Status.OK if ok else Status.WRONG_VERSION), installed.version
+        yield Finding(tier=1, check="pin", subject=name, status=status, expected=f"=={pin}", actual=actual)
+
+
+def _invariants(profile: Profile, facts: Facts) -> Iterator[Finding]:
+    for name, specifier in profile.invariants.items():
+        installed = facts.distributions.get(name)
+        common = {"tier": 1, "check": "invariant", "subject": name, "expected": str(specifier)}
+        if installed is None:
+            yield Finding(**common, status=Status.SKIPPED, actual="not installed")
+            continue
+        try:
+            holds = specifier.contains(Version(installed.version), prereleases=True)
+        except InvalidVersion:
+            holds = False
+        status = Status.OK if holds else Status.WRONG_VERSION
+        yield Finding(**common, status=status, actual=installed.version)
+
+
+def _requirements(facts: Facts) -> Iterator[Finding]:
+    """What `pip check` does, judged with packaging against the image's own markers."""
+    environment = {**facts.environment, "extra": ""}
+    problems = 0
+    for dist in facts.distributions.values():
+        for text in dist.requires:
+            try:
+                requirement = Requirement(text)
+            except InvalidRequirement as error:
+                problems += 1
+                yield _requirement_finding(dist.name, dist.version, text, Status.BROKEN, "", str(error))
+                continue
+            if requirement.marker is not None and not requirement.marker.evaluate(environment):
+                continue
+            needed = facts.distributions.get(canonicalize_name(requirement.name))
+            if needed is None:
+                problems += 1
+                yield _requirement_finding(
+                    dist.name, dist.version, text, Status.MISSING, "not installed", ""
+                )
+            elif not _satisfies(needed.version, requirement):
+                problems += 1
+                yield _requirement_finding(
+                    dist.name, dist.version, text, Status.WRONG_VERSION, needed.version, ""
+                )
+    if not problems:
+        yield Finding(
+            tier=1,
+            check="requirement",
+            subject=f"requirements of {len(facts.distributions)} distributions",
+            status=Status.OK,
+            expected="all declared requirements met",
+            actual="met",
+        )
+
+
+def _satisfies(version: str, requirement: Requirement) -> bool:
+    try:
+        return requirement.specifier.contains(Version(version), prereleases=True)
+    except InvalidVersion:
+        return False
+
+
+def _requirement_finding(
+    owner: str, owner_version: str, text: str, status: Status, actual: str, evidence: str
+) -> Finding:
+    name = Requirement(text).name if status is not Status.BROKEN else text
+    return Finding(
+        tier=1,
+        check="requirement",
+        subject=f"{canonicalize_name(name)} (required by {owner} {owner_version})",
+        status=status,
+        expected=text,
+        actual=actual,
+        evidence=evidence,
+    )
+
+
+def _facts(profile: Profile, facts: Facts) -> Iterator[Finding]:
+    reported = {item.subject: item for item in facts.items if item.kind == "fact"}
+    for expression, expected in profile.facts.items():
+        item = reported.get(expression)
+        common = {"tier": 1, "check": "fact", "subject": expression, "expected": expected}
+        if item is None:
+            yield Finding(**common, status=Status.MISSING, actual="not collected")
+        elif not item.ok:
+            yield Finding(**common, status=Status.BROKEN, evidence=item.error or "", seconds=item.seconds)
+        else:
+            status = Status.OK if item.value == expected else Status.WRONG_VERSION
+            yield Finding(**common, status=status, actual=str(item.value), seconds=item.seconds)
+
+
+def _probes(profile: Profile, facts: Facts) -> Iterator[Finding]:
+    reported = {(item.kind, item.subject): item for item in facts.items if item.kind != "fact"}
+    wanted = [("module", name) for name in profile.probes.imports]
+    wanted += [("statement", name) for name in profile.probes.statements]
+    for key in wanted:
+        if key not in reported:
+            yield Finding(tier=2, check=_CHECK[key[0]], subject=key[1], status=Status.MISSING, actual="not run")
+    for item in reported.values():
+        yield _probe_finding(item)
+    for module, reason in profile.probes.exclude.items():
+        yield Finding(tier=2, check="import", subject=module, status=Status.SKIPPED, evidence=reason)
+
+
+_CHECK = {"module": "import", "statement": "statement"}
+
+
+def _probe_finding(item: ItemResult) -> Finding:
+    return Finding(
+        tier=2,
+        check=_CHECK.get(item.kind, item.kind),
+        subject=item.subject,
+        status=Status.OK if item.ok else Status.BROKEN,
+        expected="imports" if item.kind == "module" else item.code,
+        actual="ok" if item.ok else "failed",
+        evidence=(item.error or "") + (" (isolated)" if item.isolated and not item.ok else ""),
+        seconds=item.seconds,
+    )
