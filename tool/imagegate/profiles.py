@@ -58,6 +58,11 @@ class Profile:
     facts: Mapping[str, str]
     probes: Probes
 
+    def requirements(self, *, protected_only: bool = False) -> list[str]:
+        """Exact requirement lines (`name==version`, local label included) for pip."""
+        names = self.protected if protected_only else sorted(self.pins)
+        return [f"{name}=={self.pins[name]}" for name in names]
+
     def index_for(self, package: NormalizedName) -> str | None:
         source = self.sources.get(package)
         return None if source is None else self.indexes[source]

@@ -11,7 +11,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from imagegate.files import write_atomic
 from imagegate.profiles import Profile
 from imagegate.project import Project
-from imagegate.smoke import ENTRY, IN_IMAGE_DIR, collector_args
+from imagegate.smoke import ENTRY, IN_IMAGE_DIR, OFFLINE, VENV_PYTHON, collector_args
 
 _TEMPLATES = Environment(
     loader=PackageLoader("imagegate", "templates"),
@@ -25,7 +25,8 @@ BUILD_FACTS = "/opt/imagegate/build-facts.json"
 
 
 def render(profile: Profile, project: Project) -> str:
-    command = ["/opt/venv/bin/python", f"{IN_IMAGE_DIR}/{ENTRY}"]
+    offline = [f"{key}={value}" for key, value in OFFLINE.items()]
+    command = ["/usr/bin/env", *offline, VENV_PYTHON, f"{IN_IMAGE_DIR}/{ENTRY}"]
     command += collector_args(profile, fail_on_broken=True) + ["--output", BUILD_FACTS]
     return _TEMPLATES.get_template("Dockerfile.j2").render(
         name=profile.name,
@@ -34,8 +35,8 @@ def render(profile: Profile, project: Project) -> str:
         base_image=profile.base.image,
         base_packages=profile.base.packages,
         wheelhouse=project.relative(project.wheelhouse_dir(profile.name)),
-        protected_pins=[f"{name}=={profile.pins[name]}" for name in profile.protected],
-        pins=[f"{name}=={version}" for name, version in sorted(profile.pins.items())],
+        protected_pins=profile.requirements(protected_only=True),
+        pins=profile.requirements(),
         smoke_dir=IN_IMAGE_DIR,
         smoke_command=json.dumps(command),
     )
@@ -48,18 +49,11 @@ class Rendered:
     changed: bool
 
 
-def write(profile: Profile, project: Project) -> Rendered:
+def write(profile: Profile, project: Project, *, check_only: bool = False) -> Rendered:
+    """Render and write the Dockerfile if it changed; with `check_only`, only say whether."""
     path = project.dockerfile(profile.name)
     text = render(profile, project)
     changed = not path.is_file() or path.read_text(encoding="utf-8") != text
-    if changed:
+    if changed and not check_only:
         write_atomic(path, text)
-    return Rendered(profile=profile.name, path=path, changed=changed)
-
-
-def check(profile: Profile, project: Project) -> Rendered:
-    """Whether the committed Dockerfile differs from a fresh render (nothing is written)."""
-    path = project.dockerfile(profile.name)
-    fresh = render(profile, project)
-    changed = not path.is_file() or path.read_text(encoding="utf-8") != fresh
     return Rendered(profile=profile.name, path=path, changed=changed)

@@ -9,6 +9,9 @@ from __future__ import annotations
 from importlib.resources import as_file, files
 from pathlib import Path
 
+from imagegate.engine import Engine
+from imagegate.errors import BuildFailed
+from imagegate.facts import Facts
 from imagegate.profiles import Profile
 
 IN_IMAGE_DIR = "/opt/imagegate/smoke_tests"
@@ -39,3 +42,29 @@ def scripts_dir() -> Path:
 
 def script_files() -> list[Path]:
     return sorted(scripts_dir().glob("*.py"))
+
+
+VENV_PYTHON = "/opt/venv/bin/python"
+RUN_DIR = "/tmp/imagegate-smoke"
+"""Where `verify` copies the scripts into a container: any image can be verified, not only ours."""
+
+
+def collect_from_image(engine: Engine, image: str, profile: Profile, *, python: str) -> Facts:
+    """Run the collector in a fresh container from `image`, networking off; parse its facts."""
+    command = [python, f"{RUN_DIR}/{ENTRY}", *collector_args(profile), "--quiet"]
+    budget = profile.probes.timeout * (len(profile.probes.imports) + 10) + 600
+    ran = engine.run(
+        image,
+        command,
+        files={RUN_DIR: scripts_dir()},
+        timeout=budget,
+        environment=OFFLINE,
+    )
+    if ran.timed_out:
+        raise BuildFailed(f"{image}: the smoke collector did not finish within {budget:g}s")
+    source = f"{image}: {python} {ENTRY} (exit {ran.exit_code})"
+    return Facts.from_json(ran.stdout or ran.stderr, source=source)
+
+
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+"""No hub, no network: what the tiers prove must not depend on either."""

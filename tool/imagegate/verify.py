@@ -145,8 +145,9 @@ def _facts(profile: Profile, facts: Facts) -> Iterator[Finding]:
         elif not item.ok:
             yield Finding(**common, status=Status.BROKEN, evidence=item.error or "", seconds=item.seconds)
         else:
-            status = Status.OK if item.value == expected else Status.WRONG_VERSION
-            yield Finding(**common, status=status, actual=str(item.value), seconds=item.seconds)
+            actual = str(item.value)  # a null value is Python's None, written "None" in profiles
+            status = Status.OK if actual == expected else Status.WRONG_VERSION
+            yield Finding(**common, status=status, actual=actual, seconds=item.seconds)
 
 
 def _probes(profile: Profile, facts: Facts) -> Iterator[Finding]:

@@ -1,0 +1,193 @@
+"""The command line: parse, call one library function, map the outcome to an exit code.
+
+Exit codes: 0 passed, 1 verification failed, 2 bad input, 3 environment problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from imagegate import __version__, base, render, report, wheelhouse, workflow
+from imagegate.engine import Engine
+from imagegate.errors import ExitCode, ImagegateError, UsageError
+from imagegate.findings import passed
+from imagegate.profiles import Profile, load_profile, load_profiles, profile_names
+from imagegate.project import Project
+
+EPILOG = "exit codes: 0 passed, 1 verification failed, 2 bad input, 3 environment problem"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--profiles",
+        type=Path,
+        default=Path("profiles"),
+        metavar="DIR",
+        help="the profiles directory; its parent is the project root (default: ./profiles)",
+    )
+    common.add_argument("--format", choices=report.FORMATS, default="table", help="output format")
+    common.add_argument("--debug", action="store_true", help="show the traceback of an error")
+
+    parser = argparse.ArgumentParser(
+        prog="imagegate",
+        description="Prove a GPU Python image works before it ships: "
+        "profiles -> wheelhouse -> Dockerfile -> image -> verified.",
+        epilog=EPILOG,
+    )
+    parser.add_argument("--version", action="version", version=f"imagegate {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, parents=[common], help=text, description=text, epilog=EPILOG)
+
+    sub = command("render", "Write dockerfiles/PROFILE.Dockerfile from each profile.")
+    _profiles_args(sub)
+    sub.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 when a committed Dockerfile differs from a fresh render",
+    )
+
+    sub = command(
+        "wheelhouse",
+        "Fill wheelhouse/PROFILE/ with the profile's wheels for its target; "
+        "validate and heal what is there.",
+    )
+    _profiles_args(sub)
+
+    sub = command(
+        "base",
+        "Make the local stand-in base image (Debian + Python, via debootstrap) "
+        "for profiles whose base image cannot be pulled.",
+    )
+    sub.add_argument("profile", nargs="?", default="cpu", help="whose base.local suite (default: cpu)")
+    sub.add_argument("--rebuild", action="store_true", help="make it again even if present")
+
+    sub = command(
+        "build",
+        "Render, fill the wheelhouse, build the image with BuildKit, "
+        "then run the smoke tiers in a container from it.",
+    )
+    sub.add_argument("profile")
+    sub.add_argument("--tag", help="image reference (default: imagegate/PROFILE:latest)")
+    sub.add_argument(
+        "--base-image",
+        metavar="REF",
+        help="build FROM this local image instead of the profile's base.image",
+    )
+
+    sub = command("verify", "Run the smoke tiers against an existing image, networking off.")
+    sub.add_argument("profile")
+    sub.add_argument("--image", metavar="REF", help="default: imagegate/PROFILE:latest")
+    return parser
+
+
+def _profiles_args(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("names", nargs="*", metavar="PROFILE")
+    sub.add_argument("--all", action="store_true", help="every profile in the profiles directory")
+
+
+def _selected(args: argparse.Namespace) -> list[Profile]:
+    if args.all == bool(args.names):
+        raise UsageError("name one or more profiles, or pass --all (not both)")
+    names = profile_names(args.profiles) if args.all else args.names
+    return load_profiles(names, args.profiles)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(_dispatch(args))
+    except ImagegateError as error:
+        if args.debug:
+            traceback.print_exc()
+        print(f"imagegate: error: {error}", file=sys.stderr)
+        return int(error.exit_code)
+    except KeyboardInterrupt:
+        print("imagegate: interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> ExitCode:
+    project = Project.from_profiles(args.profiles)
+    if args.command == "render":
+        return _render(args, project)
+    if args.command == "wheelhouse":
+        return _wheelhouse(args, project)
+    if args.command == "base":
+        suite = base.require_local(load_profile(args.profile, args.profiles))
+        print(base.make(suite, Engine(), rebuild=args.rebuild))
+        return ExitCode.PASSED
+    profile = load_profile(args.profile, args.profiles)
+    if args.command == "build":
+        built = workflow.build(
+            profile, project, Engine(), tag=args.tag, base_image=args.base_image
+        )
+        extra = {
+            "image": built.image,
+            "built": built.built,
+            "base_image": built.base_image,
+            "size_bytes": built.size,
+            "seconds": built.seconds,
+        }
+        _print(f"{profile.name} ({built.image})", built.findings, args.format, extra)
+        if not built.built:
+            print(
+                f"imagegate: the build of {profile.name} failed in its smoke step; "
+                f"the unverified stack is {built.image}",
+                file=sys.stderr,
+            )
+        return ExitCode.PASSED if built.passed else ExitCode.VERIFICATION_FAILED
+    image = args.image or workflow.default_tag(profile)
+    findings = workflow.verify_image(profile, Engine(), image)
+    _print(f"{profile.name} ({image})", findings, args.format, {"image": image})
+    return ExitCode.PASSED if passed(findings) else ExitCode.VERIFICATION_FAILED
+
+
+def _print(subject: str, findings: list, fmt: str, extra: dict[str, object]) -> None:  # type: ignore[type-arg]
+    print(report.render(subject, findings, fmt, **extra))
+
+
+def _render(args: argparse.Namespace, project: Project) -> ExitCode:
+    results = [render.write(p, project, check_only=args.check) for p in _selected(args)]
+    stale = [r for r in results if r.changed]
+    if args.format == "json":
+        rows = [{"profile": r.profile, "path": str(r.path), "changed": r.changed} for r in results]
+        print(json.dumps({"check": args.check, "dockerfiles": rows}, indent=2))
+    for result in results:
+        if args.check:
+            state = "STALE: run `imagegate render " + result.profile + "`" if result.changed else "fresh"
+        else:
+            state = "written" if result.changed else "unchanged"
+        if args.format == "table":
+            print(f"{project.relative(result.path)}: {state}")
+    if args.check and stale:
+        return ExitCode.VERIFICATION_FAILED
+    return ExitCode.PASSED
+
+
+def _wheelhouse(args: argparse.Namespace, project: Project) -> ExitCode:
+    outcomes = []
+    for profile in _selected(args):
+        print(f"==> wheelhouse: {profile.name}", file=sys.stderr, flush=True)
+        outcome = wheelhouse.prepare(profile, project.wheelhouse_dir(profile.name))
+        outcomes.append(outcome)
+        if args.format == "table":
+            for change in outcome.removed:
+                print(f"replaced  {change.group}/{change.filename}: {change.reason}")
+            for change in outcome.dropped:
+                print(f"dropped   {change.group}/{change.filename}: {change.reason}")
+            for change in outcome.fetched:
+                print(f"fetched   {change.group}/{change.filename}")
+            for change in outcome.kept:
+                print(f"kept      {change.group}/{change.filename}")
+            print(workflow.outcome_line(outcome))
+    if args.format == "json":
+        print(json.dumps([outcome.to_dict() for outcome in outcomes], indent=2))
+    return ExitCode.PASSED

@@ -1,0 +1,184 @@
+"""The only module that talks to Docker.
+
+Images are built with the BuildKit CLI (`RUN --mount` keeps wheels out of the layers; the
+SDK's `images.build()` uses the classic builder, which has no `--mount`). Everything else —
+probing the daemon, looking up, importing and running images — goes through the Docker SDK.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tarfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import docker.errors
+import requests.exceptions
+from docker.models.containers import Container
+
+from imagegate import runner
+from imagegate.errors import EnvironmentProblem
+
+BUILD_TIMEOUT = 4 * 3600.0
+CLI_ENV = "IMAGEGATE_DOCKER_CLI"
+_CLI_CANDIDATES = ("/usr/bin/docker", "docker")
+"""Debian's docker.io CLI builds with BuildKit built in; a newer CLI needs a buildx plugin."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ran:
+    exit_code: int
+    stdout: str
+    stderr: str
+    timed_out: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageInfo:
+    ref: str
+    id: str
+    size: int
+    labels: Mapping[str, str]
+
+
+class Engine:
+    """A connection to one Docker daemon (DOCKER_HOST, or the default socket)."""
+
+    def __init__(self) -> None:
+        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        try:
+            self._client = docker.from_env(timeout=600)
+            self._client.ping()
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
+            raise EnvironmentProblem(
+                f"Docker daemon at {where} is not reachable ({_first_line(error)}); "
+                "start dockerd or set DOCKER_HOST"
+            ) from None
+
+    def image(self, ref: str) -> ImageInfo | None:
+        try:
+            image = self._client.images.get(ref)
+        except docker.errors.ImageNotFound:
+            return None
+        except docker.errors.APIError as error:
+            raise EnvironmentProblem(f"{ref}: cannot inspect ({_first_line(error)})") from None
+        return ImageInfo(
+            ref=ref,
+            id=image.id or "",
+            size=int(image.attrs.get("Size") or 0),
+            labels=dict(image.labels or {}),
+        )
+
+    def pull(self, ref: str) -> str | None:
+        """Pull `ref`; None on success, else why it could not be pulled."""
+        try:
+            self._client.images.pull(ref)
+        except docker.errors.APIError as error:
+            return _first_line(error)
+        return None
+
+    def import_rootfs(self, tarball: Path, ref: str, changes: Sequence[str]) -> None:
+        repository, _, tag = ref.rpartition(":")
+        try:
+            self._client.api.import_image_from_file(
+                str(tarball), repository=repository, tag=tag, changes=list(changes)
+            )
+        except docker.errors.APIError as error:
+            raise EnvironmentProblem(f"{ref}: docker import failed ({_first_line(error)})") from None
+
+    def remove_image(self, ref: str) -> None:
+        try:
+            self._client.images.remove(ref, force=True)
+        except docker.errors.ImageNotFound:
+            pass
+
+    def build(
+        self,
+        *,
+        context: Path,
+        dockerfile: Path,
+        tag: str,
+        build_args: Mapping[str, str],
+        target: str | None = None,
+        echo: bool = True,
+    ) -> runner.Completed:
+        """`docker build` with BuildKit; the returned output holds the whole log."""
+        args = [_cli(), "build", "--progress=plain", "-f", str(dockerfile), "-t", tag]
+        for key, value in build_args.items():
+            args += ["--build-arg", f"{key}={value}"]
+        if target is not None:
+            args += ["--target", target]
+        env = {"DOCKER_BUILDKIT": "1"}
+        return runner.run(
+            [*args, str(context)], timeout=BUILD_TIMEOUT, env=env, echo=echo, prefix="  build: "
+        )
+
+    def run(
+        self,
+        image: str,
+        command: Sequence[str],
+        *,
+        files: Mapping[str, Path],
+        timeout: float,
+        environment: Mapping[str, str] | None = None,
+    ) -> Ran:
+        """Run `command` in a fresh container with networking off; `files` are copied in first.
+
+        `files` maps a folder in the container to a folder on the host.
+        """
+        container: Container = self._client.containers.create(
+            image,
+            command=list(command),
+            network_disabled=True,
+            network_mode="none",
+            environment=dict(environment or {}),
+        )
+        try:
+            for inside, outside in files.items():
+                container.put_archive(str(Path(inside).parent), _tar_folder(outside, Path(inside).name))
+            container.start()
+            timed_out = False
+            try:
+                status = container.wait(timeout=timeout)
+                code = int(status.get("StatusCode", -1))
+            except requests.exceptions.RequestException:
+                timed_out, code = True, -1
+                container.kill()
+            stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
+            stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+            return Ran(exit_code=code, stdout=stdout, stderr=stderr, timed_out=timed_out)
+        except docker.errors.APIError as error:
+            raise EnvironmentProblem(f"{image}: cannot run a container ({_first_line(error)})") from None
+        finally:
+            container.remove(force=True)
+
+
+def _tar_folder(folder: Path, name: str) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        archive.add(folder, arcname=name, filter=_no_caches)
+    return buffer.getvalue()
+
+
+def _no_caches(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    return None if "__pycache__" in info.name else info
+
+
+def _cli() -> str:
+    chosen = os.environ.get(CLI_ENV)
+    for candidate in ([chosen] if chosen else _CLI_CANDIDATES):
+        found = shutil.which(candidate)
+        if found:
+            return found
+    raise EnvironmentProblem(
+        f"no docker CLI found (tried {', '.join(_CLI_CANDIDATES)}); install docker.io or set {CLI_ENV}"
+    )
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]

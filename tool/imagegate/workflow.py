@@ -1,0 +1,159 @@
+"""The runs a person asks for, each a short list of steps: build an image, verify one.
+
+Each step prints one progress line and is timed. Judgement is `verify.judge`'s alone; this
+module only decides what to run, in which order, and what an outcome means.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+
+from imagegate import base, render, wheelhouse
+from imagegate.engine import Engine
+from imagegate.errors import BuildFailed, EnvironmentProblem
+from imagegate.findings import Finding, passed
+from imagegate.profiles import Profile
+from imagegate.project import Project
+from imagegate.smoke import VENV_PYTHON, collect_from_image, script_files
+from imagegate.verify import judge
+
+STACK_STAGE = "stack"
+"""The Dockerfile stage with everything installed and nothing yet checked."""
+_NO_BUILDKIT = "buildx component is missing"
+
+
+@dataclass(kw_only=True)
+class Timings:
+    steps: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def step(self, name: str, what: str) -> Iterator[None]:
+        print(f"==> {name}: {what}", file=sys.stderr, flush=True)
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.steps[name] = round(time.monotonic() - started, 2)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Built:
+    profile: str
+    image: str
+    findings: list[Finding]
+    built: bool
+    """False when the image's own smoke step failed; `image` is then the unverified stack."""
+    wheelhouse: wheelhouse.Outcome
+    base_image: str
+    size: int
+    seconds: dict[str, float]
+
+    @property
+    def passed(self) -> bool:
+        return self.built and passed(self.findings)
+
+
+def default_tag(profile: Profile) -> str:
+    return f"imagegate/{profile.name}:latest"
+
+
+def unverified_tag(tag: str) -> str:
+    repository, _, label = tag.rpartition(":")
+    return f"{repository}:{label}-unverified" if repository else f"{tag}:unverified"
+
+
+def verify_image(profile: Profile, engine: Engine, image: str) -> list[Finding]:
+    if engine.image(image) is None:
+        raise EnvironmentProblem(
+            f"{image}: no such image here; build it with `imagegate build {profile.name}` "
+            "or pass --image REF"
+        )
+    return judge(profile, collect_from_image(engine, image, profile, python=VENV_PYTHON))
+
+
+def build(
+    profile: Profile,
+    project: Project,
+    engine: Engine,
+    *,
+    tag: str | None = None,
+    base_image: str | None = None,
+) -> Built:
+    """Render, fill the wheelhouse, build, and run the tiers against the image."""
+    timings = Timings()
+    tag = tag or default_tag(profile)
+    with timings.step("render", str(project.dockerfile(profile.name))):
+        render.write(profile, project)
+        _sync_smoke_scripts(project)
+    with timings.step("wheelhouse", str(project.wheelhouse_dir(profile.name))):
+        outcome = wheelhouse.prepare(profile, project.wheelhouse_dir(profile.name))
+        print(f"    {outcome_line(outcome)}", file=sys.stderr)
+    with timings.step("base", profile.base.image):
+        chosen = base.choose(profile, engine, override=base_image)
+        print(f"    using {chosen.ref} ({chosen.why})", file=sys.stderr)
+    build_args = {"BASE_IMAGE": chosen.ref}
+    dockerfile = project.dockerfile(profile.name)
+    with timings.step("build", tag):
+        log = engine.build(context=project.root, dockerfile=dockerfile, tag=tag, build_args=build_args)
+    image, built = tag, log.ok
+    if not log.ok:
+        if _NO_BUILDKIT in log.output:
+            raise EnvironmentProblem(f"docker build: {log.tail(1)}; set IMAGEGATE_DOCKER_CLI")
+        image = unverified_tag(tag)
+        with timings.step("stack", f"the build failed; building the unverified stack as {image}"):
+            stack = engine.build(
+                context=project.root,
+                dockerfile=dockerfile,
+                tag=image,
+                build_args=build_args,
+                target=STACK_STAGE,
+                echo=False,
+            )
+        if not stack.ok:
+            raise BuildFailed(
+                f"{profile.name}: docker build failed before the smoke step; last lines:\n"
+                f"{log.tail(15)}"
+            )
+    with timings.step("verify", f"tiers 1-2 in a container from {image}, networking off"):
+        findings = verify_image(profile, engine, image)
+    if not built and passed(findings):
+        raise BuildFailed(
+            f"{profile.name}: the smoke step failed in the build but not in a container; "
+            f"last lines:\n{log.tail(15)}"
+        )
+    info = engine.image(image)
+    return Built(
+        profile=profile.name,
+        image=image,
+        findings=findings,
+        built=built,
+        wheelhouse=outcome,
+        base_image=chosen.ref,
+        size=info.size if info else 0,
+        seconds=timings.steps,
+    )
+
+
+def outcome_line(outcome: wheelhouse.Outcome) -> str:
+    return (
+        f"{outcome.directory}: kept {len(outcome.kept)}, replaced {len(outcome.removed)}, "
+        f"fetched {len(outcome.fetched)}, dropped {len(outcome.dropped)}"
+    )
+
+
+def _sync_smoke_scripts(project: Project) -> None:
+    """The build context needs the in-image scripts; copy the packaged ones if they differ."""
+    destination = project.root / "smoke_tests"
+    for source in script_files():
+        target = destination / source.name
+        if source.resolve() == target.resolve():
+            continue
+        if not target.is_file() or target.read_bytes() != source.read_bytes():
+            destination.mkdir(exist_ok=True)
+            shutil.copyfile(source, target)
