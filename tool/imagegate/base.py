@@ -75,7 +75,9 @@ def choose(profile: Profile, engine: Engine, *, override: str | None = None) -> 
     """The base image a build of `profile` starts from, making the stand-in if need be."""
     if override is not None:
         if engine.image(override) is None and (why := engine.pull(override)) is not None:
-            raise EnvironmentProblem(f"--base-image {override}: not here and cannot be pulled ({why})")
+            raise EnvironmentProblem(
+                f"--base-image {override}: not here and cannot be pulled ({why})"
+            )
         return Chosen(ref=override, why="--base-image")
     image = profile.base.image
     if engine.image(image) is not None:

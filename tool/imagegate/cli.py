@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, text: str) -> argparse.ArgumentParser:
-        return commands.add_parser(name, parents=[common], help=text, description=text, epilog=EPILOG)
+        return commands.add_parser(
+            name, parents=[common], help=text, description=text, epilog=EPILOG
+        )
 
     sub = command("render", "Write dockerfiles/PROFILE.Dockerfile from each profile.")
     _profiles_args(sub)
@@ -66,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Make the local stand-in base image (Debian + Python, via debootstrap) "
         "for profiles whose base image cannot be pulled.",
     )
-    sub.add_argument("profile", nargs="?", default="cpu", help="whose base.local suite (default: cpu)")
+    sub.add_argument(
+        "profile", nargs="?", default="cpu", help="whose base.local suite (default: cpu)"
+    )
     sub.add_argument("--rebuild", action="store_true", help="make it again even if present")
 
     sub = command(
@@ -126,9 +130,7 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
         return ExitCode.PASSED
     profile = load_profile(args.profile, args.profiles)
     if args.command == "build":
-        built = workflow.build(
-            profile, project, Engine(), tag=args.tag, base_image=args.base_image
-        )
+        built = workflow.build(profile, project, Engine(), tag=args.tag, base_image=args.base_image)
         extra = {
             "image": built.image,
             "built": built.built,
@@ -162,7 +164,11 @@ def _render(args: argparse.Namespace, project: Project) -> ExitCode:
         print(json.dumps({"check": args.check, "dockerfiles": rows}, indent=2))
     for result in results:
         if args.check:
-            state = "STALE: run `imagegate render " + result.profile + "`" if result.changed else "fresh"
+            state = (
+                "STALE: run `imagegate render " + result.profile + "`"
+                if result.changed
+                else "fresh"
+            )
         else:
             state = "written" if result.changed else "unchanged"
         if args.format == "table":

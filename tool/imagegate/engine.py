@@ -7,6 +7,7 @@ probing the daemon, looking up, importing and running images — goes through th
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -88,13 +89,13 @@ class Engine:
                 str(tarball), repository=repository, tag=tag, changes=list(changes)
             )
         except docker.errors.APIError as error:
-            raise EnvironmentProblem(f"{ref}: docker import failed ({_first_line(error)})") from None
+            raise EnvironmentProblem(
+                f"{ref}: docker import failed ({_first_line(error)})"
+            ) from None
 
     def remove_image(self, ref: str) -> None:
-        try:
+        with contextlib.suppress(docker.errors.ImageNotFound):
             self._client.images.remove(ref, force=True)
-        except docker.errors.ImageNotFound:
-            pass
 
     def build(
         self,
@@ -139,7 +140,9 @@ class Engine:
         )
         try:
             for inside, outside in files.items():
-                container.put_archive(str(Path(inside).parent), _tar_folder(outside, Path(inside).name))
+                container.put_archive(
+                    str(Path(inside).parent), _tar_folder(outside, Path(inside).name)
+                )
             container.start()
             timed_out = False
             try:
@@ -152,7 +155,9 @@ class Engine:
             stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
             return Ran(exit_code=code, stdout=stdout, stderr=stderr, timed_out=timed_out)
         except docker.errors.APIError as error:
-            raise EnvironmentProblem(f"{image}: cannot run a container ({_first_line(error)})") from None
+            raise EnvironmentProblem(
+                f"{image}: cannot run a container ({_first_line(error)})"
+            ) from None
         finally:
             container.remove(force=True)
 
@@ -170,12 +175,13 @@ def _no_caches(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
 
 def _cli() -> str:
     chosen = os.environ.get(CLI_ENV)
-    for candidate in ([chosen] if chosen else _CLI_CANDIDATES):
+    for candidate in [chosen] if chosen else _CLI_CANDIDATES:
         found = shutil.which(candidate)
         if found:
             return found
     raise EnvironmentProblem(
-        f"no docker CLI found (tried {', '.join(_CLI_CANDIDATES)}); install docker.io or set {CLI_ENV}"
+        f"no docker CLI found (tried {', '.join(_CLI_CANDIDATES)}); "
+        f"install docker.io or set {CLI_ENV}"
     )
 
 

@@ -54,7 +54,8 @@ class Facts:
         except (ValueError, KeyError, TypeError) as error:
             tail = text.strip().splitlines()[-1:] or ["no output"]
             raise BuildFailed(
-                f"{source}: the smoke collector gave no usable facts ({error}); last output: {tail[0]}"
+                f"{source}: the smoke collector gave no usable facts ({error}); "
+                f"last output: {tail[0]}"
             ) from None
 
     @classmethod

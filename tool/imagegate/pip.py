@@ -73,7 +73,9 @@ def download(
             args += ["--extra-index-url", url]
         else:
             out_of_reach[name] = why
-    completed = runner.run([*args, *requirements], timeout=DOWNLOAD_TIMEOUT, echo=echo, prefix="  pip: ")
+    completed = runner.run(
+        [*args, *requirements], timeout=DOWNLOAD_TIMEOUT, echo=echo, prefix="  pip: "
+    )
     if completed.ok:
         return
     raise _explain(completed, indexes, sources, out_of_reach)
@@ -98,7 +100,9 @@ def _explain(
                 "run where it is reachable, or put the exact wheel in a pip find-links folder"
             )
         if _NETWORK.search(output):
-            return FetchProblem(f"{text}: not found, and pip could not reach its index; check the network")
+            return FetchProblem(
+                f"{text}: not found, and pip could not reach its index; check the network"
+            )
         where = f"index {index!r}" if index else "the configured package indexes"
         return ProfileError(
             f"pins.{name}: {text} has no wheel for this target on {where}; "

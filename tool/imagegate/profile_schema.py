@@ -174,7 +174,9 @@ SCHEMA: Schema = {
 }
 
 
-def check_file(raw: Mapping[str, Any], path: Path, schema: Schema = SCHEMA, prefix: str = "") -> None:
+def check_file(
+    raw: Mapping[str, Any], path: Path, schema: Schema = SCHEMA, prefix: str = ""
+) -> None:
     """Raise ProfileError naming `path` and the key path for the first thing wrong in `raw`."""
     for key, value in raw.items():
         where = f"{prefix}{key}"
@@ -186,7 +188,9 @@ def check_file(raw: Mapping[str, Any], path: Path, schema: Schema = SCHEMA, pref
             continue
         if isinstance(rule, Mapping):
             if not isinstance(value, Mapping):
-                raise ProfileError(f"{path}: {where}: expected a mapping, got {type(value).__name__}")
+                raise ProfileError(
+                    f"{path}: {where}: expected a mapping, got {type(value).__name__}"
+                )
             check_file(value, path, rule, f"{where}.")
             continue
         try:

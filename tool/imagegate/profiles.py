@@ -83,11 +83,15 @@ class Profile:
         sources = {canonicalize_name(k): v for k, v in _live(data.get("sources")).items()}
         for package, index in sources.items():
             if index not in indexes:
-                raise ProfileError(f"{path}: sources.{package}: no index named {index!r} under indexes; add it")
+                raise ProfileError(
+                    f"{path}: sources.{package}: no index named {index!r} under indexes; add it"
+                )
         protected = tuple(canonicalize_name(n) for n in data.get("protected") or ())
         for package in protected:
             if package not in pins:
-                raise ProfileError(f"{path}: protected: {package!r} is not pinned; pin it under pins")
+                raise ProfileError(
+                    f"{path}: protected: {package!r} is not pinned; pin it under pins"
+                )
         probes = data.get("probes") or {}
         base = data["base"]
         return cls(
@@ -105,7 +109,8 @@ class Profile:
             pins=pins,
             protected=protected,
             invariants={
-                canonicalize_name(k): SpecifierSet(v) for k, v in _live(data.get("invariants")).items()
+                canonicalize_name(k): SpecifierSet(v)
+                for k, v in _live(data.get("invariants")).items()
             },
             facts={k: str(v) for k, v in _live(data.get("facts")).items()},
             probes=Probes(
@@ -132,7 +137,9 @@ def load_profile(name: str, directory: Path) -> Profile:
     path = directory / f"{name}.yaml"
     if name.startswith(SHARED_PREFIX) or not path.is_file():
         known = ", ".join(profile_names(directory)) or "none"
-        raise ProfileError(f"{directory}: no profile {name!r} (known: {known}); pick one or add {path}")
+        raise ProfileError(
+            f"{directory}: no profile {name!r} (known: {known}); pick one or add {path}"
+        )
     chain = _chain(path, directory)
     merged: dict[str, Any] = {}
     for _, raw in reversed(chain):
@@ -163,7 +170,9 @@ def _chain(path: Path, directory: Path) -> list[tuple[Path, dict[str, Any]]]:
             raise ProfileError(f"{current}: extends: circular chain {cycle}; remove one 'extends'")
         following = directory / f"{parent}.yaml"
         if not following.is_file():
-            raise ProfileError(f"{current}: extends: no profile {parent!r} in {directory}; fix the name")
+            raise ProfileError(
+                f"{current}: extends: no profile {parent!r} in {directory}; fix the name"
+            )
         current = following
 
 
@@ -173,13 +182,17 @@ def _read(path: Path) -> dict[str, Any]:
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         line = f"line {mark.line + 1}: " if mark is not None else ""
-        raise ProfileError(f"{path}: {line}malformed YAML ({error.problem}); fix the syntax") from None
+        raise ProfileError(
+            f"{path}: {line}malformed YAML ({error.problem}); fix the syntax"
+        ) from None
     except yaml.YAMLError as error:
         raise ProfileError(f"{path}: malformed YAML ({error}); fix the syntax") from None
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise ProfileError(f"{path}: the file must hold a mapping of keys, not {type(raw).__name__}")
+        raise ProfileError(
+            f"{path}: the file must hold a mapping of keys, not {type(raw).__name__}"
+        )
     return raw
 
 

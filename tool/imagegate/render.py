@@ -27,7 +27,7 @@ BUILD_FACTS = "/opt/imagegate/build-facts.json"
 def render(profile: Profile, project: Project) -> str:
     offline = [f"{key}={value}" for key, value in OFFLINE.items()]
     command = ["/usr/bin/env", *offline, VENV_PYTHON, f"{IN_IMAGE_DIR}/{ENTRY}"]
-    command += collector_args(profile, fail_on_broken=True) + ["--output", BUILD_FACTS]
+    command += [*collector_args(profile, fail_on_broken=True), "--output", BUILD_FACTS]
     return _TEMPLATES.get_template("Dockerfile.j2").render(
         name=profile.name,
         source=project.relative(profile.path),

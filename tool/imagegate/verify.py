@@ -9,6 +9,7 @@ compared as `packaging` Versions with their local label: `2.5.1+cu121`, `2.5.1` 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -59,22 +60,24 @@ def _pins(profile: Profile, facts: Facts) -> Iterator[Finding]:
         else:
             ok = same_build(installed.version, pin)
             status, actual = (Status.OK if ok else Status.WRONG_VERSION), installed.version
-        yield Finding(tier=1, check="pin", subject=name, status=status, expected=f"=={pin}", actual=actual)
+        yield Finding(
+            tier=1, check="pin", subject=name, status=status, expected=f"=={pin}", actual=actual
+        )
 
 
 def _invariants(profile: Profile, facts: Facts) -> Iterator[Finding]:
     for name, specifier in profile.invariants.items():
         installed = facts.distributions.get(name)
-        common = {"tier": 1, "check": "invariant", "subject": name, "expected": str(specifier)}
+        common = partial(Finding, tier=1, check="invariant", subject=name, expected=str(specifier))
         if installed is None:
-            yield Finding(**common, status=Status.SKIPPED, actual="not installed")
+            yield common(status=Status.SKIPPED, actual="not installed")
             continue
         try:
             holds = specifier.contains(Version(installed.version), prereleases=True)
         except InvalidVersion:
             holds = False
         status = Status.OK if holds else Status.WRONG_VERSION
-        yield Finding(**common, status=status, actual=installed.version)
+        yield common(status=status, actual=installed.version)
 
 
 def _requirements(facts: Facts) -> Iterator[Finding]:
@@ -87,7 +90,9 @@ def _requirements(facts: Facts) -> Iterator[Finding]:
                 requirement = Requirement(text)
             except InvalidRequirement as error:
                 problems += 1
-                yield _requirement_finding(dist.name, dist.version, text, Status.BROKEN, "", str(error))
+                yield _requirement_finding(
+                    dist.name, dist.version, text, Status.BROKEN, "", str(error)
+                )
                 continue
             if requirement.marker is not None and not requirement.marker.evaluate(environment):
                 continue
@@ -139,15 +144,15 @@ def _facts(profile: Profile, facts: Facts) -> Iterator[Finding]:
     reported = {item.subject: item for item in facts.items if item.kind == "fact"}
     for expression, expected in profile.facts.items():
         item = reported.get(expression)
-        common = {"tier": 1, "check": "fact", "subject": expression, "expected": expected}
+        common = partial(Finding, tier=1, check="fact", subject=expression, expected=expected)
         if item is None:
-            yield Finding(**common, status=Status.MISSING, actual="not collected")
+            yield common(status=Status.MISSING, actual="not collected")
         elif not item.ok:
-            yield Finding(**common, status=Status.BROKEN, evidence=item.error or "", seconds=item.seconds)
+            yield common(status=Status.BROKEN, evidence=item.error or "", seconds=item.seconds)
         else:
             actual = str(item.value)  # a null value is Python's None, written "None" in profiles
             status = Status.OK if actual == expected else Status.WRONG_VERSION
-            yield Finding(**common, status=status, actual=actual, seconds=item.seconds)
+            yield common(status=status, actual=actual, seconds=item.seconds)
 
 
 def _probes(profile: Profile, facts: Facts) -> Iterator[Finding]:
@@ -156,11 +161,19 @@ def _probes(profile: Profile, facts: Facts) -> Iterator[Finding]:
     wanted += [("statement", name) for name in profile.probes.statements]
     for key in wanted:
         if key not in reported:
-            yield Finding(tier=2, check=_CHECK[key[0]], subject=key[1], status=Status.MISSING, actual="not run")
+            yield Finding(
+                tier=2,
+                check=_CHECK[key[0]],
+                subject=key[1],
+                status=Status.MISSING,
+                actual="not run",
+            )
     for item in reported.values():
         yield _probe_finding(item)
     for module, reason in profile.probes.exclude.items():
-        yield Finding(tier=2, check="import", subject=module, status=Status.SKIPPED, evidence=reason)
+        yield Finding(
+            tier=2, check="import", subject=module, status=Status.SKIPPED, evidence=reason
+        )
 
 
 _CHECK = {"module": "import", "statement": "statement"}

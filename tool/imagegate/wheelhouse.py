@@ -64,7 +64,9 @@ class Outcome:
         }
 
 
-def judge_wheel(filename: str, target: Target, pins: Mapping[NormalizedName, Version]) -> str | None:
+def judge_wheel(
+    filename: str, target: Target, pins: Mapping[NormalizedName, Version]
+) -> str | None:
     """Why a wheel cannot serve this target and these pins, or None when it can.
 
     Pure: names and tags only. `2.5.1`, `2.5.1+cpu` and `2.5.1+cu121` are different builds.
@@ -152,7 +154,9 @@ def prepare(profile: Profile, directory: Path, *, echo: bool = True) -> Outcome:
                 _verify_fetched(wheel, profile)
                 new_manifest[key] = usable.get(key) or sha256(wheel)
                 was = usable.get(key)
-                (ledger.kept if was else ledger.fetched).append(Change(group=group, filename=wheel.name))
+                (ledger.kept if was else ledger.fetched).append(
+                    Change(group=group, filename=wheel.name)
+                )
         for key in sorted(set(usable) - set(new_manifest)):
             group, _, filename = key.partition("/")
             ledger.dropped.append(Change(group=group, filename=filename, reason="no longer needed"))

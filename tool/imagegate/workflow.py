@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-
 from imagegate import base, render, wheelhouse
 from imagegate.engine import Engine
 from imagegate.errors import BuildFailed, EnvironmentProblem
@@ -100,7 +99,9 @@ def build(
     build_args = {"BASE_IMAGE": chosen.ref}
     dockerfile = project.dockerfile(profile.name)
     with timings.step("build", tag):
-        log = engine.build(context=project.root, dockerfile=dockerfile, tag=tag, build_args=build_args)
+        log = engine.build(
+            context=project.root, dockerfile=dockerfile, tag=tag, build_args=build_args
+        )
     image, built = tag, log.ok
     if not log.ok:
         if _NO_BUILDKIT in log.output:
