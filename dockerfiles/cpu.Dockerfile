@@ -1,5 +1,6 @@
 # Rendered by imagegate from profiles/cpu.yaml; do not edit: change the profile, then run
-# `imagegate render cpu`. CPU only. torch 2.13.0+cpu from the PyTorch CPU index.
+# `imagegate render cpu`.
+# CPU only. torch 2.13.0+cpu from the PyTorch CPU index.
 # Build with BuildKit from the project root: `imagegate build cpu`.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE} AS stack

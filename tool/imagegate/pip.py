@@ -52,6 +52,7 @@ def unreachable(url: str) -> str | None:
 def download(
     requirements: Sequence[str],
     *,
+    constraints: Sequence[str],
     dest: Path,
     target: Target,
     find_links: Sequence[Path],
@@ -59,8 +60,15 @@ def download(
     sources: Mapping[NormalizedName, str],
     echo: bool,
 ) -> None:
-    """Download `requirements` and their closure as wheels for `target` into `dest`."""
+    """Download `requirements` and their closure as wheels for `target` into `dest`.
+
+    `constraints` (every pin of the profile) hold for the whole closure, so a dependency of
+    one group (numpy under torchvision) is the version the profile pins, not the newest.
+    """
+    constraints_file = dest.with_name(f".{dest.name}.constraints.txt")
+    constraints_file.write_text("".join(f"{line}\n" for line in constraints), encoding="utf-8")
     args = [sys.executable, "-m", "pip", "download", "--dest", str(dest), "--progress-bar", "off"]
+    args += ["--constraint", str(constraints_file)]
     args += target.pip_options()
     for folder in find_links:
         args += ["--find-links", str(folder)]

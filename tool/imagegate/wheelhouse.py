@@ -139,6 +139,7 @@ def prepare(profile: Profile, directory: Path, *, echo: bool = True) -> Outcome:
             sources = [directory / group, *(staging / g for g in groups(profile) if g != group)]
             pip.download(
                 requirements,
+                constraints=profile.requirements(),
                 dest=target_dir,
                 target=profile.target,
                 find_links=[s for s in sources if s.is_dir()],

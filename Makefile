@@ -1,0 +1,51 @@
+# The commands a person (and CI) runs. Each target sets up what it needs itself.
+VENV      ?= .venv
+PYTHON    := $(VENV)/bin/python
+IMAGEGATE := $(VENV)/bin/imagegate
+PYTEST_ARGS ?=
+
+.PHONY: setup engine render check-render test test-fast lint bench
+.SECONDARY:
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+engine:
+	.ci/docker-engine
+
+## make build-PROFILE: wheelhouse, image, tiers 1-2 (exit 0 pass, 1 fail, 2 bad input, 3 environment)
+build-%: setup engine
+	$(IMAGEGATE) build $*
+
+## make verify-PROFILE: tiers 1-2 against the image imagegate/PROFILE:latest
+verify-%: setup engine
+	$(IMAGEGATE) verify $*
+
+wheelhouse-%: setup
+	$(IMAGEGATE) wheelhouse $*
+
+render: setup
+	$(IMAGEGATE) render --all
+
+check-render: setup
+	$(IMAGEGATE) render --all --check
+
+lint: setup
+	$(VENV)/bin/ruff check tool tests smoke_tests
+	$(VENV)/bin/ruff format --check tool tests smoke_tests
+	$(VENV)/bin/mypy
+
+## make test: lint, types, committed Dockerfiles fresh, then unit and integration tests
+test: lint check-render engine
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+## make test-fast: unit tests only (no Docker), seconds
+test-fast: setup
+	$(PYTHON) -m pytest -m "not docker" $(PYTEST_ARGS)
+
+bench: setup engine
+	$(PYTHON) tests/benchmarks/bench_build.py
