@@ -116,6 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("imagegate: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head`: the reader has what it wanted
+        sys.stderr.close()
+        return int(ExitCode.PASSED)
 
 
 def _dispatch(args: argparse.Namespace) -> ExitCode:

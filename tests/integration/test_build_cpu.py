@@ -1,0 +1,80 @@
+"""The `cpu` profile end to end on the real engine: wheelhouse, image, tiers 1-2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from imagegate.engine import Engine
+from imagegate.wheelhouse import PROTECTED
+
+from .conftest import ROOT, Run, findings, imagegate
+
+
+def test_cpu_image_builds_and_every_row_is_ok(cpu_build: Run) -> None:
+    assert cpu_build.code == 0, cpu_build.stderr[-3000:]
+    document = cpu_build.json()
+    assert document["passed"] is True
+    rows = findings(document)
+    assert rows[("pin", "torch")]["actual"] == "2.13.0+cpu"
+    assert rows[("pin", "transformers")]["actual"] == "4.51.3"
+    assert rows[("fact", "torch.version.cuda")]["actual"] == "None"
+    assert rows[("statement", "peft-lora")]["status"] == "OK"
+    failed = [f for f in document["findings"] if f["status"] not in ("OK", "SKIPPED")]
+    assert failed == []
+    imported = {f["subject"] for f in document["findings"] if f["check"] == "import"}
+    assert {"tokenizers", "safetensors", "huggingface_hub"} <= imported  # unpinned deps too
+
+
+def test_cpu_image_holds_no_wheel_files(cpu_build: Run, engine: Engine) -> None:
+    assert cpu_build.code == 0
+    ran = engine.run(
+        "imagegate/cpu:latest",
+        ["find", "/", "-xdev", "-name", "*.whl"],
+        files={},
+        timeout=120,
+    )
+    assert ran.exit_code == 0
+    assert ran.stdout.strip() == ""
+    wheelhouse = ROOT / "wheelhouse" / "cpu" / PROTECTED
+    assert any(wheelhouse.glob("torch-2.13.0+cpu-*.whl"))
+
+
+def test_verify_judges_the_image_against_other_pins(cpu_build: Run, project: Path) -> None:
+    """The same real image, judged against pins it does not hold: exact, local label included."""
+    assert cpu_build.code == 0
+    profile = project / "profiles" / "cpu.yaml"
+    text = profile.read_text().replace('torch: "2.13.0+cpu"', 'torch: "2.13.0"')
+    profile.write_text(text + 'facts:\n  torch.version.cuda: "13.0"\n')
+    common = project / "profiles" / "_common.yaml"
+    common.write_text(common.read_text().replace('"4.51.3"', '"4.57.3"'))
+    run = imagegate(
+        "verify", "cpu", "--image", "imagegate/cpu:latest", "--format", "json",
+        "--profiles", str(project / "profiles"),
+    )
+    assert run.code == 1, run.stderr
+    rows = findings(run.json())
+    assert rows[("pin", "torch")]["status"] == "WRONG VERSION"
+    assert (rows[("pin", "torch")]["expected"], rows[("pin", "torch")]["actual"]) == (
+        "==2.13.0",
+        "2.13.0+cpu",
+    )
+    assert rows[("pin", "transformers")]["status"] == "WRONG VERSION"
+    assert rows[("fact", "torch.version.cuda")]["status"] == "WRONG VERSION"
+
+
+def test_rebuild_after_a_light_pin_bump_keeps_the_torch_layer(
+    cpu_build: Run, project: Path
+) -> None:
+    assert cpu_build.code == 0
+    common = project / "profiles" / "_common.yaml"
+    common.write_text(common.read_text().replace('accelerate: "1.6.0"', 'accelerate: "1.7.0"'))
+    run = imagegate("build", "cpu", "--tag", "imagegate-test/cpu-bumped:latest",
+                    "--profiles", str(project / "profiles"), "--format", "json")
+    assert run.code == 0, run.stderr[-3000:]
+    assert findings(run.json())[("pin", "accelerate")]["actual"] == "1.7.0"
+    protected_step = [line for line in run.stderr.splitlines() if "/wheels/protected \\" in line
+                      or "pip install --no-index --only-binary=:all: --find-links /wheels/protected" in line]
+    assert protected_step, "the protected layer's step is not in the build log"
+    log = run.stderr
+    assert "Collecting torch" not in log and "Installing collected packages: " in log
+    assert not any("torch-2.13.0" in line and "Processing" in line for line in log.splitlines())

@@ -1,0 +1,78 @@
+"""The wheelhouse heals itself against the profile (seed 000), with real wheels from pip."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import imagegate
+
+STALE = "transformers==4.57.3"
+
+
+@pytest.fixture(scope="module")
+def stale_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("stale")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(folder), STALE],
+        check=True,
+        capture_output=True,
+    )
+    [wheel] = folder.glob("transformers-4.57.3-*.whl")
+    return wheel
+
+
+def test_a_stale_transformers_wheel_is_replaced(project: Path, stale_wheel: Path) -> None:
+    profiles = str(project / "profiles")
+    assert imagegate("wheelhouse", "cpu", "--profiles", profiles).code == 0
+    rest = project / "wheelhouse" / "cpu" / "rest"
+    [good] = rest.glob("transformers-4.51.3-*.whl")
+    good.unlink()
+    (rest / stale_wheel.name).write_bytes(stale_wheel.read_bytes())
+    [numpy] = rest.glob("numpy-*.whl")
+    numpy.write_bytes(numpy.read_bytes()[: 4096])  # a download cut short
+
+    run = imagegate("wheelhouse", "cpu", "--profiles", profiles)
+
+    assert run.code == 0, run.stderr[-2000:]
+    assert (
+        f"replaced  rest/{stale_wheel.name}: version 4.57.3 but the profile pins "
+        "transformers==4.51.3"
+    ) in run.stdout
+    assert f"replaced  rest/{numpy.name}: damaged" in run.stdout
+    assert "fetched   rest/transformers-4.51.3-py3-none-any.whl" in run.stdout
+    assert "kept      protected/torch-2.13.0+cpu-" in run.stdout
+    assert sorted(p.name for p in rest.glob("transformers-*")) == [good.name]
+    assert numpy.stat().st_size > 1_000_000
+
+
+def test_a_wheel_whose_bytes_changed_is_not_reused(project: Path) -> None:
+    profiles = str(project / "profiles")
+    assert imagegate("wheelhouse", "cpu", "--profiles", profiles).code == 0
+    [tqdm] = (project / "wheelhouse" / "cpu" / "rest").glob("tqdm-*.whl")
+    original = tqdm.read_bytes()
+    tqdm.write_bytes(original + b"\0")  # still opens as a zip; its hash no longer matches
+
+    run = imagegate("wheelhouse", "cpu", "--profiles", profiles)
+
+    assert run.code == 0
+    assert f"replaced  rest/{tqdm.name}: damaged: its bytes changed since it was fetched" in run.stdout
+    assert tqdm.read_bytes() == original
+
+
+def test_a_failed_fetch_leaves_the_previous_wheelhouse(project: Path) -> None:
+    profiles = project / "profiles"
+    assert imagegate("wheelhouse", "cpu", "--profiles", str(profiles)).code == 0
+    before = sorted(p.name for p in (project / "wheelhouse" / "cpu").rglob("*.whl"))
+    common = profiles / "_common.yaml"
+    common.write_text(common.read_text().replace('peft: "0.13.2"', 'peft: "0.13.99"'))
+
+    run = imagegate("wheelhouse", "cpu", "--profiles", str(profiles))
+
+    assert run.code == 2, run.stderr[-2000:]
+    assert "pins.peft" in run.stderr.strip().splitlines()[-1]
+    after = sorted(p.name for p in (project / "wheelhouse" / "cpu").rglob("*.whl"))
+    assert after == before

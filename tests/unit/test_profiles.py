@@ -1,0 +1,414 @@
+"""Profiles: the shipped ones load as the user wrote them; every mistake names file and key."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from imagegate.errors import ExitCode, ProfileError
+from imagegate.profiles import Profile, load_profile, load_profiles, profile_names
+
+SHIPPED = Path(__file__).resolve().parents[2] / "profiles"
+
+COMMON = """\
+description: shared pins
+target:
+  python: "3.11"
+  platform: manylinux_2_36_x86_64
+base:
+  image: python:3.11-slim-bookworm
+  local: bookworm
+indexes:
+  pytorch-cpu: https://download.pytorch.org/whl/cpu
+pins:
+  transformers: "4.51.3"
+  numpy: "1.26.4"
+invariants:
+  numpy: "<2"
+probes:
+  imports: [numpy, transformers]
+  statements:
+    transformers-auto-model: from transformers import AutoConfig
+"""
+
+
+def write(directory: Path, name: str, text: str) -> Path:
+    path = directory / f"{name}.yaml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def profiles(tmp_path: Path) -> Path:
+    write(tmp_path, "_common", COMMON)
+    return tmp_path
+
+
+def error_of(name: str, directory: Path) -> str:
+    with pytest.raises(ProfileError) as caught:
+        load_profile(name, directory)
+    return str(caught.value)
+
+
+# --- the shipped profiles ----------------------------------------------------------------
+
+
+def test_every_shipped_profile_loads_and_shared_files_are_not_buildable() -> None:
+    names = profile_names(SHIPPED)
+    assert {"cpu", "cuda121", "cuda124", "cuda128", "cuda130", "rocm57"} <= set(names)
+    assert not [name for name in names if name.startswith("_")]
+    for profile in load_profiles(names, SHIPPED):
+        assert profile.path == SHIPPED / f"{profile.name}.yaml"
+        assert "torch" in profile.pins
+        assert set(profile.protected) <= set(profile.pins)
+        assert profile.invariants["numpy"] == SpecifierSet("<2")
+
+
+def test_cpu_pins_the_cpu_torch_and_inherits_transformers_from_common() -> None:
+    profile = load_profile("cpu", SHIPPED)
+    own = yaml.safe_load((SHIPPED / "cpu.yaml").read_text(encoding="utf-8"))
+    shared = yaml.safe_load((SHIPPED / "_common.yaml").read_text(encoding="utf-8"))
+
+    assert profile.pins["torch"] == Version("2.13.0+cpu")
+    assert profile.pins["torch"] != Version("2.13.0")
+    assert "transformers" not in own["pins"]
+    assert shared["pins"]["transformers"] == "4.51.3"
+    assert profile.pins["transformers"] == Version("4.51.3")
+    assert profile.target.python == "3.11"
+    assert profile.protected == ("torch",)
+    assert profile.index_for("torch") == "https://download.pytorch.org/whl/cpu"
+    assert profile.index_for("numpy") is None
+    assert profile.facts == {"torch.version.cuda": "None"}
+    assert "torch==2.13.0+cpu" in profile.requirements()
+
+
+def test_cuda121_overrides_the_target_python_and_drops_the_local_base() -> None:
+    profile = load_profile("cuda121", SHIPPED)
+
+    assert profile.target.python == "3.10"
+    assert profile.target.platform == "manylinux_2_35_x86_64"
+    assert profile.base.local is None
+    assert profile.base.packages == ("python3", "python3-venv")
+    assert profile.pins["transformers"] == Version("4.51.3")
+    assert profile.requirements(protected_only=True) == [
+        "torch==2.5.1+cu121",
+        "torchvision==0.20.1+cu121",
+    ]
+    assert profile.index_for("torchvision") == "https://download.pytorch.org/whl/cu121"
+    assert profile.facts["torch.version.cuda"] == "12.1"
+
+
+def test_cuda130_replaces_the_import_list_but_keeps_the_shared_statements() -> None:
+    profile = load_profile("cuda130", SHIPPED)
+    common = load_profile("cpu", SHIPPED)
+
+    assert "torchvision" in profile.probes.imports
+    assert "torchvision" not in common.probes.imports
+    assert profile.probes.statements == common.probes.statements
+    assert profile.facts["torch.backends.cudnn.version()"].isdigit()
+
+
+# --- inheritance -------------------------------------------------------------------------
+
+
+def test_a_child_adds_and_overrides_pins_key_by_key(profiles: Path) -> None:
+    write(profiles, "child", 'extends: _common\npins:\n  numpy: "1.26.3"\n  torch: "2.5.1+cu121"\n')
+
+    profile = load_profile("child", profiles)
+
+    assert profile.pins == {
+        "transformers": Version("4.51.3"),
+        "numpy": Version("1.26.3"),
+        "torch": Version("2.5.1+cu121"),
+    }
+
+
+def test_a_null_removes_an_inherited_key(profiles: Path) -> None:
+    write(
+        profiles,
+        "child",
+        """\
+        extends: _common
+        base:
+          local: null
+        pins:
+          numpy: null
+        invariants:
+          numpy: null
+        """,
+    )
+
+    profile = load_profile("child", profiles)
+
+    assert "numpy" not in profile.pins
+    assert profile.invariants == {}
+    assert profile.base.local is None
+    assert profile.base.image == "python:3.11-slim-bookworm"
+    assert profile.pins["transformers"] == Version("4.51.3")
+
+
+def test_lists_and_scalars_replace_what_is_inherited(profiles: Path) -> None:
+    write(
+        profiles,
+        "child",
+        """\
+        extends: _common
+        target:
+          python: "3.10"
+        probes:
+          imports: [torch]
+        """,
+    )
+
+    profile = load_profile("child", profiles)
+
+    assert profile.target.python == "3.10"
+    assert profile.target.platform == "manylinux_2_36_x86_64"
+    assert profile.probes.imports == ("torch",)
+    assert profile.probes.statements == {
+        "transformers-auto-model": "from transformers import AutoConfig"
+    }
+
+
+def test_a_chain_of_parents_applies_nearest_last(profiles: Path) -> None:
+    write(profiles, "_gpu", 'extends: _common\npins:\n  numpy: "1.26.0"\n  torch: "2.5.1"\n')
+    write(profiles, "leaf", 'extends: _gpu\npins:\n  torch: "2.5.1+cu121"\n')
+
+    profile = load_profile("leaf", profiles)
+
+    assert profile.pins["torch"] == Version("2.5.1+cu121")
+    assert profile.pins["numpy"] == Version("1.26.0")
+    assert profile.pins["transformers"] == Version("4.51.3")
+    assert profile_names(profiles) == ["leaf"]
+
+
+def test_package_names_are_normalized(profiles: Path) -> None:
+    write(profiles, "child", 'extends: _common\npins:\n  Typing_Extensions: "4.12.2"\n')
+
+    profile = load_profile("child", profiles)
+
+    assert profile.pins["typing-extensions"] == Version("4.12.2")
+    assert "typing-extensions==4.12.2" in profile.requirements()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: _merge compares raw YAML keys, so a null spelled differently from the "
+    "inherited key (NumPy vs numpy) removes nothing; the inherited pin survives",
+)
+def test_a_null_removes_an_inherited_pin_whatever_its_spelling(profiles: Path) -> None:
+    write(profiles, "child", "extends: _common\npins:\n  NumPy: null\n")
+
+    profile = load_profile("child", profiles)
+
+    assert "numpy" not in profile.pins
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: two spellings of one package in one pins mapping (torch, Torch) are accepted "
+    "and the last silently wins; only byte-identical duplicate keys are refused",
+)
+def test_one_package_pinned_twice_under_two_spellings_is_refused(profiles: Path) -> None:
+    write(profiles, "child", 'extends: _common\npins:\n  torch: "2.5.1"\n  Torch: "2.4.0"\n')
+
+    message = error_of("child", profiles)
+
+    assert message.startswith(f"{profiles / 'child.yaml'}: pins.")
+
+
+# --- every mistake names the file and the key path ---------------------------------------
+
+
+BAD_CHILDREN = {
+    "unknown-top-level-key": (
+        'extends: _common\npinz:\n  torch: "2.5.1"\n',
+        "pinz",
+        "unknown key",
+    ),
+    "unknown-nested-key": (
+        "extends: _common\nprobes:\n  imprts: [torch]\n",
+        "probes.imprts",
+        "unknown key",
+    ),
+    "pin-not-a-version": (
+        "extends: _common\npins:\n  torch: '2.5,1'\n",
+        "pins.torch",
+        "'2.5,1' is not a valid version",
+    ),
+    "pin-as-yaml-number": (
+        "extends: _common\npins:\n  torch: 2.5\n",
+        "pins.torch",
+        "number in YAML",
+    ),
+    "pin-as-specifier": (
+        "extends: _common\npins:\n  torch: '>=1.0'\n",
+        "pins.torch",
+        "specifier",
+    ),
+    "invalid-package-name": (
+        "extends: _common\npins:\n  'torch vision!': '0.20.1'\n",
+        "pins.torch vision!",
+        "not a valid package name",
+    ),
+    "protected-not-pinned": (
+        "extends: _common\nprotected: [torch]\n",
+        "protected",
+        "'torch' is not pinned",
+    ),
+    "protected-pin-removed-by-null": (
+        "extends: _common\nprotected: [numpy]\npins:\n  numpy: null\n",
+        "protected",
+        "'numpy' is not pinned",
+    ),
+    "source-names-unknown-index": (
+        "extends: _common\nsources:\n  torch: pytorch-cu121\npins:\n  torch: '2.5.1+cu121'\n",
+        "sources.torch",
+        "no index named 'pytorch-cu121'",
+    ),
+    "missing-parent": (
+        "extends: _commmon\n",
+        "extends",
+        "no profile '_commmon'",
+    ),
+    "probe-timeout-not-positive": (
+        "extends: _common\nprobes:\n  timeout: 0\n",
+        "probes.timeout",
+        "not a positive number",
+    ),
+    "python-as-yaml-number": (
+        "extends: _common\ntarget:\n  python: 3.10\n",
+        "target.python",
+        "number in YAML",
+    ),
+    "fact-not-python": (
+        "extends: _common\nfacts:\n  'torch.version.(': 'None'\n",
+        "facts.torch.version.(",
+        "not valid Python",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "detail"), BAD_CHILDREN.values(), ids=list(BAD_CHILDREN)
+)
+def test_a_bad_profile_names_the_file_and_the_key(
+    profiles: Path, text: str, key: str, detail: str
+) -> None:
+    path = write(profiles, "child", text)
+
+    message = error_of("child", profiles)
+
+    assert message.startswith(f"{path}: {key}: "), message
+    assert detail in message
+
+
+def test_malformed_yaml_names_the_file_and_the_line(profiles: Path) -> None:
+    path = write(profiles, "child", 'extends: _common\npins:\n  torch: "2.5.1\n  numpy: [\n')
+
+    message = error_of("child", profiles)
+
+    assert message.startswith(f"{path}: line ")
+    assert "malformed YAML" in message
+
+
+def test_malformed_yaml_reports_the_line_of_the_mistake(profiles: Path) -> None:
+    path = write(profiles, "child", 'extends: _common\npins: {torch: "1.0"\n  numpy "2"}\n')
+
+    message = error_of("child", profiles)
+
+    assert message.startswith(f"{path}: line 3: malformed YAML")
+
+
+def test_a_key_written_twice_is_refused_with_its_line(profiles: Path) -> None:
+    path = write(profiles, "child", 'extends: _common\npins:\n  torch: "1"\n  torch: "2"\n')
+
+    message = error_of("child", profiles)
+
+    assert message.startswith(f"{path}: line 4: ")
+    assert "duplicate key 'torch'" in message
+
+
+def test_a_file_that_is_not_a_mapping_is_refused(profiles: Path) -> None:
+    path = write(profiles, "child", "- torch\n- numpy\n")
+
+    assert error_of("child", profiles).startswith(f"{path}: the file must hold a mapping")
+
+
+def test_a_mistake_in_a_parent_names_the_parent(profiles: Path) -> None:
+    common = write(profiles, "_common", COMMON.replace('numpy: "1.26.4"', "numpy: 1.26"))
+    write(profiles, "child", 'extends: _common\npins:\n  torch: "2.5.1"\n')
+
+    message = error_of("child", profiles)
+
+    assert message.startswith(f"{common}: pins.numpy: ")
+
+
+def test_a_circular_extends_names_the_cycle(profiles: Path) -> None:
+    write(profiles, "a", "extends: b\n")
+    b = write(profiles, "b", "extends: a\n")
+
+    message = error_of("a", profiles)
+
+    assert message.startswith(f"{b}: extends: circular chain a -> b -> a")
+
+
+def test_a_profile_extending_itself_is_circular(profiles: Path) -> None:
+    path = write(profiles, "child", "extends: child\n")
+
+    assert error_of("child", profiles).startswith(f"{path}: extends: circular chain child")
+
+
+def test_an_unknown_profile_name_lists_the_known_ones(profiles: Path) -> None:
+    write(profiles, "cpu", 'extends: _common\npins:\n  torch: "2.13.0+cpu"\n')
+    write(profiles, "cuda121", 'extends: _common\npins:\n  torch: "2.5.1+cu121"\n')
+
+    message = error_of("cuda999", profiles)
+
+    assert message.startswith(f"{profiles}: no profile 'cuda999'")
+    assert "(known: cpu, cuda121)" in message
+    assert str(profiles / "cuda999.yaml") in message
+
+
+def test_a_shared_profile_cannot_be_asked_for_by_name(profiles: Path) -> None:
+    write(profiles, "cpu", 'extends: _common\npins:\n  torch: "2.13.0+cpu"\n')
+
+    message = error_of("_common", profiles)
+
+    assert message.startswith(f"{profiles}: no profile '_common'")
+    assert "(known: cpu)" in message
+
+
+def test_a_profile_missing_a_required_section_says_so(profiles: Path) -> None:
+    path = write(profiles, "alone", 'pins:\n  torch: "2.5.1"\n')
+
+    assert error_of("alone", profiles).startswith(f"{path}: target: missing")
+
+
+def test_a_missing_profiles_directory_is_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError) as caught:
+        profile_names(tmp_path / "nowhere")
+
+    assert str(caught.value).startswith(f"{tmp_path / 'nowhere'}: no such profiles directory")
+    assert caught.value.exit_code is ExitCode.BAD_INPUT
+
+
+def test_from_dict_keeps_the_local_label_of_every_pin() -> None:
+    profile = Profile.from_dict(
+        {
+            "target": {"python": "3.10", "platform": "manylinux_2_35_x86_64"},
+            "base": {"image": "rocm/dev-ubuntu-22.04:5.7"},
+            "pins": {"torchvision": "0.18.1+rocm5.7", "torch": "2.3.1+rocm5.7"},
+            "protected": ["torch"],
+        },
+        name="rocm",
+        path=Path("profiles/rocm.yaml"),
+    )
+
+    assert profile.requirements() == ["torch==2.3.1+rocm5.7", "torchvision==0.18.1+rocm5.7"]
+    assert profile.requirements(protected_only=True) == ["torch==2.3.1+rocm5.7"]
