@@ -33,7 +33,7 @@ def test_a_stale_transformers_wheel_is_replaced(project: Path, stale_wheel: Path
     good.unlink()
     (rest / stale_wheel.name).write_bytes(stale_wheel.read_bytes())
     [numpy] = rest.glob("numpy-*.whl")
-    numpy.write_bytes(numpy.read_bytes()[: 4096])  # a download cut short
+    numpy.write_bytes(numpy.read_bytes()[:4096])  # a download cut short
 
     run = imagegate("wheelhouse", "cpu", "--profiles", profiles)
 
@@ -59,7 +59,9 @@ def test_a_wheel_whose_bytes_changed_is_not_reused(project: Path) -> None:
     run = imagegate("wheelhouse", "cpu", "--profiles", profiles)
 
     assert run.code == 0
-    assert f"replaced  rest/{tqdm.name}: damaged: its bytes changed since it was fetched" in run.stdout
+    assert (
+        f"replaced  rest/{tqdm.name}: damaged: its bytes changed since it was fetched" in run.stdout
+    )
     assert tqdm.read_bytes() == original
 
 

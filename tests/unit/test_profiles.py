@@ -294,9 +294,7 @@ BAD_CHILDREN = {
 }
 
 
-@pytest.mark.parametrize(
-    ("text", "key", "detail"), BAD_CHILDREN.values(), ids=list(BAD_CHILDREN)
-)
+@pytest.mark.parametrize(("text", "key", "detail"), BAD_CHILDREN.values(), ids=list(BAD_CHILDREN))
 def test_a_bad_profile_names_the_file_and_the_key(
     profiles: Path, text: str, key: str, detail: str
 ) -> None:

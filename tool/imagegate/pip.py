@@ -25,6 +25,9 @@ from imagegate.target import Target
 
 PROBE_TIMEOUT = 10.0
 DOWNLOAD_TIMEOUT = 3600.0
+_RESOLVED = re.compile(
+    r"^\s*(?:Saved|File was already downloaded) (?P<path>\S+\.whl)$", re.MULTILINE
+)
 _NOT_FOUND = re.compile(r"No matching distribution found for (?P<requirement>\S+)")
 _CONFLICT = re.compile(r"^\s*(The conflict is caused by:|ResolutionImpossible)", re.MULTILINE)
 _NETWORK = re.compile(r"(Could not fetch URL|NewConnectionError|Max retries exceeded|SSLError)")
@@ -59,11 +62,14 @@ def download(
     indexes: Mapping[str, str],
     sources: Mapping[NormalizedName, str],
     echo: bool,
-) -> None:
+) -> set[str]:
     """Download `requirements` and their closure as wheels for `target` into `dest`.
 
-    `constraints` (every pin of the profile) hold for the whole closure, so a dependency of
+    Returns the file names of the closure: what pip saved, and what it found already there.
+
+    `constraints` (the profile's other pins) hold for the whole closure, so a dependency of
     one group (numpy under torchvision) is the version the profile pins, not the newest.
+    A pin is never also a constraint: pip would then report a missing version as a conflict.
     """
     constraints_file = dest.with_name(f".{dest.name}.constraints.txt")
     constraints_file.write_text("".join(f"{line}\n" for line in constraints), encoding="utf-8")
@@ -85,7 +91,7 @@ def download(
         [*args, *requirements], timeout=DOWNLOAD_TIMEOUT, echo=echo, prefix="  pip: "
     )
     if completed.ok:
-        return
+        return {Path(match["path"]).name for match in _RESOLVED.finditer(completed.output)}
     raise _explain(completed, indexes, sources, out_of_reach)
 
 

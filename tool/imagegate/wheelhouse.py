@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import zipfile
 from collections.abc import Mapping
@@ -125,39 +126,49 @@ class _Ledger:
 
 
 def prepare(profile: Profile, directory: Path, *, echo: bool = True) -> Outcome:
-    """Make `directory` hold exactly the wheels the profile's closure needs, validated."""
+    """Make `directory` hold exactly the wheels the profile's closure needs, validated.
+
+    Usable wheels are hard-linked into a staging folder, pip fills in the rest of the
+    closure there, and the staging folder replaces `directory` only once all of it checks
+    out: a failure at any point leaves `directory` exactly as it was.
+    """
     ledger = _Ledger()
-    manifest = _read_manifest(directory)
     staging = directory.with_name(f".{directory.name}.staging")
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        usable = _validate_existing(profile, directory, manifest, ledger)
+        usable = _validate_existing(profile, directory, ledger)
         new_manifest: dict[str, str] = {}
-        for group, requirements in groups(profile).items():
-            target_dir = staging / group
-            target_dir.mkdir(parents=True)
-            sources = [directory / group, *(staging / g for g in groups(profile) if g != group)]
-            pip.download(
+        plan = groups(profile)
+        for group, requirements in plan.items():
+            folder = staging / group
+            folder.mkdir(parents=True)
+            reuse = [directory / key for key in usable if key.startswith(f"{group}/")]
+            earlier = [staging / g for g in plan if g != group and (staging / g).is_dir()]
+            for path in [*reuse, *(p for f in earlier for p in f.glob("*.whl"))]:
+                _link(path, folder / path.name)
+            resolved = pip.download(
                 requirements,
-                constraints=profile.requirements(),
-                dest=target_dir,
+                constraints=[pin for pin in profile.requirements() if pin not in requirements],
+                dest=folder,
                 target=profile.target,
-                find_links=[s for s in sources if s.is_dir()],
+                find_links=[folder, *earlier],
                 indexes=profile.indexes,
                 sources=profile.sources,
                 echo=echo,
             )
-            if group == REST and PROTECTED in groups(profile):
-                for duplicate in (staging / PROTECTED).glob("*.whl"):
-                    (target_dir / duplicate.name).unlink(missing_ok=True)
-            for wheel in sorted(target_dir.iterdir()):
-                key = f"{group}/{wheel.name}"
-                _verify_fetched(wheel, profile)
-                new_manifest[key] = usable.get(key) or sha256(wheel)
-                was = usable.get(key)
-                (ledger.kept if was else ledger.fetched).append(
-                    Change(group=group, filename=wheel.name)
-                )
+            taken = {p.name for f in earlier for p in f.glob("*.whl")}
+            for path in sorted(folder.iterdir()):
+                if path.name not in resolved or path.name in taken:
+                    path.unlink()
+                    continue
+                key = f"{group}/{path.name}"
+                _verify_fetched(path, profile)
+                if key in usable:
+                    new_manifest[key] = usable[key]
+                    ledger.kept.append(Change(group=group, filename=path.name))
+                else:
+                    new_manifest[key] = sha256(path)
+                    ledger.fetched.append(Change(group=group, filename=path.name))
         for key in sorted(set(usable) - set(new_manifest)):
             group, _, filename = key.partition("/")
             ledger.dropped.append(Change(group=group, filename=filename, reason="no longer needed"))
@@ -175,10 +186,20 @@ def prepare(profile: Profile, directory: Path, *, echo: bool = True) -> Outcome:
     )
 
 
-def _validate_existing(
-    profile: Profile, directory: Path, manifest: Mapping[str, str], ledger: _Ledger
-) -> dict[str, str]:
-    """Remove what is wrong; return the usable wheels ("group/filename" -> sha256)."""
+def _link(source: Path, target: Path) -> None:
+    """A hard link costs nothing (the staging folder is beside the wheelhouse); else copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def _validate_existing(profile: Profile, directory: Path, ledger: _Ledger) -> dict[str, str]:
+    """The usable wheels ("group/filename" -> sha256); what is not usable goes in the ledger.
+
+    Nothing is deleted here: the old folder stays whole until its replacement is ready.
+    """
+    manifest = _read_manifest(directory)
     usable: dict[str, str] = {}
     for group in (PROTECTED, REST):
         folder = directory / group
@@ -187,17 +208,11 @@ def _validate_existing(
             reason = judge_wheel(path.name, profile.target, profile.pins) or damage(path)
             if reason is None:
                 digest = sha256(path)
-                recorded = manifest.get(key)
-                if recorded is not None and recorded != digest:
-                    reason = "damaged: its bytes changed since it was fetched"
-                else:
+                if manifest.get(key, digest) == digest:
                     usable[key] = digest
                     continue
+                reason = "damaged: its bytes changed since it was fetched"
             ledger.removed.append(Change(group=group, filename=path.name, reason=reason))
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
     return usable
 
 

@@ -1,0 +1,192 @@
+"""Rendered Dockerfiles: golden files for the shipped profiles, and the rules every one keeps.
+
+`render` returns every file rendered for a profile (the Dockerfile and its .dockerignore);
+each is compared with the golden file of the same name. After a deliberate template change,
+regenerate them with `IMAGEGATE_UPDATE_GOLDEN=1 python -m pytest tests/unit/test_render.py`
+and review the diff.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from imagegate.profiles import Profile, load_profile, profile_names
+from imagegate.project import Project
+from imagegate.render import render, write
+
+HERE = Path(__file__).resolve().parent
+PROFILES = HERE.parents[1] / "profiles"
+GOLDEN = HERE / "golden"
+UPDATE = os.environ.get("IMAGEGATE_UPDATE_GOLDEN") == "1"
+
+_PIN = re.compile(r"(?<![\w.=-])([A-Za-z0-9][A-Za-z0-9._-]*==[^\s\"',\\]+)")
+
+
+@pytest.fixture(scope="module")
+def project() -> Project:
+    return Project.from_profiles(PROFILES)
+
+
+def instructions(text: str) -> list[str]:
+    """The Dockerfile's instructions, continuation lines joined, comments dropped."""
+    found: list[str] = []
+    current: list[str] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        current.append(stripped.removesuffix("\\").strip())
+        if not stripped.endswith("\\"):
+            found.append(" ".join(current))
+            current = []
+    assert not current, "the Dockerfile ends inside a continued line"
+    return found
+
+
+def installs(text: str) -> list[str]:
+    return [i for i in instructions(text) if i.startswith("RUN") and "pip install" in i]
+
+
+def pins_in(instruction: str) -> set[str]:
+    return set(_PIN.findall(instruction))
+
+
+def dockerfile(profile: Profile, project: Project) -> str:
+    return render(profile, project)[project.dockerfile(profile.name)]
+
+
+@pytest.mark.parametrize("name", ["cpu", "cuda121"])
+def test_render_matches_the_golden_files(name: str, project: Project) -> None:
+    rendered = render(load_profile(name, PROFILES), project)
+    assert project.dockerfile(name) in rendered
+
+    for path, text in rendered.items():
+        golden = GOLDEN / path.name
+        if UPDATE:
+            golden.parent.mkdir(exist_ok=True)
+            golden.write_text(text, encoding="utf-8")
+        assert golden.is_file(), f"no {golden}; create it with IMAGEGATE_UPDATE_GOLDEN=1"
+        assert text == golden.read_text(encoding="utf-8"), (
+            f"{name}: {path.name} differs from {golden}; if the change is meant, "
+            "rerun with IMAGEGATE_UPDATE_GOLDEN=1 and review the diff"
+        )
+
+
+def shipped() -> list[str]:
+    return profile_names(PROFILES)
+
+
+@pytest.fixture(params=shipped())
+def profile(request: pytest.FixtureRequest) -> Profile:
+    name: str = request.param
+    return load_profile(name, PROFILES)
+
+
+def test_the_protected_layer_is_installed_before_the_rest(
+    profile: Profile, project: Project
+) -> None:
+    steps = [pins_in(step) for step in installs(dockerfile(profile, project))]
+    protected = set(profile.requirements(protected_only=True))
+    rest = set(profile.requirements()) - protected
+    assert protected, f"{profile.name} protects nothing"
+
+    first_rest = next(i for i, pins in enumerate(steps) if pins & rest)
+    before = set().union(*steps[:first_rest])
+
+    assert first_rest > 0
+    assert before == protected
+    assert set().union(*steps) == protected | rest
+
+
+def test_every_pin_is_installed_exactly_with_its_local_label(
+    profile: Profile, project: Project
+) -> None:
+    text = dockerfile(profile, project)
+    everything = set().union(*(pins_in(step) for step in installs(text)))
+
+    assert everything == set(profile.requirements())
+    for name, version in profile.pins.items():
+        assert f"{name}=={version}" in everything
+
+
+def test_every_pip_install_is_offline(profile: Profile, project: Project) -> None:
+    steps = installs(dockerfile(profile, project))
+
+    assert steps
+    for step in steps:
+        assert "--no-index" in step.split(), step
+        assert "--index-url" not in step
+        assert "--extra-index-url" not in step
+
+
+def test_wheels_are_bind_mounted_never_copied(profile: Profile, project: Project) -> None:
+    found = instructions(dockerfile(profile, project))
+
+    copies = [i for i in found if i.split()[0] in ("COPY", "ADD")]
+    for copy in copies:
+        assert "wheel" not in copy.lower(), copy
+        assert ".whl" not in copy, copy
+    for step in installs(dockerfile(profile, project)):
+        assert "--mount=type=bind" in step, step
+
+
+def test_the_smoke_step_runs_last_and_fails_on_broken(profile: Profile, project: Project) -> None:
+    found = instructions(dockerfile(profile, project))
+    smoke = [i for i, step in enumerate(found) if "collect.py" in step and step.startswith("RUN")]
+    last_install = max(i for i, step in enumerate(found) if step in installs("\n".join(found)))
+
+    assert len(smoke) == 1
+    assert smoke[0] > last_install
+    assert "--fail-on-broken" in found[smoke[0]]
+
+
+def test_the_dockerfile_names_its_base_and_needs_no_syntax_frontend(
+    profile: Profile, project: Project
+) -> None:
+    text = dockerfile(profile, project)
+
+    assert not text.startswith("# syntax=")
+    assert profile.base.image in text
+    assert instructions(text)[0].startswith(("ARG", "FROM"))
+    assert f"profiles/{profile.name}.yaml" in text
+    assert str(project.root) not in text, "the Dockerfile must not hold an absolute path"
+
+
+def test_write_only_rewrites_a_stale_dockerfile(tmp_path: Path) -> None:
+    shutil.copytree(PROFILES, tmp_path / "profiles")
+    project = Project.from_profiles(tmp_path / "profiles")
+    profile = load_profile("cpu", project.profiles)
+
+    first = write(profile, project)
+    again = write(profile, project)
+    first.path.write_text("stale\n", encoding="utf-8")
+    checked = write(profile, project, check_only=True)
+
+    assert (first.changed, again.changed, checked.changed) == (True, False, True)
+    assert first.path == tmp_path / "dockerfiles" / "cpu.Dockerfile"
+    assert first.path.read_text(encoding="utf-8") == "stale\n"
+    assert write(profile, project).changed
+    for path, text in render(profile, project).items():
+        assert path.read_text(encoding="utf-8") == text
+
+
+def test_the_build_context_holds_only_this_profile_wheelhouse(
+    profile: Profile, project: Project
+) -> None:
+    rendered = render(profile, project)
+    [ignore] = [text for path, text in rendered.items() if path.name.endswith(".dockerignore")]
+    rules = [line for line in ignore.splitlines() if line and not line.startswith("#")]
+    others = [name for name in shipped() if name != profile.name]
+
+    assert rules[0] == "*"
+    assert f"!wheelhouse/{profile.name}/" in rules
+    assert not [rule for rule in rules if any(f"wheelhouse/{other}/" in rule for other in others)]
+    steps = installs(dockerfile(profile, project))
+    sources = [s for step in steps for s in re.findall(r"--mount=type=bind,source=([^,\s]+)", step)]
+    assert len(sources) >= len(steps)
+    assert [s for s in sources if not s.startswith(f"wheelhouse/{profile.name}")] == []
