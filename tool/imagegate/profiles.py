@@ -135,7 +135,12 @@ def profile_names(directory: Path) -> list[str]:
 
 def load_profile(name: str, directory: Path) -> Profile:
     path = directory / f"{name}.yaml"
-    if name.startswith(SHARED_PREFIX) or not path.is_file():
+    if name.startswith(SHARED_PREFIX) and path.is_file():
+        raise ProfileError(
+            f"{path}: holds shared settings that profiles extend and is not built itself; "
+            f"pick one of: {', '.join(profile_names(directory))}"
+        )
+    if not path.is_file():
         known = ", ".join(profile_names(directory)) or "none"
         raise ProfileError(
             f"{directory}: no profile {name!r} (known: {known}); pick one or add {path}"
@@ -161,7 +166,7 @@ def _chain(path: Path, directory: Path) -> list[tuple[Path, dict[str, Any]]]:
         seen.append(current.stem)
         raw = _read(current)
         check_file(raw, current)
-        chain.append((current, raw))
+        chain.append((current, _canonical_packages(raw, current)))
         parent = raw.get("extends")
         if parent is None:
             return chain
@@ -189,6 +194,27 @@ class _StrictLoader(yaml.SafeLoader):
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+PACKAGE_KEYED = ("pins", "sources", "invariants")
+"""Sections keyed by package name: `NumPy` and `numpy` are one key, in a file and across files."""
+
+
+def _canonical_packages(raw: dict[str, Any], path: Path) -> dict[str, Any]:
+    result = dict(raw)
+    for section in PACKAGE_KEYED:
+        if not isinstance(raw.get(section), Mapping):
+            continue
+        names: dict[str, str] = {}
+        for key in raw[section]:
+            name = canonicalize_name(str(key))
+            if name in names:
+                raise ProfileError(
+                    f"{path}: {section}.{key}: the same package as {names[name]!r}; keep one"
+                )
+            names[name] = str(key)
+        result[section] = {canonicalize_name(str(k)): v for k, v in raw[section].items()}
+    return result
 
 
 def _read(path: Path) -> dict[str, Any]:
