@@ -1,0 +1,95 @@
+"""The CLI maps outcomes to exit codes and shows an error as one line, without a traceback."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from imagegate.cli import main
+
+SHIPPED = Path(__file__).resolve().parents[2] / "profiles"
+
+
+@pytest.fixture
+def profiles(tmp_path: Path) -> Path:
+    shutil.copytree(SHIPPED, tmp_path / "profiles")
+    return tmp_path / "profiles"
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert lines[0].startswith("imagegate: error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", ["build", "verify"])
+def test_an_unknown_profile_exits_2(
+    command: str, profiles: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([command, "cuda999", "--profiles", str(profiles)]) == 2
+    line = one_error_line(capsys)
+    assert "no profile 'cuda999'" in line and "cpu" in line
+
+
+def test_a_malformed_profile_exits_2_naming_file_and_line(
+    profiles: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (profiles / "cpu.yaml").write_text("pins:\n  torch: [unclosed\n")
+    assert main(["render", "cpu", "--profiles", str(profiles)]) == 2
+    line = one_error_line(capsys)
+    assert f"{profiles / 'cpu.yaml'}: line " in line and "malformed YAML" in line
+
+
+def test_a_bad_pin_exits_2_naming_the_key(
+    profiles: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (profiles / "cpu.yaml").read_text().replace('"2.13.0+cpu"', '"2.13,0"')
+    (profiles / "cpu.yaml").write_text(text)
+    assert main(["build", "cpu", "--profiles", str(profiles)]) == 2
+    assert f"{profiles / 'cpu.yaml'}: pins.torch: '2.13,0' is not a valid version" in (
+        one_error_line(capsys)
+    )
+
+
+def test_debug_shows_the_traceback(profiles: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", "nope", "--profiles", str(profiles), "--debug"]) == 2
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_names_and_all_together_is_bad_input(
+    profiles: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["render", "cpu", "--all", "--profiles", str(profiles)]) == 2
+    assert "--all" in one_error_line(capsys)
+
+
+def test_render_check_fails_on_a_stale_dockerfile_and_passes_once_rendered(
+    profiles: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["render", "--all", "--check", "--profiles", str(profiles)]) == 1
+    assert "STALE" in capsys.readouterr().out
+    assert main(["render", "--all", "--profiles", str(profiles)]) == 0
+    assert main(["render", "--all", "--check", "--profiles", str(profiles)]) == 0
+    common = profiles / "_common.yaml"
+    common.write_text(common.read_text().replace('"4.51.3"', '"4.51.2"'))
+    capsys.readouterr()
+    assert main(["render", "--all", "--check", "--profiles", str(profiles)]) == 1
+    stale = [line for line in capsys.readouterr().out.splitlines() if "STALE" in line]
+    assert len(stale) == len(list(profiles.glob("[!_]*.yaml")))
+
+
+def test_the_committed_dockerfiles_are_fresh(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", "--all", "--check", "--profiles", str(SHIPPED)]) == 0
+
+
+def test_help_explains_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["build", "--help"])
+    assert exited.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--base-image" in out and "3 environment problem" in out
