@@ -69,12 +69,21 @@ def _top_level_of(parts: tuple[str, ...]) -> str | None:
 
 
 def top_level(dist: importlib.metadata.Distribution) -> list[str]:
-    """Importable top-level names: top_level.txt when the installer wrote one, else RECORD."""
+    """Importable top-level names the distribution both declares and installed.
+
+    top_level.txt can name a module the wheel does not ship (Debian's setuptools lists
+    `debian`), and RECORD alone can hold stray folders: where both exist, a name must be in
+    both; where only one exists, it decides.
+    """
     text = dist.read_text("top_level.txt")
-    if text is not None:
-        names = {line.strip() for line in text.splitlines()}
+    declared = None if text is None else {line.strip() for line in text.splitlines()}
+    installed = None
+    if dist.files is not None:
+        installed = {_top_level_of(path.parts) or "" for path in dist.files}
+    if declared is not None and installed is not None:
+        names = declared & installed
     else:
-        names = {_top_level_of(path.parts) or "" for path in dist.files or ()}
+        names = declared or installed or set()
     return sorted(name for name in names if _importable(name))
 
 

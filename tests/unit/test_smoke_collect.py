@@ -183,3 +183,15 @@ def test_output_file_replaces_stdout(probe_path: Path) -> None:
 @pytest.mark.parametrize("bad", [["--tiers", "3"], ["--statement", "no-equals"], ["--nope"]])
 def test_bad_arguments_exit_2(probe_path: Path, bad: list[str]) -> None:
     assert collect(probe_path, *bad)[0] == 2
+
+
+def test_a_declared_top_level_the_wheel_does_not_ship_is_not_imported(probe_path: Path) -> None:
+    """Debian's setuptools 66.1.1 wheel lists `debian` in top_level.txt and ships no such module."""
+    info = probe_path / "liar-66.1.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: liar\nVersion: 66.1.1\n")
+    (info / "top_level.txt").write_text("debian\ngood_mod\n")
+    (info / "RECORD").write_text("good_mod.py,,\nliar-66.1.1.dist-info/METADATA,,\n")
+    _, document = collect(probe_path, "--tiers", "1")
+    [liar] = [d for d in document["distributions"] if d["name"] == "liar"]
+    assert liar["top_level"] == ["good_mod"]

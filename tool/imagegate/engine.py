@@ -93,6 +93,15 @@ class Engine:
                 f"{ref}: docker import failed ({_first_line(error)})"
             ) from None
 
+    def prune_build_cache(self) -> None:
+        """Forget every cached build step (for a cold-build measurement)."""
+        try:
+            self._client.api.prune_builds()
+        except docker.errors.APIError as error:
+            raise EnvironmentProblem(
+                f"cannot prune the build cache ({_first_line(error)})"
+            ) from None
+
     def remove_image(self, ref: str) -> None:
         with contextlib.suppress(docker.errors.ImageNotFound):
             self._client.images.remove(ref, force=True)

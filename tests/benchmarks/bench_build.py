@@ -1,0 +1,109 @@
+"""Build timings of the `cpu` image, printed side by side in one run.
+
+    python tests/benchmarks/bench_build.py        (or: make bench)
+
+1. cold: the build cache pruned, `imagegate build cpu` from a warm wheelhouse;
+2. rebuild after bumping one light pin (accelerate 1.6.0 -> 1.7.0): the protected torch
+   layer must come from the cache, and torch must not be installed again.
+It prunes the engine's build cache (images are kept), so run it on a machine you own.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from imagegate.engine import Engine
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def build(project: Path, tag: str) -> tuple[float, list[str]]:
+    started = time.monotonic()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "imagegate",
+            "build",
+            "cpu",
+            "--tag",
+            tag,
+            "--format",
+            "json",
+            "--profiles",
+            str(project / "profiles"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.monotonic() - started
+    if done.returncode != 0:
+        sys.exit(
+            f"bench: the build of {tag} failed (exit {done.returncode}):\n{done.stderr[-2000:]}"
+        )
+    return seconds, [line for line in done.stderr.splitlines() if line.startswith("  build: #")]
+
+
+def torch_layer(log: list[str]) -> str:
+    [step] = [line.split()[1] for line in log if "source=wheelhouse/cpu/protected" in line]
+    if f"  build: {step} CACHED" in log:
+        return "cached"
+    return "REBUILT"
+
+
+def main() -> int:
+    engine = Engine()
+    with tempfile.TemporaryDirectory(prefix="imagegate-bench-") as scratch:
+        project = Path(scratch)
+        shutil.copytree(ROOT / "profiles", project / "profiles")
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "imagegate",
+                "wheelhouse",
+                "cpu",
+                "--profiles",
+                str(project / "profiles"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        engine.prune_build_cache()
+        cold, _ = build(project, "imagegate-bench/cpu:cold")
+        common = project / "profiles" / "_common.yaml"
+        common.write_text(common.read_text().replace('accelerate: "1.6.0"', 'accelerate: "1.7.0"'))
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "imagegate",
+                "wheelhouse",
+                "cpu",
+                "--profiles",
+                str(project / "profiles"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        rebuild, log = build(project, "imagegate-bench/cpu:bumped")
+    torch_installs = [line for line in log if "Processing /wheels/" in line and "/torch-" in line]
+    print(f"{'build of cpu':<44}{'seconds':>10}{'vs cold':>10}")
+    print(f"{'cold (build cache pruned)':<44}{cold:>10.1f}{1.0:>10.2f}")
+    print(f"{'rebuild after accelerate 1.6.0 -> 1.7.0':<44}{rebuild:>10.1f}{rebuild / cold:>10.2f}")
+    print(
+        f"torch layer on rebuild: {torch_layer(log)}; torch wheels installed: {len(torch_installs)}"
+    )
+    for ref in ("imagegate-bench/cpu:cold", "imagegate-bench/cpu:bumped"):
+        engine.remove_image(ref)
+    return 0 if torch_layer(log) == "cached" and not torch_installs else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
