@@ -96,7 +96,7 @@ class Engine:
     def prune_build_cache(self) -> None:
         """Forget every cached build step (for a cold-build measurement)."""
         try:
-            self._client.api.prune_builds()
+            self._client.api.prune_builds(all=True)
         except docker.errors.APIError as error:
             raise EnvironmentProblem(
                 f"cannot prune the build cache ({_first_line(error)})"
