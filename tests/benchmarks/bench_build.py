@@ -23,27 +23,15 @@ from imagegate.engine import Engine
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def imagegate(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "imagegate", *args, "--profiles", str(project / "profiles")]
+    return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
 def build(project: Path, tag: str) -> tuple[float, float, list[str]]:
     """Wall seconds of `imagegate build`, seconds of its docker build step, the build log."""
     started = time.monotonic()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "imagegate",
-            "build",
-            "cpu",
-            "--tag",
-            tag,
-            "--format",
-            "json",
-            "--profiles",
-            str(project / "profiles"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = imagegate(project, "build", "cpu", "--tag", tag, "--format", "json")
     seconds = time.monotonic() - started
     if done.returncode != 0:
         sys.exit(
@@ -65,36 +53,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="imagegate-bench-") as scratch:
         project = Path(scratch)
         shutil.copytree(ROOT / "profiles", project / "profiles")
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "imagegate",
-                "wheelhouse",
-                "cpu",
-                "--profiles",
-                str(project / "profiles"),
-            ],
-            check=True,
-            capture_output=True,
-        )
+        if imagegate(project, "wheelhouse", "cpu").returncode != 0:  # cold build, warm wheels
+            sys.exit("bench: `imagegate wheelhouse cpu` failed")
         engine.prune_build_cache()
         cold, cold_step, _ = build(project, "imagegate-bench/cpu:cold")
         common = project / "profiles" / "_common.yaml"
         common.write_text(common.read_text().replace('accelerate: "1.6.0"', 'accelerate: "1.7.0"'))
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "imagegate",
-                "wheelhouse",
-                "cpu",
-                "--profiles",
-                str(project / "profiles"),
-            ],
-            check=True,
-            capture_output=True,
-        )
         rebuild, rebuild_step, log = build(project, "imagegate-bench/cpu:bumped")
     torch_installs = [line for line in log if "Processing /wheels/" in line and "/torch-" in line]
     rows = [

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -61,11 +60,11 @@ def make(suite: str, engine: Engine, *, rebuild: bool = False, echo: bool = True
         if not done.ok:
             raise EnvironmentProblem(f"{ref}: debootstrap {suite} failed: {done.tail(1)}")
         tarball = Path(scratch) / "root.tar"
-        packed = subprocess.run(
-            ["tar", "-C", str(root), "-cf", str(tarball), "."], capture_output=True, text=True
-        )
-        if packed.returncode != 0:
-            raise EnvironmentProblem(f"{ref}: packing the root file system failed: {packed.stderr}")
+        packed = runner.run(["tar", "-C", root, "-cf", tarball, "."], timeout=DEBOOTSTRAP_TIMEOUT)
+        if not packed.ok:
+            raise EnvironmentProblem(
+                f"{ref}: packing the root file system failed: {packed.tail(1)}"
+            )
         engine.import_rootfs(tarball, ref, _CHANGES)
     print(f"base: {ref} is ready", file=sys.stderr, flush=True)
     return ref

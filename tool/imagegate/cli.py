@@ -15,7 +15,7 @@ from pathlib import Path
 from imagegate import __version__, base, render, report, wheelhouse, workflow
 from imagegate.engine import Engine
 from imagegate.errors import ExitCode, ImagegateError, UsageError
-from imagegate.findings import passed
+from imagegate.findings import Finding, passed
 from imagegate.profiles import Profile, load_profile, load_profiles, profile_names
 from imagegate.project import Project
 
@@ -155,7 +155,7 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
     return ExitCode.PASSED if passed(findings) else ExitCode.VERIFICATION_FAILED
 
 
-def _print(subject: str, findings: list, fmt: str, extra: dict[str, object]) -> None:  # type: ignore[type-arg]
+def _print(subject: str, findings: Sequence[Finding], fmt: str, extra: dict[str, object]) -> None:
     print(report.render(subject, findings, fmt, **extra))
 
 
