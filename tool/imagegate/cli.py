@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from imagegate import __version__, base, render, report, wheelhouse, workflow
+from imagegate import __version__, base, lock, render, report, workflow
 from imagegate.engine import Engine
 from imagegate.errors import ExitCode, ImagegateError, UsageError
 from imagegate.findings import Finding, passed
@@ -55,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write nothing; exit 1 when a committed Dockerfile differs from a fresh render",
     )
+
+    sub = command(
+        "lock",
+        "Resolve each profile's whole closure for its target with uv and write "
+        "profiles/pylock.PROFILE.toml (PEP 751), every wheel pinned and hashed.",
+    )
+    _profiles_args(sub)
 
     sub = command(
         "wheelhouse",
@@ -125,6 +132,8 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
     project = Project.from_profiles(args.profiles)
     if args.command == "render":
         return _render(args, project)
+    if args.command == "lock":
+        return _lock(args)
     if args.command == "wheelhouse":
         return _wheelhouse(args, project)
     if args.command == "base":
@@ -181,11 +190,41 @@ def _render(args: argparse.Namespace, project: Project) -> ExitCode:
     return ExitCode.PASSED
 
 
+def _lock(args: argparse.Namespace) -> ExitCode:
+    """Lock each profile; one that can't be locked is reported and the others still are."""
+    rows: list[dict[str, object]] = []
+    worst = ExitCode.PASSED
+    for profile in _selected(args):
+        print(f"==> lock: {profile.name}", file=sys.stderr, flush=True)
+        try:
+            locked = lock.lock(profile)
+        except ImagegateError as error:
+            print(f"imagegate: error: {error}", file=sys.stderr)
+            rows.append({"profile": profile.name, "error": str(error)})
+            worst = max(worst, error.exit_code)
+            continue
+        protected = sum(p.protected for p in locked.packages.values())
+        rows.append(
+            {
+                "profile": profile.name,
+                "lock": str(locked.path),
+                "packages": len(locked.packages),
+                "protected": protected,
+                "sha256": locked.sha256,
+            }
+        )
+        if args.format == "table":
+            print(f"{locked.path}: {len(locked.packages)} packages ({protected} protected)")
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    return worst
+
+
 def _wheelhouse(args: argparse.Namespace, project: Project) -> ExitCode:
     outcomes = []
     for profile in _selected(args):
         print(f"==> wheelhouse: {profile.name}", file=sys.stderr, flush=True)
-        outcome = wheelhouse.prepare(profile, project.wheelhouse_dir(profile.name))
+        outcome = workflow.fill_wheelhouse(profile, project)
         outcomes.append(outcome)
         if args.format == "table":
             for change in outcome.removed:

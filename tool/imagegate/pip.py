@@ -12,7 +12,8 @@ import re
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -28,8 +29,9 @@ DOWNLOAD_TIMEOUT = 3600.0
 _RESOLVED = re.compile(
     r"^\s*(?:Saved|File was already downloaded) (?P<path>\S+\.whl)$", re.MULTILINE
 )
+_HASH_MISMATCH = re.compile(r"DO NOT MATCH THE HASHES")
+_MISMATCHED = re.compile(r"^\s+(\S+==\S+) from ", re.MULTILINE)
 _NOT_FOUND = re.compile(r"No matching distribution found for (?P<requirement>\S+)")
-_CONFLICT = re.compile(r"^\s*(The conflict is caused by:|ResolutionImpossible)", re.MULTILINE)
 _NETWORK = re.compile(r"(Could not fetch URL|NewConnectionError|Max retries exceeded|SSLError)")
 
 
@@ -53,46 +55,35 @@ def unreachable(url: str) -> str | None:
 
 
 def download(
-    requirements: Sequence[str],
+    requirements: Path,
     *,
-    constraints: Sequence[str],
     dest: Path,
     target: Target,
-    find_links: Sequence[Path],
     indexes: Mapping[str, str],
     sources: Mapping[NormalizedName, str],
+    lock: Path,
     echo: bool,
 ) -> set[str]:
-    """Download `requirements` and their closure as wheels for `target` into `dest`.
+    """Fetch exactly the hashed wheels of a requirements file for `target` into `dest`.
 
-    Returns the file names of the closure: what pip saved, and what it found already there.
-
-    `constraints` (the profile's other pins) hold for the whole closure, so a dependency of
-    one group (numpy under torchvision) is the version the profile pins, not the newest.
-    A pin is never also a constraint: pip would then report a missing version as a conflict.
+    Hash-checking mode and no dependencies: the lock already holds the whole closure, and
+    a wheel counts only if its sha256 is the one locked, wherever pip found it. Returns the
+    file names pip saved or found already in `dest`.
     """
-    constraints_file = dest.with_name(f".{dest.name}.constraints.txt")
-    constraints_file.write_text("".join(f"{line}\n" for line in constraints), encoding="utf-8")
     args = [sys.executable, "-m", "pip", "download", "--dest", str(dest), "--progress-bar", "off"]
-    args += ["--constraint", str(constraints_file)]
+    args += ["--no-deps", "--require-hashes", "-r", str(requirements), "--find-links", str(dest)]
     args += target.pip_options()
-    for folder in find_links:
-        args += ["--find-links", str(folder)]
     out_of_reach: dict[str, str] = {}
-    for name, url in indexes.items():
-        if name not in sources.values():
-            continue
-        why = unreachable(url)
+    for name in sorted(set(sources.values())):
+        why = unreachable(indexes[name])
         if why is None:
-            args += ["--extra-index-url", url]
+            args += ["--extra-index-url", indexes[name]]
         else:
             out_of_reach[name] = why
-    completed = runner.run(
-        [*args, *requirements], timeout=DOWNLOAD_TIMEOUT, echo=echo, prefix="  pip: "
-    )
+    completed = runner.run(args, timeout=DOWNLOAD_TIMEOUT, echo=echo, prefix="  pip: ")
     if completed.ok:
         return {Path(match["path"]).name for match in _RESOLVED.finditer(completed.output)}
-    raise _explain(completed, indexes, sources, out_of_reach)
+    raise _explain(completed, indexes, sources, out_of_reach, lock)
 
 
 def _explain(
@@ -100,30 +91,62 @@ def _explain(
     indexes: Mapping[str, str],
     sources: Mapping[NormalizedName, str],
     out_of_reach: Mapping[str, str],
+    lock: Path,
 ) -> Exception:
     output = completed.output
+    if _HASH_MISMATCH.search(output):
+        wheels = ", ".join(dict.fromkeys(_MISMATCHED.findall(output))) or "a wheel"
+        return ProfileError(
+            f"{lock}: {wheels}: the sha256 in the lock matches no wheel pip can find "
+            "(edited by hand, or the wheel changed); run `imagegate lock` again"
+        )
     missing = _NOT_FOUND.search(output)
     if missing is not None:
         text = missing["requirement"]
         name = canonicalize_name(Requirement(text).name)
         index = sources.get(name)
         if index is not None and index in out_of_reach:
-            return EnvironmentProblem(
-                f"{text}: not found; it must come from index {index!r} ({indexes[index]}), "
-                f"which cannot be reached from here ({out_of_reach[index]}); "
-                "run where it is reachable, or put the exact wheel in a pip find-links folder"
-            )
+            return index_out_of_reach(text, index, indexes[index], out_of_reach[index])
         if _NETWORK.search(output):
-            return FetchProblem(
-                f"{text}: not found, and pip could not reach its index; check the network"
-            )
-        where = f"index {index!r}" if index else "the configured package indexes"
+            return FetchProblem(f"{text}: not found, and pip could not reach an index")
         return ProfileError(
-            f"pins.{name}: {text} has no wheel for this target on {where}; "
-            "pick a version that exists there"
+            f"{lock}: packages.{name}: {text} is locked but no source has its wheel; "
+            "run `imagegate lock` again"
         )
-    if _CONFLICT.search(output):
-        lines = [line.strip() for line in output.splitlines() if " depends on " in line]
-        detail = "; ".join(dict.fromkeys(lines)) or "see pip's output above"
-        return ProfileError(f"pins: the pins cannot be installed together: {detail}")
     return FetchProblem(f"pip download failed (exit {completed.returncode}): {completed.tail(1)}")
+
+
+def index_out_of_reach(wanted: str, index: str, url: str, why: str) -> EnvironmentProblem:
+    return EnvironmentProblem(
+        f"{wanted}: not found; it must come from index {index!r} ({url}), which cannot be "
+        f"reached from here ({why}); run where it is reachable, or put the exact wheel in a "
+        "pip find-links folder"
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserSources:
+    """Where the user's own pip configuration looks for packages (uv does not read it)."""
+
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+
+
+@cache
+def user_sources() -> UserSources:
+    """`pip config list` (files and PIP_* variables), reduced to the places it searches."""
+    completed = runner.run([sys.executable, "-m", "pip", "config", "list"], timeout=PROBE_TIMEOUT)
+    values: dict[str, list[str]] = {}
+    for line in completed.output.splitlines():
+        key, sep, raw = line.partition("=")
+        if not sep:
+            continue
+        option = key.rpartition(".")[2]
+        values.setdefault(option, []).extend(raw.strip().strip("'\"").split())
+    index = values.get("index-url", [])
+    return UserSources(
+        index_url=index[-1] if index else None,
+        extra_index_urls=tuple(dict.fromkeys(values.get("extra-index-url", []))),
+        find_links=tuple(dict.fromkeys(values.get("find-links", []))),
+    )

@@ -9,9 +9,11 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from imagegate.files import write_atomic
+from imagegate.lock import Lock, lock_path
 from imagegate.profiles import Profile
 from imagegate.project import Project
 from imagegate.smoke import ENTRY, IN_IMAGE_DIR, OFFLINE, VENV_PYTHON, collector_args
+from imagegate.wheelhouse import PROTECTED, REST
 
 _TEMPLATES = Environment(
     loader=PackageLoader("imagegate", "templates"),
@@ -34,13 +36,17 @@ def render(profile: Profile, project: Project) -> dict[Path, str]:
         "source": project.relative(profile.path),
         "wheelhouse": project.relative(project.wheelhouse_dir(profile.name)),
     }
+    lock_file = lock_path(profile)
+    locked = Lock.read(lock_file) if lock_file.is_file() else None
     dockerfile = _TEMPLATES.get_template("Dockerfile.j2").render(
         **common,
         description=profile.description,
         base_image=profile.base.image,
         base_packages=profile.base.packages,
-        protected_pins=profile.requirements(protected_only=True),
-        pins=profile.requirements(),
+        lock_name=lock_file.name,
+        lock_digest=f"sha256:{locked.sha256}" if locked else "none: not locked",
+        groups=[PROTECTED, REST] if profile.protected else [REST],
+        protected=list(profile.protected),
         smoke_dir=IN_IMAGE_DIR,
         smoke_command=json.dumps(command),
     )

@@ -1,16 +1,15 @@
-"""The wheelhouse: a validated cache of the wheels an image installs, one folder per profile.
+"""The wheelhouse: the lock's wheels for one profile, validated, one folder per group.
 
-What is already there is judged against the profile first (exact version with its local
-label, tags that fit the target, bytes that match what was recorded when fetched); a wheel
-that fails is removed and the right one fetched. New wheels land in a staging folder, are
-verified there, and only then replace the old folder, so a failed or partial fetch leaves
-the previous wheelhouse as it was.
+What is already there is judged first: exact version with its local label, tags that fit
+the target, a whole zip, and a sha256 the lock lists for it. New wheels land in a staging
+folder (usable ones hard-linked there), pip fetches the rest in hash-checking mode, and the
+staging folder replaces the old one only once every locked package has its wheel: a failed
+or partial fetch leaves the previous wheelhouse as it was.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import zipfile
@@ -24,13 +23,14 @@ from packaging.version import Version
 
 from imagegate import pip
 from imagegate.files import write_atomic
+from imagegate.lock import Lock
 from imagegate.profiles import Profile
 from imagegate.target import Target
 
 PROTECTED, REST = "protected", "rest"
 """Protected pins and their closure install in an image layer of their own."""
-MANIFEST = "wheels.json"
-"""sha256 of each wheel as fetched: a wheel whose bytes changed since is not reused."""
+REQUIREMENTS = "requirements.txt"
+"""Per group: the locked packages with their hashes, what the image's pip installs."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,13 +110,6 @@ def damage(path: Path) -> str | None:
     return None
 
 
-def groups(profile: Profile) -> dict[str, list[str]]:
-    """Requirement lines per group; the rest restates the protected pins so pip keeps them."""
-    protected = profile.requirements(protected_only=True)
-    everything = profile.requirements()
-    return {PROTECTED: protected, REST: everything} if protected else {REST: everything}
-
-
 @dataclass
 class _Ledger:
     kept: list[Change] = field(default_factory=list)
@@ -125,54 +118,46 @@ class _Ledger:
     dropped: list[Change] = field(default_factory=list)
 
 
-def prepare(profile: Profile, directory: Path, *, echo: bool = True) -> Outcome:
-    """Make `directory` hold exactly the wheels the profile's closure needs, validated.
-
-    Usable wheels are hard-linked into a staging folder, pip fills in the rest of the
-    closure there, and the staging folder replaces `directory` only once all of it checks
-    out: a failure at any point leaves `directory` exactly as it was.
-    """
+def prepare(profile: Profile, lock: Lock, directory: Path, *, echo: bool = True) -> Outcome:
+    """Make `directory` hold exactly one verified wheel for every package in the lock."""
     ledger = _Ledger()
     staging = directory.with_name(f".{directory.name}.staging")
     shutil.rmtree(staging, ignore_errors=True)
+    pins = {name: locked.version for name, locked in lock.packages.items()}
     try:
-        usable = _validate_existing(profile, directory, ledger)
-        new_manifest: dict[str, str] = {}
-        plan = groups(profile)
-        for group, requirements in plan.items():
+        usable = _validate_existing(profile, lock, directory, ledger)
+        for group, protected in _groups(lock):
             folder = staging / group
             folder.mkdir(parents=True)
-            reuse = [directory / key for key in usable if key.startswith(f"{group}/")]
-            earlier = [staging / g for g in plan if g != group and (staging / g).is_dir()]
-            for path in [*reuse, *(p for f in earlier for p in f.glob("*.whl"))]:
-                _link(path, folder / path.name)
+            for key in usable:
+                if key.startswith(f"{group}/"):
+                    _link(directory / key, folder / key.partition("/")[2])
+            requirements = folder / REQUIREMENTS
+            write_atomic(requirements, "\n".join(lock.requirements(protected=protected)) + "\n")
             resolved = pip.download(
                 requirements,
-                constraints=[pin for pin in profile.requirements() if pin not in requirements],
                 dest=folder,
                 target=profile.target,
-                find_links=[folder, *earlier],
                 indexes=profile.indexes,
                 sources=profile.sources,
+                lock=lock.path,
                 echo=echo,
             )
-            taken = {p.name for f in earlier for p in f.glob("*.whl")}
-            for path in sorted(folder.iterdir()):
-                if path.name not in resolved or path.name in taken:
+            for path in sorted(folder.glob("*.whl")):
+                if path.name not in resolved:
                     path.unlink()
                     continue
+                reason = judge_wheel(path.name, profile.target, pins) or damage(path)
+                if reason is not None:
+                    raise pip.FetchProblem(f"{path.name}: fetched but unusable: {reason}")
                 key = f"{group}/{path.name}"
-                _verify_fetched(path, profile)
-                if key in usable:
-                    new_manifest[key] = usable[key]
-                    ledger.kept.append(Change(group=group, filename=path.name))
-                else:
-                    new_manifest[key] = sha256(path)
-                    ledger.fetched.append(Change(group=group, filename=path.name))
-        for key in sorted(set(usable) - set(new_manifest)):
+                kept = key in usable
+                change = Change(group=group, filename=path.name)
+                (ledger.kept if kept else ledger.fetched).append(change)
+            _require_every_package(lock, protected, folder)
+        for key in sorted(set(usable) - {f"{c.group}/{c.filename}" for c in ledger.kept}):
             group, _, filename = key.partition("/")
-            ledger.dropped.append(Change(group=group, filename=filename, reason="no longer needed"))
-        write_atomic(staging / MANIFEST, json.dumps(new_manifest, indent=1, sort_keys=True) + "\n")
+            ledger.dropped.append(Change(group=group, filename=filename, reason="no longer locked"))
         _swap(staging, directory)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -186,6 +171,19 @@ def prepare(profile: Profile, directory: Path, *, echo: bool = True) -> Outcome:
     )
 
 
+def _groups(lock: Lock) -> list[tuple[str, bool]]:
+    """The image's layers: the protected closure first (when there is one), then the rest."""
+    has_protected = any(locked.protected for locked in lock.packages.values())
+    return [(PROTECTED, True), (REST, False)] if has_protected else [(REST, False)]
+
+
+def _require_every_package(lock: Lock, protected: bool, folder: Path) -> None:
+    present = {parse_wheel_filename(p.name)[0] for p in folder.glob("*.whl")}
+    for name, locked in lock.packages.items():
+        if locked.protected == protected and name not in present:
+            raise pip.FetchProblem(f"{lock.path}: packages.{name}: pip fetched no wheel for it")
+
+
 def _link(source: Path, target: Path) -> None:
     """A hard link costs nothing (the staging folder is beside the wheelhouse); else copy."""
     try:
@@ -194,40 +192,34 @@ def _link(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
-def _validate_existing(profile: Profile, directory: Path, ledger: _Ledger) -> dict[str, str]:
+def _validate_existing(
+    profile: Profile, lock: Lock, directory: Path, ledger: _Ledger
+) -> dict[str, str]:
     """The usable wheels ("group/filename" -> sha256); what is not usable goes in the ledger.
 
     Nothing is deleted here: the old folder stays whole until its replacement is ready.
     """
-    manifest = _read_manifest(directory)
+    pins = {name: locked.version for name, locked in lock.packages.items()}
     usable: dict[str, str] = {}
-    for group in (PROTECTED, REST):
+    for group, protected in _groups(lock):
         folder = directory / group
         for path in sorted(folder.iterdir()) if folder.is_dir() else ():
+            if path.name == REQUIREMENTS:
+                continue
             key = f"{group}/{path.name}"
-            reason = judge_wheel(path.name, profile.target, profile.pins) or damage(path)
+            reason = judge_wheel(path.name, profile.target, pins) or damage(path)
             if reason is None:
+                locked = lock.packages.get(parse_wheel_filename(path.name)[0])
                 digest = sha256(path)
-                if manifest.get(key, digest) == digest:
+                if locked is None or locked.protected != protected:
+                    reason = f"not in the lock's {group} group"
+                elif digest not in {wheel.sha256 for wheel in locked.wheels}:
+                    reason = "damaged or another build: its sha256 is not in the lock"
+                else:
                     usable[key] = digest
                     continue
-                reason = "damaged: its bytes changed since it was fetched"
             ledger.removed.append(Change(group=group, filename=path.name, reason=reason))
     return usable
-
-
-def _verify_fetched(path: Path, profile: Profile) -> None:
-    reason = judge_wheel(path.name, profile.target, profile.pins) or damage(path)
-    if reason is not None:
-        raise pip.FetchProblem(f"{path.name}: fetched but unusable: {reason}")
-
-
-def _read_manifest(directory: Path) -> dict[str, str]:
-    try:
-        data = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
 def _swap(staging: Path, directory: Path) -> None:

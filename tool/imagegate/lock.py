@@ -1,0 +1,248 @@
+"""Locks: a profile's whole dependency closure, every wheel pinned and hashed (PEP 751).
+
+uv resolves for the profile's target (not the host) in seconds and writes `pylock.toml`;
+imagegate adds a `[tool.imagegate]` table that ties the lock to the profile it came from
+(a digest of the profile's inputs) and names the protected closure, which images install
+in a layer of their own. Parsing and validation are packaging's `pylock`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+import tempfile
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.pylock import Pylock, PylockValidationError
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from imagegate import pip, runner
+from imagegate.errors import EnvironmentProblem, ProfileError
+from imagegate.files import write_atomic
+from imagegate.profiles import Profile
+
+RESOLVE_TIMEOUT = 600.0
+_NO_VERSION = re.compile(r"there is no version of (?P<name>[A-Za-z0-9._-]+)(?P<spec>\S*)")
+_CAUSE = re.compile(r"^\s*(?:cause: )?(?P<text>(?:Because|And because) .*)$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LockedWheel:
+    filename: str
+    url: str
+    sha256: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Locked:
+    name: NormalizedName
+    version: Version
+    wheels: tuple[LockedWheel, ...]
+    protected: bool
+    """In the protected closure: installed in the image's first layer."""
+
+    def requirement(self) -> str:
+        """A pip requirement line that accepts only these wheels (hash-checking mode)."""
+        hashes = " ".join(f"--hash=sha256:{wheel.sha256}" for wheel in self.wheels)
+        return f"{self.name}=={self.version} {hashes}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lock:
+    path: Path
+    profile: str
+    inputs: str
+    """The digest of the profile's inputs when locked; a different digest means stale."""
+    packages: Mapping[NormalizedName, Locked]
+    sha256: str
+    """Of the lock file itself: images carry it as a label."""
+
+    @classmethod
+    def read(cls, path: Path) -> Lock:
+        try:
+            data = path.read_bytes()
+            raw = tomllib.loads(data.decode("utf-8"))
+            pylock = Pylock.from_dict(raw)
+        except (
+            OSError,
+            UnicodeDecodeError,
+            tomllib.TOMLDecodeError,
+            PylockValidationError,
+        ) as error:
+            raise ProfileError(
+                f"{path}: not a valid pylock.toml ({error}); run `imagegate lock`"
+            ) from None
+        tool = (raw.get("tool") or {}).get("imagegate") or {}
+        protected = {canonicalize_name(name) for name in tool.get("protected", [])}
+        packages: dict[NormalizedName, Locked] = {}
+        for package in pylock.packages:
+            name = canonicalize_name(package.name)
+            wheels = tuple(
+                LockedWheel(
+                    filename=wheel.filename,
+                    url=wheel.url or str(wheel.path or ""),
+                    sha256=wheel.hashes.get("sha256", ""),
+                )
+                for wheel in package.wheels or ()
+            )
+            if package.version is None or not wheels or not all(w.sha256 for w in wheels):
+                raise ProfileError(
+                    f"{path}: packages.{name}: needs a version and sha256-hashed wheels; "
+                    "run `imagegate lock` again"
+                )
+            packages[name] = Locked(
+                name=name, version=package.version, wheels=wheels, protected=name in protected
+            )
+        return cls(
+            path=path,
+            profile=str(tool.get("profile", "")),
+            inputs=str(tool.get("inputs", "")),
+            packages=packages,
+            sha256=hashlib.sha256(data).hexdigest(),
+        )
+
+    def requirements(self, *, protected: bool) -> list[str]:
+        return [p.requirement() for p in self.packages.values() if p.protected == protected]
+
+
+def lock_path(profile: Profile) -> Path:
+    return profile.path.with_name(f"pylock.{profile.name}.toml")
+
+
+def inputs_digest(profile: Profile) -> str:
+    """What the closure depends on: target, pins (local labels included), sources."""
+    inputs = {
+        "target": [profile.target.python, profile.target.platform],
+        "pins": sorted(str(pin) for pin in profile.requirements()),
+        "protected": sorted(profile.protected),
+        "sources": sorted(f"{n}={profile.indexes[i]}" for n, i in profile.sources.items()),
+    }
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+def staleness(profile: Profile) -> str | None:
+    """Why the profile's lock can't be used as it is, or None when it is fresh."""
+    path = lock_path(profile)
+    if not path.is_file():
+        return f"{path.name} does not exist"
+    lock = Lock.read(path)
+    if lock.inputs != inputs_digest(profile):
+        return f"{path.name} was made from other pins, target or sources"
+    for name, pin in profile.pins.items():
+        locked = lock.packages.get(name)
+        if locked is None or locked.version != pin:
+            return f"{path.name} does not hold {name}=={pin}"
+    return None
+
+
+def read_fresh(profile: Profile) -> Lock:
+    why = staleness(profile)
+    if why is not None:
+        raise ProfileError(
+            f"{lock_path(profile)}: stale: {why}; run `imagegate lock {profile.name}`"
+        )
+    return Lock.read(lock_path(profile))
+
+
+def lock(profile: Profile) -> Lock:
+    """Resolve the profile's closure for its target and write its lock (only on success)."""
+    path = lock_path(profile)
+    with tempfile.TemporaryDirectory(prefix="imagegate-lock-") as scratch:
+        folder = Path(scratch)
+        protected: list[str] = []
+        if profile.protected:
+            first = _resolve(
+                profile, folder, "protected", profile.requirements(protected_only=True)
+            )
+            protected = sorted(canonicalize_name(p.name) for p in first.packages)
+        _resolve(profile, folder, "all", profile.requirements())
+        body = (folder / "pylock.all.toml").read_text(encoding="utf-8")
+    tool = (
+        "\n[tool.imagegate]\n"
+        f"profile = {json.dumps(profile.name)}\n"
+        f"inputs = {json.dumps(inputs_digest(profile))}\n"
+        f"protected = {json.dumps(protected)}\n"
+    )
+    header = (
+        f"# Written by `imagegate lock {profile.name}` from {profile.path.name}; do not edit.\n"
+    )
+    write_atomic(path, header + _without_comment_header(body) + tool)
+    return Lock.read(path)
+
+
+def _without_comment_header(text: str) -> str:
+    """uv's header names temporary paths; the lock should not change with them."""
+    lines = text.splitlines(keepends=True)
+    while lines and lines[0].startswith("#"):
+        lines.pop(0)
+    return "".join(lines)
+
+
+def _resolve(profile: Profile, folder: Path, name: str, requirements: list[str]) -> Pylock:
+    source = folder / f"{name}.in"
+    source.write_text("\n".join(requirements) + "\n", encoding="utf-8")
+    others = [pin for pin in profile.requirements() if pin not in requirements]
+    output = folder / f"pylock.{name}.toml"
+    args = [sys.executable, "-m", "uv", "pip", "compile", str(source), "-o", str(output)]
+    args += ["--format", "pylock.toml", "--quiet", "--only-binary", ":all:"]
+    args += ["--python-version", profile.target.python]
+    args += ["--python-platform", profile.target.uv_platform]
+    args += ["--index-strategy", "unsafe-best-match"]
+    if others:
+        constraints = folder / f"{name}.constraints.txt"
+        constraints.write_text("\n".join(others) + "\n", encoding="utf-8")
+        args += ["--constraints", str(constraints)]
+    user = pip.user_sources()
+    if user.index_url:
+        args += ["--index-url", user.index_url]
+    for url in user.extra_index_urls:
+        args += ["--extra-index-url", url]
+    for link in user.find_links:
+        args += ["--find-links", link]
+    out_of_reach: dict[str, str] = {}
+    for index in sorted(set(profile.sources.values())):
+        why = pip.unreachable(profile.indexes[index])
+        if why is None:
+            args += ["--extra-index-url", profile.indexes[index]]
+        else:
+            out_of_reach[index] = why
+    done = runner.run(args, timeout=RESOLVE_TIMEOUT)
+    if not done.ok:
+        raise _explain(profile, done.output, out_of_reach)
+    return Pylock.from_dict(tomllib.loads(output.read_text(encoding="utf-8")))
+
+
+def _explain(profile: Profile, output: str, out_of_reach: Mapping[str, str]) -> Exception:
+    missing = _NO_VERSION.search(output)
+    if missing is not None:
+        name = canonicalize_name(missing["name"])
+        wanted = f"{missing['name']}{missing['spec']}"
+        index = profile.sources.get(name)
+        if index is not None and index in out_of_reach:
+            url, why = profile.indexes[index], out_of_reach[index]
+            return pip.index_out_of_reach(wanted, index, url, why)
+        where = f"index {index!r}" if index else "the configured package indexes"
+        return ProfileError(
+            f"{profile.path}: pins.{name}: {wanted} has no wheel for Python "
+            f"{profile.target.python} on {profile.target.platform} on {where}; "
+            "pick a version that exists there"
+        )
+    causes = [m["text"].strip() for line in output.splitlines() if (m := _CAUSE.match(line))]
+    if causes:
+        return ProfileError(
+            f"{profile.path}: pins: they cannot be installed together: {' '.join(causes)}"
+        )
+    if "error resolving DNS" in output or "Could not connect" in output:
+        return EnvironmentProblem(f"uv could not reach a package index: {_last(output)}")
+    return EnvironmentProblem(f"uv pip compile failed: {_last(output)}")
+
+
+def _last(output: str) -> str:
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
