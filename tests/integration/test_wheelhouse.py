@@ -39,8 +39,7 @@ def test_a_stale_transformers_wheel_is_replaced(project: Path, stale_wheel: Path
 
     assert run.code == 0, run.stderr[-2000:]
     assert (
-        f"replaced  rest/{stale_wheel.name}: version 4.57.3 but the profile pins "
-        "transformers==4.51.3"
+        f"replaced  rest/{stale_wheel.name}: version 4.57.3 but transformers==4.51.3 is locked"
     ) in run.stdout
     assert f"replaced  rest/{numpy.name}: damaged" in run.stdout
     assert "fetched   rest/transformers-4.51.3-py3-none-any.whl" in run.stdout
@@ -60,7 +59,8 @@ def test_a_wheel_whose_bytes_changed_is_not_reused(project: Path) -> None:
 
     assert run.code == 0
     assert (
-        f"replaced  rest/{tqdm.name}: damaged: its bytes changed since it was fetched" in run.stdout
+        f"replaced  rest/{tqdm.name}: damaged or another build: its sha256 is not in the lock"
+        in run.stdout
     )
     assert tqdm.read_bytes() == original
 
@@ -69,6 +69,7 @@ def test_a_failed_fetch_leaves_the_previous_wheelhouse(project: Path) -> None:
     profiles = project / "profiles"
     assert imagegate("wheelhouse", "cpu", "--profiles", str(profiles)).code == 0
     before = sorted(p.name for p in (project / "wheelhouse" / "cpu").rglob("*.whl"))
+    lock_before = (profiles / "pylock.cpu.toml").read_bytes()
     common = profiles / "_common.yaml"
     common.write_text(common.read_text().replace('peft: "0.13.2"', 'peft: "0.13.99"'))
 
@@ -76,5 +77,25 @@ def test_a_failed_fetch_leaves_the_previous_wheelhouse(project: Path) -> None:
 
     assert run.code == 2, run.stderr[-2000:]
     assert "pins.peft" in run.stderr.strip().splitlines()[-1]
+    after = sorted(p.name for p in (project / "wheelhouse" / "cpu").rglob("*.whl"))
+    assert after == before
+    assert (profiles / "pylock.cpu.toml").read_bytes() == lock_before
+
+
+def test_a_lock_edited_by_hand_is_refused_and_changes_nothing(project: Path) -> None:
+    profiles = project / "profiles"
+    assert imagegate("wheelhouse", "cpu", "--profiles", str(profiles)).code == 0
+    lock = profiles / "pylock.cpu.toml"
+    text = lock.read_text()
+    start = text.index('name = "tqdm"')
+    digest_at = text.index('sha256 = "', start) + len('sha256 = "')
+    lock.write_text(text[:digest_at] + "0" * 64 + text[digest_at + 64 :])
+    before = sorted(p.name for p in (project / "wheelhouse" / "cpu").rglob("*.whl"))
+
+    run = imagegate("wheelhouse", "cpu", "--profiles", str(profiles))
+
+    assert run.code == 2, run.stderr[-2000:]
+    last = run.stderr.strip().splitlines()[-1]
+    assert str(lock) in last and "tqdm" in last and "sha256" in last
     after = sorted(p.name for p in (project / "wheelhouse" / "cpu").rglob("*.whl"))
     assert after == before

@@ -75,12 +75,27 @@ def test_render_check_fails_on_a_stale_dockerfile_and_passes_once_rendered(
     assert "STALE" in capsys.readouterr().out
     assert main(["render", "--all", "--profiles", str(profiles)]) == 0
     assert main(["render", "--all", "--check", "--profiles", str(profiles)]) == 0
+    cpu = profiles / "cpu.yaml"
+    cpu.write_text(cpu.read_text().replace("CPU only.", "CPU only, described anew."))
+    capsys.readouterr()
+    assert main(["render", "--all", "--check", "--profiles", str(profiles)]) == 1
+    stale = [line for line in capsys.readouterr().out.splitlines() if "STALE" in line]
+    assert stale == ["dockerfiles/cpu.Dockerfile: STALE: run `imagegate render cpu`"]
+
+
+def test_render_check_reports_a_lock_the_profile_no_longer_matches(
+    profiles: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["render", "--all", "--profiles", str(profiles)]) == 0
     common = profiles / "_common.yaml"
     common.write_text(common.read_text().replace('"4.51.3"', '"4.51.2"'))
     capsys.readouterr()
     assert main(["render", "--all", "--check", "--profiles", str(profiles)]) == 1
-    stale = [line for line in capsys.readouterr().out.splitlines() if "STALE" in line]
-    assert len(stale) == len(list(profiles.glob("[!_]*.yaml")))
+    stale = [line for line in capsys.readouterr().out.splitlines() if "STALE lock" in line]
+    locked = sorted(p.name for p in profiles.glob("pylock.*.toml"))
+    assert locked, "the shipped profiles have locks"
+    assert len(stale) == len(locked)
+    assert all("run `imagegate lock " in line for line in stale)
 
 
 def test_the_committed_dockerfiles_are_fresh(capsys: pytest.CaptureFixture[str]) -> None:

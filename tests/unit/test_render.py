@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from imagegate.lock import Lock, lock_path
 from imagegate.profiles import Profile, load_profile, profile_names
 from imagegate.project import Project
 from imagegate.render import render, write
@@ -90,28 +91,34 @@ def profile(request: pytest.FixtureRequest) -> Profile:
 def test_the_protected_layer_is_installed_before_the_rest(
     profile: Profile, project: Project
 ) -> None:
-    steps = [pins_in(step) for step in installs(dockerfile(profile, project))]
-    protected = set(profile.requirements(protected_only=True))
-    rest = set(profile.requirements()) - protected
-    assert protected, f"{profile.name} protects nothing"
+    steps = installs(dockerfile(profile, project))
+    wheelhouse = f"wheelhouse/{profile.name}"
 
-    first_rest = next(i for i, pins in enumerate(steps) if pins & rest)
-    before = set().union(*steps[:first_rest])
-
-    assert first_rest > 0
-    assert before == protected
-    assert set().union(*steps) == protected | rest
+    assert profile.protected, f"{profile.name} protects nothing"
+    assert len(steps) == 2
+    assert f"source={wheelhouse}/protected," in steps[0]
+    assert "-r /wheels/protected/requirements.txt" in steps[0]
+    assert f"source={wheelhouse}/rest," in steps[1]
+    assert "-r /wheels/rest/requirements.txt" in steps[1]
 
 
-def test_every_pin_is_installed_exactly_with_its_local_label(
+def test_every_install_takes_only_locked_wheels_with_hashes(
     profile: Profile, project: Project
 ) -> None:
-    text = dockerfile(profile, project)
-    everything = set().union(*(pins_in(step) for step in installs(text)))
+    """Versions live in the lock, not in the Dockerfile: pip may install nothing else."""
+    for step in installs(dockerfile(profile, project)):
+        words = step.split()
+        assert {"--no-deps", "--require-hashes", "--only-binary=:all:"} <= set(words), step
+        assert pins_in(step) == set(), step
 
-    assert everything == set(profile.requirements())
-    for name, version in profile.pins.items():
-        assert f"{name}=={version}" in everything
+
+def test_the_image_is_labelled_with_its_lock(profile: Profile, project: Project) -> None:
+    text = dockerfile(profile, project)
+    path = lock_path(profile)
+    if path.is_file():
+        assert f'org.imagegate.lock="sha256:{Lock.read(path).sha256}"' in text
+    else:
+        assert 'org.imagegate.lock="none: not locked"' in text
 
 
 def test_every_pip_install_is_offline(profile: Profile, project: Project) -> None:

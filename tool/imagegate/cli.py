@@ -170,22 +170,27 @@ def _print(subject: str, findings: Sequence[Finding], fmt: str, extra: dict[str,
 
 def _render(args: argparse.Namespace, project: Project) -> ExitCode:
     results = [render.write(p, project, check_only=args.check) for p in _selected(args)]
-    stale = [r for r in results if r.changed]
     if args.format == "json":
-        rows = [{"profile": r.profile, "path": str(r.path), "changed": r.changed} for r in results]
+        rows = [
+            {
+                "profile": r.profile,
+                "path": str(r.path),
+                "changed": r.changed,
+                "stale_lock": r.stale_lock,
+            }
+            for r in results
+        ]
         print(json.dumps({"check": args.check, "dockerfiles": rows}, indent=2))
     for result in results:
-        if args.check:
-            state = (
-                "STALE: run `imagegate render " + result.profile + "`"
-                if result.changed
-                else "fresh"
-            )
+        if result.stale_lock is not None:
+            state = f"STALE lock ({result.stale_lock}): run `imagegate lock {result.profile}`"
+        elif args.check:
+            state = f"STALE: run `imagegate render {result.profile}`" if result.changed else "fresh"
         else:
             state = "written" if result.changed else "unchanged"
         if args.format == "table":
             print(f"{project.relative(result.path)}: {state}")
-    if args.check and stale:
+    if args.check and any(r.changed or r.stale_lock for r in results):
         return ExitCode.VERIFICATION_FAILED
     return ExitCode.PASSED
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from imagegate import lock
 from imagegate.files import write_atomic
 from imagegate.lock import Lock, lock_path
 from imagegate.profiles import Profile
@@ -61,6 +62,8 @@ class Rendered:
     path: Path
     """The Dockerfile; its .dockerignore sits beside it."""
     changed: bool
+    stale_lock: str | None = None
+    """Why the profile's lock no longer matches it (a missing lock is not stale here)."""
 
 
 def write(profile: Profile, project: Project, *, check_only: bool = False) -> Rendered:
@@ -72,4 +75,10 @@ def write(profile: Profile, project: Project, *, check_only: bool = False) -> Re
         changed = True
         if not check_only:
             write_atomic(path, text)
-    return Rendered(profile=profile.name, path=project.dockerfile(profile.name), changed=changed)
+    stale = lock.staleness(profile) if lock.lock_path(profile).is_file() else None
+    return Rendered(
+        profile=profile.name,
+        path=project.dockerfile(profile.name),
+        changed=changed,
+        stale_lock=stale,
+    )

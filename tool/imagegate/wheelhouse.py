@@ -68,7 +68,7 @@ class Outcome:
 def judge_wheel(
     filename: str, target: Target, pins: Mapping[NormalizedName, Version]
 ) -> str | None:
-    """Why a wheel cannot serve this target and these pins, or None when it can.
+    """Why a wheel cannot serve this target and these exact versions, or None when it can.
 
     Pure: names and tags only. `2.5.1`, `2.5.1+cpu` and `2.5.1+cu121` are different builds.
     """
@@ -82,7 +82,7 @@ def judge_wheel(
         return f"tags {_tag_text(tags)} do not fit Python {target.python} on {target.platform}"
     pin = pins.get(name)
     if pin is not None and version != pin:
-        return f"version {version} but the profile pins {name}=={pin}"
+        return f"version {version} but {name}=={pin} is locked"
     return None
 
 

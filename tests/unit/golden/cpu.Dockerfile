@@ -1,5 +1,5 @@
-# Rendered by imagegate from profiles/cpu.yaml; do not edit: change the profile, then run
-# `imagegate render cpu`.
+# Rendered by imagegate from profiles/cpu.yaml and pylock.cpu.toml; do not edit: change the
+# profile, then run `imagegate lock cpu` and `imagegate render cpu`.
 # CPU only. torch 2.13.0+cpu from the PyTorch CPU index.
 # Build with BuildKit from the project root: `imagegate build cpu`.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
@@ -12,25 +12,22 @@ ENV VIRTUAL_ENV=/opt/venv \
     PIP_CONFIG_FILE=/dev/null
 RUN python3 -m venv /opt/venv
 
-# Protected packages and what they need, in a layer of their own: a change to a lighter
-# pin leaves it cached. Wheels are bind-mounted, so none stays in the image.
+# The protected packages (torch) and their closure, in a layer of
+# their own: a change to a lighter pin leaves it cached.
+# Only the locked wheels, hashes required; bind-mounted, so no wheel stays in the image.
 RUN --mount=type=bind,source=wheelhouse/cpu/protected,target=/wheels/protected \
-    pip install --no-index --only-binary=:all: --find-links /wheels/protected \
-      torch==2.13.0+cpu
+    pip install --no-index --no-deps --require-hashes --only-binary=:all: \
+      --find-links /wheels/protected -r /wheels/protected/requirements.txt
 
-# Everything else, with the protected pins restated so nothing can replace them.
-RUN --mount=type=bind,source=wheelhouse/cpu,target=/wheels \
-    pip install --no-index --only-binary=:all: \
-      --find-links /wheels/protected \
-      --find-links /wheels/rest \
-      accelerate==1.6.0 \
-      numpy==1.26.4 \
-      peft==0.13.2 \
-      torch==2.13.0+cpu \
-      transformers==4.51.3
+# Everything else in the lock.
+# Only the locked wheels, hashes required; bind-mounted, so no wheel stays in the image.
+RUN --mount=type=bind,source=wheelhouse/cpu/rest,target=/wheels/rest \
+    pip install --no-index --no-deps --require-hashes --only-binary=:all: \
+      --find-links /wheels/rest -r /wheels/rest/requirements.txt
 
 # Tiers 1-2 as a build step: a stack that installs but does not import fails the build.
 FROM stack
-LABEL org.imagegate.profile="cpu"
+LABEL org.imagegate.profile="cpu" \
+      org.imagegate.lock="sha256:391e750cdf0a237a1e72520a2239750b2158c49b42d0a94d8dfb7f84114ba510"
 COPY smoke_tests /opt/imagegate/smoke_tests
 RUN ["/usr/bin/env", "HF_HUB_OFFLINE=1", "TRANSFORMERS_OFFLINE=1", "PYTHONDONTWRITEBYTECODE=1", "/opt/venv/bin/python", "/opt/imagegate/smoke_tests/collect.py", "--all-distributions", "--timeout", "120", "--import", "torch", "--import", "numpy", "--import", "transformers", "--import", "peft", "--import", "accelerate", "--statement", "transformers-bnb-config=from transformers import BitsAndBytesConfig", "--statement", "transformers-auto-model=from transformers import AutoModelForCausalLM, AutoConfig", "--statement", "peft-lora=from peft import LoraConfig, get_peft_model", "--statement", "accelerate-empty-weights=from accelerate import init_empty_weights", "--fact", "torch.version.cuda", "--exclude", "isympy", "--fail-on-broken", "--output", "/opt/imagegate/build-facts.json"]
