@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from imagegate import __version__, base, lock, render, report, workflow
+from imagegate import __version__, base, lock, preflight, render, report, workflow
 from imagegate.engine import Engine
 from imagegate.errors import ExitCode, ImagegateError, UsageError
 from imagegate.findings import Finding, passed
@@ -62,6 +62,20 @@ def build_parser() -> argparse.ArgumentParser:
         "profiles/pylock.PROFILE.toml (PEP 751), every wheel pinned and hashed.",
     )
     _profiles_args(sub)
+
+    sub = command(
+        "check",
+        "Preflight, no Docker, in seconds: the profile is valid, its lock fresh, its pins "
+        "resolve together for the target, every locked wheel fits, pins, invariants and "
+        "known issues hold over the whole closure.",
+    )
+    _profiles_args(sub)
+    sub.add_argument(
+        "--deep",
+        action="store_true",
+        help="also install the lock into a throwaway venv from the wheelhouse and run "
+        "tiers 1-2 there (when the host can run the target's wheels)",
+    )
 
     sub = command(
         "wheelhouse",
@@ -132,6 +146,8 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
     project = Project.from_profiles(args.profiles)
     if args.command == "render":
         return _render(args, project)
+    if args.command == "check":
+        return _check(args, project)
     if args.command == "lock":
         return _lock(args)
     if args.command == "wheelhouse":
@@ -193,6 +209,26 @@ def _render(args: argparse.Namespace, project: Project) -> ExitCode:
     if args.check and any(r.changed or r.stale_lock for r in results):
         return ExitCode.VERIFICATION_FAILED
     return ExitCode.PASSED
+
+
+def _check(args: argparse.Namespace, project: Project) -> ExitCode:
+    documents = []
+    verdict = ExitCode.PASSED
+    for profile in _selected(args):
+        findings = preflight.check(profile)
+        if args.deep:
+            lock_ = workflow.ensure_lock(profile)
+            findings = preflight.check(profile) + preflight.deep(profile, project, lock_)
+        if not passed(findings):
+            verdict = ExitCode.VERIFICATION_FAILED
+        subject = f"{profile.name} (preflight{', deep' if args.deep else ''})"
+        if args.format == "json":
+            documents.append(report.document(subject, findings))
+        else:
+            print(report.render(subject, findings, "table") + "\n")
+    if args.format == "json":
+        print(json.dumps(documents, indent=2))
+    return verdict
 
 
 def _lock(args: argparse.Namespace) -> ExitCode:

@@ -67,10 +67,17 @@ class Lock:
     def read(cls, path: Path) -> Lock:
         try:
             data = path.read_bytes()
+        except OSError as error:
+            raise ProfileError(f"{path}: cannot be read ({error}); run `imagegate lock`") from None
+        return cls.parse(data, path)
+
+    @classmethod
+    def parse(cls, data: bytes, path: Path) -> Lock:
+        """`path` is where the lock lives (or would): it names the lock in messages."""
+        try:
             raw = tomllib.loads(data.decode("utf-8"))
             pylock = Pylock.from_dict(raw)
         except (
-            OSError,
             UnicodeDecodeError,
             tomllib.TOMLDecodeError,
             PylockValidationError,
@@ -153,6 +160,13 @@ def read_fresh(profile: Profile) -> Lock:
 def lock(profile: Profile) -> Lock:
     """Resolve the profile's closure for its target and write its lock (only on success)."""
     path = lock_path(profile)
+    text = resolve(profile)
+    write_atomic(path, text)
+    return Lock.parse(text.encode("utf-8"), path)
+
+
+def resolve(profile: Profile) -> str:
+    """The text of a fresh lock for `profile` (nothing is written)."""
     with tempfile.TemporaryDirectory(prefix="imagegate-lock-") as scratch:
         folder = Path(scratch)
         protected: list[str] = []
@@ -172,8 +186,7 @@ def lock(profile: Profile) -> Lock:
     header = (
         f"# Written by `imagegate lock {profile.name}` from {profile.path.name}; do not edit.\n"
     )
-    write_atomic(path, header + _without_comment_header(body) + tool)
-    return Lock.read(path)
+    return header + _without_comment_header(body) + tool
 
 
 def _without_comment_header(text: str) -> str:

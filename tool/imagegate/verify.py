@@ -1,6 +1,8 @@
 """The one judge: facts collected from an image (or a venv) against a profile.
 
-Pure functions, no I/O. Build, verify, check and doctor all call `judge`. Versions are
+Pure functions over facts. Build, verify and doctor call `judge` on facts from a live
+Python; `check` calls `judge_versions` on a lock's closure, the versions half of the same
+judgement. Versions are
 compared as `packaging` Versions with their local label: `2.5.1+cu121`, `2.5.1` and
 `2.5.1+cpu` are three different builds, so an exact pin never uses a specifier (where
 `==2.5.1` would accept `2.5.1+cpu`).
@@ -8,27 +10,46 @@ compared as `packaging` Versions with their local label: `2.5.1+cu121`, `2.5.1` 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from functools import partial
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from imagegate import known_issues
 from imagegate.facts import Facts, ItemResult
 from imagegate.findings import Finding, Status
+from imagegate.known_issues import KnownIssue
 from imagegate.profiles import Profile
 
 
-def judge(profile: Profile, facts: Facts) -> list[Finding]:
+def judge(
+    profile: Profile, facts: Facts, issues: Sequence[KnownIssue] | None = None
+) -> list[Finding]:
+    """Every tier 1-2 finding for facts collected from a live Python environment."""
     return [
-        _python(profile, facts),
-        *_pins(profile, facts),
-        *_invariants(profile, facts),
+        *judge_versions(profile, facts, issues, tier=1),
         *_requirements(facts),
         *_facts(profile, facts),
         *_probes(profile, facts),
     ]
+
+
+def judge_versions(
+    profile: Profile, facts: Facts, issues: Sequence[KnownIssue] | None = None, *, tier: int
+) -> list[Finding]:
+    """Python, pins, invariants and known issues: what versions alone can tell."""
+    versions = {name: dist.version for name, dist in facts.distributions.items()}
+    known = known_issues.load() if issues is None else issues
+    found = [
+        _python(profile, facts),
+        *_pins(profile, facts),
+        *_invariants(profile, facts),
+        *known_issues.findings(versions, known, tier=tier),
+    ]
+    return [replace(finding, tier=tier) for finding in found]
 
 
 def same_build(installed: str, pinned: Version) -> bool:

@@ -1,0 +1,178 @@
+"""`check`: everything that can be known before an image is built, in seconds, no Docker.
+
+The profile is valid (or loading it failed already); its lock is fresh; its pins resolve
+together for the target; every locked wheel fits the target; pins, invariants and known
+issues hold over the whole closure (judged by `verify.judge_versions`, the same judge the
+image gets). `deep` goes on where the host can run the target's wheels: it installs the
+lock into a throwaway virtual environment and runs tiers 1-2 there.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from packaging.utils import parse_wheel_filename
+
+from imagegate import lock as locks
+from imagegate import runner, wheelhouse
+from imagegate.errors import EnvironmentProblem, ProfileError
+from imagegate.facts import Distribution, Facts
+from imagegate.findings import Finding, Status
+from imagegate.lock import Lock
+from imagegate.profiles import Profile
+from imagegate.project import Project
+from imagegate.smoke import ENTRY, collector_args, scripts_dir
+from imagegate.verify import judge, judge_versions
+
+TIER = 0
+"""Preflight findings: before any image exists."""
+VENV_TIMEOUT = 1800.0
+
+
+def check(profile: Profile) -> list[Finding]:
+    rows = [_row("profile", profile.path.name, Status.OK, "valid", "valid")]
+    path = locks.lock_path(profile)
+    stale = locks.staleness(profile)
+    if stale is None:
+        rows.append(_row("lock", path.name, Status.OK, "fresh", "fresh"))
+        return rows + _judge_closure(profile, Lock.read(path))
+    status = Status.MISSING if not path.is_file() else Status.WRONG_VERSION
+    lock_row = _row(
+        "lock", path.name, status, "fresh", stale, f"run `imagegate lock {profile.name}`"
+    )
+    rows.append(lock_row)
+    try:
+        fresh = Lock.parse(locks.resolve(profile).encode("utf-8"), path)
+    except EnvironmentProblem as error:
+        if status is Status.MISSING:  # it cannot be made here: not this profile's fault
+            rows[-1] = replace(
+                lock_row, status=Status.SKIPPED, evidence=f"cannot lock here: {error}"
+            )
+            return rows
+        return [*rows, _row("resolve", "pins", Status.SKIPPED, "resolve together", "", str(error))]
+    except ProfileError as error:
+        return [
+            *rows,
+            _row("resolve", "pins", Status.BROKEN, "resolve together", "conflict", str(error)),
+        ]
+    rows.append(
+        _row("resolve", "pins", Status.OK, "resolve together", f"{len(fresh.packages)} packages")
+    )
+    return rows + _judge_closure(profile, fresh)
+
+
+def _judge_closure(profile: Profile, lock: Lock) -> list[Finding]:
+    target = profile.target
+    unfit = [
+        name
+        for name, locked in lock.packages.items()
+        if not any(target.accepts(parse_wheel_filename(w.filename)[3]) for w in locked.wheels)
+    ]
+    where = f"Python {target.python} on {target.platform}"
+    if unfit:
+        rows = [
+            _row("wheel", name, Status.BROKEN, f"a wheel for {where}", "none in the lock")
+            for name in unfit
+        ]
+    else:
+        rows = [
+            _row(
+                "wheel",
+                f"{len(lock.packages)} packages",
+                Status.OK,
+                f"wheels for {where}",
+                "all fit",
+            )
+        ]
+    return rows + judge_versions(profile, closure_facts(profile, lock), tier=TIER)
+
+
+def closure_facts(profile: Profile, lock: Lock) -> Facts:
+    """The lock's closure as facts: what the image will hold, before it exists."""
+    distributions = {
+        name: Distribution(name=name, version=str(locked.version), requires=(), top_level=())
+        for name, locked in lock.packages.items()
+    }
+    return Facts(
+        python_version=profile.target.python,
+        environment={},
+        distributions=distributions,
+        items=(),
+        seconds=0.0,
+    )
+
+
+def deep(profile: Profile, project: Project, lock: Lock) -> list[Finding]:
+    """Tiers 1-2 in a throwaway venv on the host, installed from the wheelhouse by hash."""
+    why = _host_cannot_run(profile)
+    if why is not None:
+        return [_row("deep", profile.name, Status.SKIPPED, "tiers 1-2 in a venv", "", why)]
+    directory = project.wheelhouse_dir(profile.name)
+    wheelhouse.prepare(profile, lock, directory, echo=False)
+    with tempfile.TemporaryDirectory(prefix="imagegate-deep-") as scratch:
+        venv = Path(scratch) / "venv"
+        _run([sys.executable, "-m", "venv", "--without-pip", venv], "making a venv")
+        python = venv / "bin" / "python"
+        for group in ("protected", "rest"):
+            folder = directory / group
+            if not folder.is_dir():
+                continue
+            _run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "--python",
+                    python,
+                    "install",
+                    "--no-index",
+                    "--no-deps",
+                    "--require-hashes",
+                    "--only-binary=:all:",
+                    "--find-links",
+                    folder,
+                    "-r",
+                    folder / wheelhouse.REQUIREMENTS,
+                ],
+                f"installing {group} from {folder}",
+            )
+        collected = runner.run(
+            [python, scripts_dir() / ENTRY, *collector_args(profile), "--quiet"],
+            timeout=VENV_TIMEOUT,
+            env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+        )
+    facts = Facts.from_json(collected.output, source=f"{profile.name}: deep check in a venv")
+    return judge(profile, facts)
+
+
+def _host_cannot_run(profile: Profile) -> str | None:
+    host = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if host != profile.target.python:
+        return f"the host's Python is {host}, the target's {profile.target.python}"
+    if platform.machine() != profile.target.arch:
+        return f"the host is {platform.machine()}, the target {profile.target.arch}"
+    return None
+
+
+def _run(args: list[str | Path], what: str) -> None:
+    done = runner.run(args, timeout=VENV_TIMEOUT)
+    if not done.ok:
+        raise EnvironmentProblem(f"check --deep: {what} failed: {done.tail(1)}")
+
+
+def _row(
+    check: str, subject: str, status: Status, expected: str, actual: str, evidence: str = ""
+) -> Finding:
+    return Finding(
+        tier=TIER,
+        check=check,
+        subject=subject,
+        status=status,
+        expected=expected,
+        actual=actual,
+        evidence=evidence,
+    )
