@@ -78,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sub = command(
+        "constraints",
+        "Print a pip constraints file that keeps the profile's protected builds: "
+        "`pip install -c FILE -e .` then refuses to replace them.",
+    )
+    sub.add_argument("profile")
+
+    sub = command(
         "wheelhouse",
         "Fill wheelhouse/PROFILE/ with the profile's wheels for its target; "
         "validate and heal what is there.",
@@ -146,6 +153,9 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
     project = Project.from_profiles(args.profiles)
     if args.command == "render":
         return _render(args, project)
+    if args.command == "constraints":
+        sys.stdout.write(lock.constraints(load_profile(args.profile, args.profiles)))
+        return ExitCode.PASSED
     if args.command == "check":
         return _check(args, project)
     if args.command == "lock":

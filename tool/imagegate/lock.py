@@ -259,3 +259,21 @@ def _explain(profile: Profile, output: str, out_of_reach: Mapping[str, str]) -> 
 def _last(output: str) -> str:
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     return lines[-1] if lines else "no output"
+
+
+def constraints(profile: Profile) -> str:
+    """A pip constraints file: the protected closure and every pin, exact, local labels kept.
+
+    `pip install -c` with it can install a project's own requirements on top of an image but
+    never replace a protected build: a requirement that needs another torch is a conflict.
+    """
+    lines = [f"# imagegate constraints for {profile.name}: protected builds stay as they are."]
+    exact = {name: str(pin) for name, pin in profile.pins.items()}
+    if staleness(profile) is None:
+        lines.append(f"# From {lock_path(profile).name} (the protected closure) and the pins.")
+        locked = Lock.read(lock_path(profile))
+        exact |= {n: str(p.version) for n, p in locked.packages.items() if p.protected}
+    else:
+        lines.append(f"# From {profile.path.name} alone: it has no fresh lock here.")
+    lines += [f"{name}=={version}" for name, version in sorted(exact.items())]
+    return "\n".join(lines) + "\n"
