@@ -58,8 +58,10 @@ def parse(raw: Any, where: str) -> tuple[KnownIssue, ...]:
         missing = [key for key in _FIELDS if not entry.get(key)]
         if missing:
             raise ProfileError(f"{at}.{missing[0]}: missing")
+        if not isinstance(entry["when"], dict):
+            raise ProfileError(f"{at}.when: expected a mapping of package to specifier")
         when: dict[NormalizedName, SpecifierSet] = {}
-        for name, text in dict(entry["when"]).items():
+        for name, text in entry["when"].items():
             try:
                 when[canonicalize_name(str(name))] = SpecifierSet(str(text))
             except InvalidSpecifier:

@@ -169,14 +169,13 @@ def resolve(profile: Profile) -> str:
     """The text of a fresh lock for `profile` (nothing is written)."""
     with tempfile.TemporaryDirectory(prefix="imagegate-lock-") as scratch:
         folder = Path(scratch)
+        _resolve(profile, folder, "all", profile.requirements())  # a conflict shows here first
+        body = (folder / "pylock.all.toml").read_text(encoding="utf-8")
         protected: list[str] = []
         if profile.protected:
-            first = _resolve(
-                profile, folder, "protected", profile.requirements(protected_only=True)
-            )
+            wanted = profile.requirements(protected_only=True)
+            first = _resolve(profile, folder, "protected", wanted)
             protected = sorted(canonicalize_name(p.name) for p in first.packages)
-        _resolve(profile, folder, "all", profile.requirements())
-        body = (folder / "pylock.all.toml").read_text(encoding="utf-8")
     tool = (
         "\n[tool.imagegate]\n"
         f"profile = {json.dumps(profile.name)}\n"

@@ -31,6 +31,10 @@ from imagegate.verify import judge, judge_versions
 TIER = 0
 """Preflight findings: before any image exists."""
 VENV_TIMEOUT = 1800.0
+UV_INSTALL = [sys.executable, "-m", "uv", "pip", "install", "--no-index", "--no-deps"]
+UV_INSTALL += ["--require-hashes", "--only-binary", ":all:"]
+"""Only the locked wheels, by hash; uv's cache makes a repeat install of torch a matter of
+links, not unzips."""
 
 
 def check(profile: Profile) -> list[Finding]:
@@ -123,16 +127,9 @@ def deep(profile: Profile, project: Project, lock: Lock) -> list[Finding]:
                 continue
             _run(
                 [
-                    sys.executable,
-                    "-m",
-                    "pip",
+                    *UV_INSTALL,
                     "--python",
                     python,
-                    "install",
-                    "--no-index",
-                    "--no-deps",
-                    "--require-hashes",
-                    "--only-binary=:all:",
                     "--find-links",
                     folder,
                     "-r",
