@@ -12,8 +12,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from imagegate import __version__, base, lock, preflight, render, report, workflow
-from imagegate.engine import Engine
+from imagegate import __version__, lock, preflight, render, report, wheelhouse
 from imagegate.errors import ExitCode, ImagegateError, UsageError
 from imagegate.findings import Finding, passed
 from imagegate.profiles import Profile, load_profile, load_profiles, profile_names
@@ -163,10 +162,16 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
     if args.command == "wheelhouse":
         return _wheelhouse(args, project)
     if args.command == "base":
+        from imagegate import base
+        from imagegate.engine import Engine
+
         suite = base.require_local(load_profile(args.profile, args.profiles))
         print(base.make(suite, Engine(), rebuild=args.rebuild))
         return ExitCode.PASSED
     profile = load_profile(args.profile, args.profiles)
+    from imagegate import workflow  # Docker's SDK loads only for the commands that need it
+    from imagegate.engine import Engine
+
     if args.command == "build":
         built = workflow.build(profile, project, Engine(), tag=args.tag, base_image=args.base_image)
         extra = {
@@ -225,10 +230,11 @@ def _check(args: argparse.Namespace, project: Project) -> ExitCode:
     documents = []
     verdict = ExitCode.PASSED
     for profile in _selected(args):
+        if args.deep:
+            lock.ensure(profile)  # deep installs the lock: make it first if it is stale
         findings = preflight.check(profile)
         if args.deep:
-            lock_ = workflow.ensure_lock(profile)
-            findings = preflight.check(profile) + preflight.deep(profile, project, lock_)
+            findings += preflight.deep(profile, project)
         if not passed(findings):
             verdict = ExitCode.VERIFICATION_FAILED
         subject = f"{profile.name} (preflight{', deep' if args.deep else ''})"
@@ -275,7 +281,7 @@ def _wheelhouse(args: argparse.Namespace, project: Project) -> ExitCode:
     outcomes = []
     for profile in _selected(args):
         print(f"==> wheelhouse: {profile.name}", file=sys.stderr, flush=True)
-        outcome = workflow.fill_wheelhouse(profile, project)
+        outcome = wheelhouse.fill(profile, project.wheelhouse_dir(profile.name))
         outcomes.append(outcome)
         if args.format == "table":
             for change in outcome.removed:
@@ -286,7 +292,7 @@ def _wheelhouse(args: argparse.Namespace, project: Project) -> ExitCode:
                 print(f"fetched   {change.group}/{change.filename}")
             for change in outcome.kept:
                 print(f"kept      {change.group}/{change.filename}")
-            print(workflow.outcome_line(outcome))
+            print(outcome.summary)
     if args.format == "json":
         print(json.dumps([outcome.to_dict() for outcome in outcomes], indent=2))
     return ExitCode.PASSED

@@ -157,6 +157,15 @@ def read_fresh(profile: Profile) -> Lock:
     return Lock.read(lock_path(profile))
 
 
+def ensure(profile: Profile) -> Lock:
+    """The profile's lock, made again first when it is missing or stale."""
+    why = staleness(profile)
+    if why is None:
+        return Lock.read(lock_path(profile))
+    print(f"    {why}: locking {profile.name}", file=sys.stderr, flush=True)
+    return lock(profile)
+
+
 def lock(profile: Profile) -> Lock:
     """Resolve the profile's closure for its target and write its lock (only on success)."""
     path = lock_path(profile)

@@ -110,13 +110,13 @@ def closure_facts(profile: Profile, lock: Lock) -> Facts:
     )
 
 
-def deep(profile: Profile, project: Project, lock: Lock) -> list[Finding]:
+def deep(profile: Profile, project: Project) -> list[Finding]:
     """Tiers 1-2 in a throwaway venv on the host, installed from the wheelhouse by hash."""
     why = _host_cannot_run(profile)
     if why is not None:
         return [_row("deep", profile.name, Status.SKIPPED, "tiers 1-2 in a venv", "", why)]
     directory = project.wheelhouse_dir(profile.name)
-    wheelhouse.prepare(profile, lock, directory, echo=False)
+    wheelhouse.fill(profile, directory, echo=False)
     with tempfile.TemporaryDirectory(prefix="imagegate-deep-") as scratch:
         venv = Path(scratch) / "venv"
         _run([sys.executable, "-m", "venv", "--without-pip", venv], "making a venv")

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from importlib.resources import as_file, files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from imagegate.engine import Engine
 from imagegate.errors import BuildFailed
 from imagegate.facts import Facts
 from imagegate.profiles import Profile
+
+if TYPE_CHECKING:
+    from imagegate.engine import Engine
 
 IN_IMAGE_DIR = "/opt/imagegate/smoke_tests"
 ENTRY = "collect.py"

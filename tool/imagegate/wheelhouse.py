@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, NormalizedName, parse_wheel_filename
 from packaging.version import Version
 
+from imagegate import lock as locks
 from imagegate import pip
 from imagegate.files import write_atomic
 from imagegate.lock import Lock
@@ -50,6 +52,13 @@ class Outcome:
     fetched: tuple[Change, ...] = ()
     dropped: tuple[Change, ...] = ()
     """Valid wheels the profile no longer needs."""
+
+    @property
+    def summary(self) -> str:
+        return (
+            f"{self.directory}: kept {len(self.kept)}, replaced {len(self.removed)}, "
+            f"fetched {len(self.fetched)}, dropped {len(self.dropped)}"
+        )
 
     def to_dict(self) -> dict[str, object]:
         def rows(changes: tuple[Change, ...]) -> list[dict[str, str]]:
@@ -116,6 +125,13 @@ class _Ledger:
     removed: list[Change] = field(default_factory=list)
     fetched: list[Change] = field(default_factory=list)
     dropped: list[Change] = field(default_factory=list)
+
+
+def fill(profile: Profile, directory: Path, *, echo: bool = True) -> Outcome:
+    """Fill `directory` from the profile's lock, locking first if the lock is stale."""
+    outcome = prepare(profile, locks.ensure(profile), directory, echo=echo)
+    print(f"    {outcome.summary}", file=sys.stderr)
+    return outcome
 
 
 def prepare(profile: Profile, lock: Lock, directory: Path, *, echo: bool = True) -> Outcome:

@@ -13,11 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from imagegate import base, lock, render, wheelhouse
+from imagegate import base, render, wheelhouse
 from imagegate.engine import Engine
 from imagegate.errors import BuildFailed, EnvironmentProblem
 from imagegate.findings import Finding, passed
-from imagegate.lock import Lock
 from imagegate.profiles import Profile
 from imagegate.project import Project
 from imagegate.smoke import VENV_PYTHON, collect_from_image, script_files
@@ -68,23 +67,6 @@ def unverified_tag(tag: str) -> str:
     return f"{repository}:{label}-unverified" if repository else f"{tag}:unverified"
 
 
-def ensure_lock(profile: Profile) -> Lock:
-    """The profile's lock, made again first when it is missing or stale."""
-    why = lock.staleness(profile)
-    if why is None:
-        return Lock.read(lock.lock_path(profile))
-    print(f"    {why}: locking {profile.name}", file=sys.stderr, flush=True)
-    return lock.lock(profile)
-
-
-def fill_wheelhouse(profile: Profile, project: Project) -> wheelhouse.Outcome:
-    outcome = wheelhouse.prepare(
-        profile, ensure_lock(profile), project.wheelhouse_dir(profile.name)
-    )
-    print(f"    {outcome_line(outcome)}", file=sys.stderr)
-    return outcome
-
-
 def verify_image(profile: Profile, engine: Engine, image: str) -> list[Finding]:
     if engine.image(image) is None:
         raise EnvironmentProblem(
@@ -106,7 +88,7 @@ def build(
     timings = Timings()
     tag = tag or default_tag(profile)
     with timings.step("wheelhouse", str(project.wheelhouse_dir(profile.name))):
-        outcome = fill_wheelhouse(profile, project)
+        outcome = wheelhouse.fill(profile, project.wheelhouse_dir(profile.name))
     with timings.step("render", str(project.dockerfile(profile.name))):
         render.write(profile, project)
         _sync_smoke_scripts(project)
@@ -155,13 +137,6 @@ def build(
         base_image=chosen.ref,
         size=info.size if info else 0,
         seconds=timings.steps,
-    )
-
-
-def outcome_line(outcome: wheelhouse.Outcome) -> str:
-    return (
-        f"{outcome.directory}: kept {len(outcome.kept)}, replaced {len(outcome.removed)}, "
-        f"fetched {len(outcome.fetched)}, dropped {len(outcome.dropped)}"
     )
 
 
