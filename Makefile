@@ -28,6 +28,13 @@ verify-%: setup engine
 wheelhouse-%: setup
 	$(IMAGEGATE) wheelhouse $*
 
+lock-%: setup
+	$(IMAGEGATE) lock $*
+
+## make check-PROFILE: the preflight (no Docker, seconds)
+check-%: setup
+	$(IMAGEGATE) check $*
+
 render: setup
 	$(IMAGEGATE) render --all
 
@@ -49,3 +56,4 @@ test-fast: setup
 
 bench: setup engine
 	$(PYTHON) tests/benchmarks/bench_build.py
+	$(PYTHON) tests/benchmarks/bench_check.py
