@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,3 +73,47 @@ def project(tmp_path: Path) -> Iterator[Path]:
 def cpu_build(base_image: str) -> Run:
     """`imagegate build cpu` in the repository itself, as `make build-cpu` runs it."""
     return imagegate("build", "cpu", "--format", "json")
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real registry server (Debian's docker-registry) on 127.0.0.1, for pushes."""
+    folder = tmp_path_factory.mktemp("registry")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = folder / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    server = subprocess.Popen(
+        ["docker-registry", "serve", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    address = f"127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://{address}/v2/", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail(f"docker-registry did not answer on {address}")
+        yield address
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def tags(registry: str, repository: str) -> list[str]:
+    try:
+        with urllib.request.urlopen(f"http://{registry}/v2/{repository}/tags/list") as answer:
+            return list(json.load(answer).get("tags") or [])
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return []
+        raise

@@ -113,6 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="build FROM this local image instead of the profile's base.image",
     )
 
+    sub = command(
+        "gate",
+        "The pre-deploy gate: check, build, verify, and push REF only if everything passed; "
+        "the pushed image is labelled with the profile, the lock's digest and the result.",
+    )
+    sub.add_argument("profile")
+    sub.add_argument("--push", required=True, metavar="REF", help="where to push on a pass")
+    sub.add_argument("--base-image", metavar="REF", help="as for build")
+
     sub = command("verify", "Run the smoke tiers against an existing image, networking off.")
     sub.add_argument("profile")
     sub.add_argument("--image", metavar="REF", help="default: imagegate/PROFILE:latest")
@@ -189,6 +198,21 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
                 file=sys.stderr,
             )
         return ExitCode.PASSED if built.passed else ExitCode.VERIFICATION_FAILED
+    if args.command == "gate":
+        gated = workflow.gate(
+            profile, project, Engine(), push=args.push, base_image=args.base_image
+        )
+        extra = {
+            "pushed": gated.pushed,
+            "ref": gated.ref,
+            "digest": gated.digest,
+            "reason": gated.reason,
+            "seconds": gated.seconds,
+        }
+        _print(f"{profile.name} gate ({gated.ref})", gated.findings, args.format, extra)
+        outcome = f"pushed {gated.ref} ({gated.digest})" if gated.pushed else "pushed nothing"
+        print(f"imagegate: gate {profile.name}: {outcome}: {gated.reason}", file=sys.stderr)
+        return ExitCode.PASSED if gated.pushed else ExitCode.VERIFICATION_FAILED
     image = args.image or workflow.default_tag(profile)
     findings = workflow.verify_image(profile, Engine(), image)
     _print(f"{profile.name} ({image})", findings, args.format, {"image": image})

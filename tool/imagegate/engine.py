@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import shutil
 import tarfile
@@ -20,6 +21,7 @@ import docker
 import docker.errors
 import requests.exceptions
 from docker.models.containers import Container
+from docker.types import DeviceRequest
 
 from imagegate import runner
 from imagegate.errors import EnvironmentProblem
@@ -83,7 +85,7 @@ class Engine:
         return None
 
     def import_rootfs(self, tarball: Path, ref: str, changes: Sequence[str]) -> None:
-        repository, _, tag = ref.rpartition(":")
+        repository, tag = _split(ref)
         try:
             self._client.api.import_image_from_file(
                 str(tarball), repository=repository, tag=tag, changes=list(changes)
@@ -92,6 +94,41 @@ class Engine:
             raise EnvironmentProblem(
                 f"{ref}: docker import failed ({_first_line(error)})"
             ) from None
+
+    def gpu_requests(self) -> tuple[list[DeviceRequest], list[str]]:
+        """What a container needs to see this host's GPUs: NVIDIA through the engine's
+        nvidia runtime (device requests), AMD through /dev/kfd and /dev/dri; none here."""
+        runtimes = (self._client.info().get("Runtimes") or {}).keys()
+        if "nvidia" in runtimes:
+            return [DeviceRequest(count=-1, capabilities=[["gpu"]])], []
+        if Path("/dev/kfd").exists() and Path("/dev/dri").exists():
+            return [], ["/dev/kfd:/dev/kfd:rwm", "/dev/dri:/dev/dri:rwm"]
+        return [], []
+
+    def label(self, image: str, ref: str, labels: Mapping[str, str]) -> None:
+        """Tag `image` as `ref` with extra labels (a new image whose only change is them)."""
+        changes = [f"LABEL {key}={json.dumps(value)}" for key, value in labels.items()]
+        container = self._client.containers.create(image, command=["true"])
+        try:
+            repository, tag = _split(ref)
+            container.commit(repository=repository, tag=tag, changes=changes)
+        except docker.errors.APIError as error:
+            raise EnvironmentProblem(f"{ref}: cannot label ({_first_line(error)})") from None
+        finally:
+            container.remove(force=True)
+
+    def push(self, ref: str) -> str:
+        """Push `ref`; the digest the registry answered with."""
+        repository, tag = _split(ref)
+        digest = ""
+        try:
+            for event in self._client.images.push(repository, tag=tag, stream=True, decode=True):
+                if "error" in event:
+                    raise EnvironmentProblem(f"push {ref}: {event['error']}")
+                digest = (event.get("aux") or {}).get("Digest", digest)
+        except (docker.errors.APIError, requests.exceptions.RequestException) as error:
+            raise EnvironmentProblem(f"push {ref}: {_first_line(error)}") from None
+        return digest
 
     def prune_build_cache(self) -> None:
         """Forget every cached build step (for a cold-build measurement)."""
@@ -135,17 +172,21 @@ class Engine:
         files: Mapping[str, Path],
         timeout: float,
         environment: Mapping[str, str] | None = None,
+        gpus: bool = False,
     ) -> Ran:
         """Run `command` in a fresh container with networking off; `files` are copied in first.
 
         `files` maps a folder in the container to a folder on the host.
         """
+        requests_, devices = self.gpu_requests() if gpus else ([], [])
         container: Container = self._client.containers.create(
             image,
             command=list(command),
             network_disabled=True,
             network_mode="none",
             environment=dict(environment or {}),
+            device_requests=requests_,
+            devices=devices,
         )
         try:
             for inside, outside in files.items():
@@ -169,6 +210,14 @@ class Engine:
             ) from None
         finally:
             container.remove(force=True)
+
+
+def _split(ref: str) -> tuple[str, str]:
+    """`host:5000/a/b:tag` -> (`host:5000/a/b`, `tag`); no tag means `latest`."""
+    name, _, tag = ref.rpartition(":")
+    if not name or "/" in tag:
+        return ref, "latest"
+    return name, tag
 
 
 def _tar_folder(folder: Path, name: str) -> bytes:

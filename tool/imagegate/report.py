@@ -1,17 +1,45 @@
-"""Findings shown to people (a table) and to programs (JSON)."""
+"""Findings shown to people (a table, Markdown) and to programs (JSON, JUnit XML).
+
+The JSON shape, from ``document(subject, findings, **extra)``::
+
+    {
+      "subject": "cuda121 (imagegate/cuda121:latest)",  # what was judged
+      "passed": false,                                  # no finding failed
+      "counts": {"OK": 9, "WRONG VERSION": 1, "BROKEN": 0, "MISSING": 0, "SKIPPED": 1},
+      ...,                                              # any extra keys, e.g. "image"
+      "findings": [
+        {"tier": 1, "check": "pin", "subject": "torch", "status": "WRONG VERSION",
+         "expected": "2.5.1+cu121", "actual": "2.5.1", "evidence": "...", "seconds": 0.4}
+      ]
+    }
+
+``counts`` has every status as a key, zero or not; ``seconds`` is null when not timed.
+
+JUnit XML is for CI test reporters: one testcase per finding, where a WRONG VERSION, MISSING
+or BROKEN finding is a ``<failure>`` (a broken import is the image failing, not the harness)
+and a SKIPPED one is ``<skipped>``. Markdown is for ``$GITHUB_STEP_SUMMARY``.
+"""
 
 from __future__ import annotations
 
+import html
 import json
-from collections.abc import Sequence
+import os
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from tabulate import tabulate
 
-from imagegate.findings import Finding, counts, passed
+from imagegate.files import write_atomic
+from imagegate.findings import Finding, Status, counts, passed
 
-FORMATS = ("table", "json")
+FORMATS = ("table", "json", "junit", "markdown")
 _EVIDENCE_WIDTH = 90
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def document(subject: str, findings: Sequence[Finding], **extra: Any) -> dict[str, Any]:
@@ -43,15 +71,132 @@ def table(findings: Sequence[Finding]) -> str:
 
 
 def summary(subject: str, findings: Sequence[Finding]) -> str:
-    tally = ", ".join(f"{n} {status}" for status, n in counts(findings).items() if n)
     verdict = "PASSED" if passed(findings) else "FAILED"
-    return f"{subject}: {verdict} ({tally})"
+    return f"{subject}: {verdict} ({_tally(findings)})"
+
+
+def junit(subject: str, findings: Sequence[Finding], **extra: Any) -> str:
+    """JUnit XML with one testcase per finding; extra keys become suite properties."""
+    tally = counts(findings)
+    failures = sum(n for status, n in tally.items() if Status(status).failed)
+    attributes = {
+        "name": _xml(subject),
+        "tests": str(len(findings)),
+        "failures": str(failures),
+        "errors": "0",
+        "skipped": str(tally[Status.SKIPPED.value]),
+        "time": _seconds(sum(finding.seconds or 0.0 for finding in findings)),
+    }
+    suites = ET.Element("testsuites", attributes)
+    suite = ET.SubElement(suites, "testsuite", attributes)
+    if extra:
+        properties = ET.SubElement(suite, "properties")
+        for key, value in extra.items():
+            ET.SubElement(properties, "property", name=_xml(key), value=_xml(str(value)))
+    for finding in findings:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=f"imagegate.tier{finding.tier}.{finding.check}",
+            name=_xml(finding.subject),
+            time=_seconds(finding.seconds or 0.0),
+        )
+        if finding.status.failed:
+            failure = ET.SubElement(
+                case, "failure", message=_xml(_verdict(finding)), type=finding.status.value
+            )
+            failure.text = _xml(
+                f"expected: {finding.expected}\n"
+                f"actual: {finding.actual}\n"
+                f"evidence: {finding.evidence}"
+            )
+        elif finding.status is Status.SKIPPED:
+            ET.SubElement(case, "skipped", message=_xml(finding.evidence))
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode")
+
+
+def markdown(subject: str, findings: Sequence[Finding], **extra: Any) -> str:
+    """A GitHub step summary: the verdict first, then every finding, the failed ones on top."""
+    mark, verdict = ("✅", "PASSED") if passed(findings) else ("❌", "FAILED")
+    lines = [f"### imagegate: {_cell(subject)}", "", f"{mark} **{verdict}** ({_tally(findings)})"]
+    if extra:
+        lines += ["", *(f"- **{_cell(key)}**: {_cell(str(value))}" for key, value in extra.items())]
+    lines.append("")
+    if not findings:
+        return "\n".join([*lines, "_No findings._", ""])
+    headers = ("tier", "check", "subject", "expected", "installed", "status", "evidence")
+    lines += [_row(headers), _row(("---",) * len(headers))]
+    for finding in sorted(findings, key=lambda finding: not finding.status.failed):
+        status = f"**{finding.status.value}**" if finding.status.failed else finding.status.value
+        cells = (finding.check, finding.subject, finding.expected, finding.actual)
+        lines.append(_row((str(finding.tier), *map(_cell, cells), status, _cell(finding.evidence))))
+    return "\n".join([*lines, ""])
 
 
 def render(subject: str, findings: Sequence[Finding], fmt: str, **extra: Any) -> str:
+    """The findings in one of FORMATS; extra keys go where the format has room for them."""
+    if fmt == "table":
+        return f"{table(findings)}\n\n{summary(subject, findings)}"
     if fmt == "json":
         return json.dumps(document(subject, findings, **extra), indent=2)
-    return f"{table(findings)}\n\n{summary(subject, findings)}"
+    if fmt == "junit":
+        return junit(subject, findings, **extra)
+    if fmt == "markdown":
+        return markdown(subject, findings, **extra)
+    raise ValueError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def write(path: Path, text: str) -> None:
+    """Write a report atomically, so a CI reporter never reads half of one."""
+    write_atomic(path, text)
+
+
+def append_step_summary(markdown: str, environ: Mapping[str, str] = os.environ) -> bool:
+    """Append to the file GitHub Actions names in GITHUB_STEP_SUMMARY; False outside Actions.
+
+    Appended, never replaced: every step of a job, and every image of a matrix, shares it.
+    """
+    target = environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return False
+    with open(target, "a", encoding="utf-8") as stream:
+        stream.write(markdown if markdown.endswith("\n") else markdown + "\n")
+        stream.write("\n")
+    return True
+
+
+def _tally(findings: Sequence[Finding]) -> str:
+    return ", ".join(f"{n} {status}" for status, n in counts(findings).items() if n) or "none"
+
+
+def _verdict(finding: Finding) -> str:
+    """A failure's one-line message: what was wanted and what was found."""
+    if finding.status is Status.BROKEN:
+        lines = [line.strip() for line in finding.evidence.splitlines() if line.strip()]
+        return f"{finding.subject}: BROKEN: {lines[-1] if lines else 'no evidence'}"
+    found = finding.actual or "nothing"
+    return f"{finding.subject}: {finding.status.value}: expected {finding.expected}, found {found}"
+
+
+def _seconds(seconds: float) -> str:
+    return f"{seconds:.3f}"
+
+
+def _xml(text: str) -> str:
+    """Text without terminal colours or the control characters XML 1.0 (and Markdown) refuse."""
+    return _NOT_XML.sub("\ufffd", _ANSI.sub("", text))
+
+
+def _cell(text: str) -> str:
+    """One Markdown table cell: no raw HTML, no column breaks, no line breaks."""
+    text = html.escape(_xml(text).strip(), quote=False)
+    text = text.replace("\\", "\\\\").replace("|", "\\|")
+    return "<br>".join(text.splitlines())
+
+
+def _row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
 
 
 def _short(text: str) -> str:

@@ -6,6 +6,7 @@ module only decides what to run, in which order, and what an outcome means.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import time
@@ -13,10 +14,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from imagegate import base, render, wheelhouse
+from imagegate import base, preflight, render, wheelhouse
 from imagegate.engine import Engine
 from imagegate.errors import BuildFailed, EnvironmentProblem
-from imagegate.findings import Finding, passed
+from imagegate.findings import Finding, counts, passed
+from imagegate.lock import Lock, lock_path
 from imagegate.profiles import Profile
 from imagegate.project import Project
 from imagegate.smoke import VENV_PYTHON, collect_from_image, script_files
@@ -150,3 +152,67 @@ def _sync_smoke_scripts(project: Project) -> None:
         if not target.is_file() or target.read_bytes() != source.read_bytes():
             destination.mkdir(exist_ok=True)
             shutil.copyfile(source, target)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Gated:
+    profile: str
+    ref: str
+    pushed: bool
+    digest: str
+    """The registry's digest of what was pushed; empty when nothing was."""
+    reason: str
+    findings: list[Finding]
+    seconds: dict[str, float]
+
+
+def gate(
+    profile: Profile,
+    project: Project,
+    engine: Engine,
+    *,
+    push: str,
+    base_image: str | None = None,
+) -> Gated:
+    """Check, build, verify; label and push `push` only when every finding passed."""
+    timings = Timings()
+    with timings.step("check", f"preflight of {profile.name}"):
+        findings = preflight.check(profile)
+
+    def refused(reason: str) -> Gated:
+        print(f"==> gate: nothing pushed: {reason}", file=sys.stderr, flush=True)
+        return Gated(
+            profile=profile.name,
+            ref=push,
+            pushed=False,
+            digest="",
+            reason=reason,
+            findings=findings,
+            seconds=timings.steps,
+        )
+
+    if not passed(findings):
+        return refused("the preflight failed")
+    built = build(profile, project, engine, base_image=base_image)
+    findings += built.findings
+    timings.steps.update({f"build.{k}": v for k, v in built.seconds.items()})
+    if not built.passed:
+        return refused("the image failed its smoke tiers")
+    labels = {
+        "org.imagegate.profile": profile.name,
+        "org.imagegate.lock": f"sha256:{Lock.read(lock_path(profile)).sha256}",
+        "org.imagegate.verified": "passed",
+        "org.imagegate.findings": json.dumps(counts(findings), sort_keys=True),
+    }
+    with timings.step("push", push):
+        engine.label(built.image, push, labels)
+        digest = engine.push(push)
+    return Gated(
+        profile=profile.name,
+        ref=push,
+        pushed=True,
+        digest=digest,
+        reason="every finding passed",
+        findings=findings,
+        seconds=timings.steps,
+    )

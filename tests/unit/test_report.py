@@ -1,0 +1,229 @@
+"""Reports: JUnit XML for CI test reporters, Markdown for step summaries, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from imagegate.findings import Finding, Status
+from imagegate.report import (
+    FORMATS,
+    append_step_summary,
+    document,
+    junit,
+    markdown,
+    render,
+    write,
+)
+
+SUBJECT = "cuda121 (imagegate/cuda121:test)"
+UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
+
+
+def finding(status: Status, subject: str = "torch", **fields: Any) -> Finding:
+    base = Finding(
+        tier=1,
+        check="pin",
+        subject=subject,
+        status=status,
+        expected="2.5.1+cu121",
+        actual="2.5.1+cu121" if status is Status.OK else "",
+    )
+    return replace(base, **fields)
+
+
+def stack() -> list[Finding]:
+    """One finding of every status, the failed ones in the middle."""
+    return [
+        finding(Status.OK, "torch", seconds=1.25),
+        finding(Status.WRONG_VERSION, "numpy", expected="1.26.4", actual="2.0.0", evidence="pip"),
+        finding(
+            Status.BROKEN,
+            "torchvision",
+            tier=2,
+            check="import",
+            actual="ImportError",
+            evidence="Traceback (most recent call last):\nImportError: libcudnn.so.9",
+            seconds=0.5,
+        ),
+        finding(Status.MISSING, "triton", expected="3.1.0", evidence="not in pip list"),
+        finding(Status.SKIPPED, "gpu", tier=3, check="fact", expected="", evidence="no GPU"),
+        finding(Status.OK, "python", check="python", expected="3.11", actual="3.11.7"),
+    ]
+
+
+def suite_of(xml: str) -> ET.Element:
+    root = ET.fromstring(xml)
+    assert root.tag == "testsuites"
+    suites = root.findall("testsuite")
+    assert len(suites) == 1
+    return suites[0]
+
+
+def case_named(suite: ET.Element, name: str) -> ET.Element:
+    (case,) = (case for case in suite.iter("testcase") if case.get("name") == name)
+    return case
+
+
+def test_junit_has_one_testcase_per_finding_and_the_counts() -> None:
+    findings = stack()
+    xml = junit(SUBJECT, findings)
+    assert xml.startswith('<?xml version="1.0" encoding="UTF-8"?>\n')
+    suite = suite_of(xml)
+    assert suite.get("name") == SUBJECT
+    cases = suite.findall("testcase")
+    assert [case.get("name") for case in cases] == [f.subject for f in findings]
+    assert [case.get("classname") for case in cases] == [
+        "imagegate.tier1.pin",
+        "imagegate.tier1.pin",
+        "imagegate.tier2.import",
+        "imagegate.tier1.pin",
+        "imagegate.tier3.fact",
+        "imagegate.tier1.python",
+    ]
+    expected = {"tests": "6", "failures": "3", "errors": "0", "skipped": "1"}
+    assert {key: suite.get(key) for key in expected} == expected
+    assert float(suite.get("time", "")) == pytest.approx(1.75)
+    assert [float(case.get("time", "")) for case in cases] == [1.25, 0, 0.5, 0, 0, 0]
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "expected", "actual", "evidence"),
+    [
+        ("numpy", Status.WRONG_VERSION, "1.26.4", "2.0.0", "pip"),
+        ("torchvision", Status.BROKEN, "2.5.1+cu121", "ImportError", "libcudnn.so.9"),
+        ("triton", Status.MISSING, "3.1.0", "", "not in pip list"),
+    ],
+)
+def test_junit_failed_findings_are_failures_with_the_evidence(
+    name: str, status: Status, expected: str, actual: str, evidence: str
+) -> None:
+    case = case_named(suite_of(junit(SUBJECT, stack())), name)
+    assert [child.tag for child in case] == ["failure"]
+    failure = case[0]
+    assert failure.get("type") == status.value
+    assert name in failure.get("message", "")
+    text = failure.text or ""
+    assert f"expected: {expected}\n" in text
+    assert f"actual: {actual}\n" in text
+    assert evidence in text
+
+
+def test_junit_broken_message_is_the_last_line_of_the_traceback() -> None:
+    failure = case_named(suite_of(junit(SUBJECT, stack())), "torchvision")[0]
+    assert failure.get("message") == "torchvision: BROKEN: ImportError: libcudnn.so.9"
+
+
+def test_junit_skipped_and_ok_findings() -> None:
+    suite = suite_of(junit(SUBJECT, stack()))
+    skipped = case_named(suite, "gpu")
+    assert [(child.tag, child.get("message")) for child in skipped] == [("skipped", "no GPU")]
+    assert list(case_named(suite, "torch")) == []
+    assert list(case_named(suite, "python")) == []
+
+
+def test_junit_carries_extra_keys_and_survives_terminal_colours() -> None:
+    colour = finding(Status.BROKEN, evidence="\x1b[31mRuntimeError: CUDA\x1b[0m\x00 driver")
+    suite = suite_of(junit(SUBJECT, [colour], image="imagegate/cuda121:test"))
+    properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert properties == {"image": "imagegate/cuda121:test"}
+    text = suite.find("testcase/failure")
+    assert text is not None
+    assert "evidence: RuntimeError: CUDA\ufffd driver" in (text.text or "")
+
+
+def test_junit_of_no_findings_is_an_empty_passing_suite() -> None:
+    suite = suite_of(junit(SUBJECT, []))
+    assert (suite.get("tests"), suite.get("failures"), suite.findall("testcase")) == ("0", "0", [])
+
+
+def table_rows(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("| ")][2:]
+
+
+def test_markdown_puts_failed_rows_first_and_keeps_the_rest_in_order() -> None:
+    text = markdown(SUBJECT, stack())
+    subjects = [UNESCAPED_PIPE.split(row)[3].strip() for row in table_rows(text)]
+    assert subjects == ["numpy", "torchvision", "triton", "torch", "gpu", "python"]
+
+
+def test_markdown_verdict_line_and_heading() -> None:
+    failed = markdown(SUBJECT, stack())
+    assert failed.startswith(f"### imagegate: {SUBJECT}\n")
+    assert "❌ **FAILED** (2 OK, 1 WRONG VERSION, 1 BROKEN, 1 MISSING, 1 SKIPPED)" in failed
+    good = markdown(SUBJECT, [finding(Status.OK), finding(Status.SKIPPED, "gpu")])
+    assert "✅ **PASSED** (1 OK, 1 SKIPPED)" in good
+    assert "❌" not in good
+
+
+def test_markdown_escapes_pipes_newlines_and_html() -> None:
+    nasty = finding(
+        Status.BROKEN,
+        expected="torch|cuda",
+        evidence='File "<string>", line 1\n  a | b\nImportError',
+    )
+    (row,) = table_rows(markdown(SUBJECT, [nasty]))
+    assert len(UNESCAPED_PIPE.findall(row)) == 8
+    assert "torch\\|cuda" in row
+    assert 'File "&lt;string&gt;", line 1<br>  a \\| b<br>ImportError' in row
+    assert "\n" not in row
+
+
+def test_render_handles_every_format() -> None:
+    findings = stack()
+    rendered = {fmt: render(SUBJECT, findings, fmt, image="x") for fmt in FORMATS}
+    assert set(FORMATS) == {"table", "json", "junit", "markdown"}
+    assert json.loads(rendered["json"]) == document(SUBJECT, findings, image="x")
+    assert rendered["junit"] == junit(SUBJECT, findings, image="x")
+    assert rendered["markdown"] == markdown(SUBJECT, findings, image="x")
+    assert rendered["table"].endswith(
+        f"{SUBJECT}: FAILED (2 OK, 1 WRONG VERSION, 1 BROKEN, 1 MISSING, 1 SKIPPED)"
+    )
+    with pytest.raises(ValueError, match="html"):
+        render(SUBJECT, findings, "html")
+
+
+def test_document_shape() -> None:
+    data = document(SUBJECT, stack()[:2], image="x")
+    assert list(data) == ["subject", "passed", "counts", "image", "findings"]
+    assert data["passed"] is False
+    assert data["counts"] == {"OK": 1, "WRONG VERSION": 1, "BROKEN": 0, "MISSING": 0, "SKIPPED": 0}
+    assert data["findings"][0] == {
+        "tier": 1,
+        "check": "pin",
+        "subject": "torch",
+        "status": "OK",
+        "expected": "2.5.1+cu121",
+        "actual": "2.5.1+cu121",
+        "evidence": "",
+        "seconds": 1.25,
+    }
+
+
+def test_append_step_summary_appends(tmp_path: Path) -> None:
+    target = tmp_path / "step_summary.md"
+    target.write_text("earlier step\n", encoding="utf-8")
+    environ = {"GITHUB_STEP_SUMMARY": str(target)}
+    assert append_step_summary("# first", environ) is True
+    assert append_step_summary("# second\n", environ) is True
+    assert target.read_text(encoding="utf-8") == "earlier step\n# first\n\n# second\n\n"
+
+
+def test_append_step_summary_outside_actions(tmp_path: Path) -> None:
+    assert append_step_summary("# report", {}) is False
+    assert append_step_summary("# report", {"GITHUB_STEP_SUMMARY": ""}) is False
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_replaces_a_file_and_leaves_no_temporary(tmp_path: Path) -> None:
+    path = tmp_path / "reports" / "junit.xml"
+    write(path, "old and longer\n")
+    write(path, "new\n")
+    assert path.read_text(encoding="utf-8") == "new\n"
+    assert [p.name for p in path.parent.iterdir()] == ["junit.xml"]
