@@ -33,9 +33,10 @@ def check(profiles: str, *args: str) -> Run:
 def test_check_all_passes_on_the_shipped_profiles() -> None:
     run = imagegate("check", "--all", "--format", "json")
     assert run.code == 0, run.stdout[-3000:]
-    documents = {doc["subject"].split()[0]: doc for doc in run.json()}
-    assert documents["cpu"]["passed"] and documents["cuda130"]["passed"]
-    unreachable = findings(documents["cuda121"])[("lock", "pylock.cuda121.toml")]
+    rows = findings(run.json())
+    assert rows[("pin", "cpu: torch")]["actual"] == "2.13.0+cpu"
+    assert rows[("lock", "cuda130: pylock.cuda130.toml")]["status"] == "OK"
+    unreachable = rows[("lock", "cuda121: pylock.cuda121.toml")]
     assert unreachable["status"] == "SKIPPED"
     assert "pytorch-cu121" in unreachable["evidence"]
 
@@ -44,8 +45,7 @@ def test_a_conflicting_pin_is_rejected_with_the_clash(project: Path) -> None:
     profiles = variant(project, "clash", 'extends: cpu\npins:\n  tokenizers: "0.19.0"\n')
     run = check(profiles, "clash")
     assert run.code == 1
-    [document] = run.json()
-    row = findings(document)[("resolve", "pins")]
+    row = findings(run.json())[("resolve", "clash: pins")]
     assert row["status"] == "BROKEN"
     assert "transformers==4.51.3 depends on tokenizers>=0.21,<0.22" in row["evidence"]
     assert "tokenizers==0.19.0" in row["evidence"]
@@ -55,8 +55,7 @@ def test_numpy_2_pulled_by_a_dependency_breaks_the_invariant(project: Path) -> N
     profiles = variant(project, "floating", "extends: cpu\npins:\n  numpy: null\n")
     run = check(profiles, "floating")
     assert run.code == 1
-    [document] = run.json()
-    row = findings(document)[("invariant", "numpy")]
+    row = findings(run.json())[("invariant", "floating: numpy")]
     assert row["status"] == "WRONG VERSION"
     assert row["expected"] == "<2" and row["actual"].startswith("2.")
 
@@ -65,7 +64,7 @@ def test_a_known_issue_in_the_closure_is_reported(project: Path) -> None:
     profiles = variant(project, "pandas-numpy2", PANDAS_NUMPY2)
     run = check(profiles, "pandas-numpy2")
     assert run.code == 1
-    row = findings(run.json()[0])[("known-issue", "pandas-built-for-numpy1")]
+    row = findings(run.json())[("known-issue", "pandas-numpy2: pandas-built-for-numpy1")]
     assert row["status"] == "BROKEN"
     assert "numpy.dtype size changed" in row["evidence"]
 
@@ -74,12 +73,12 @@ def test_check_deep_catches_the_runtime_break_in_a_venv(project: Path) -> None:
     profiles = variant(project, "pandas-numpy2", PANDAS_NUMPY2)
     run = check(profiles, "pandas-numpy2", "--deep")
     assert run.code == 1, run.stderr[-2000:]
-    rows = findings(run.json()[0])
-    pandas = rows[("import", "pandas")]
+    rows = findings(run.json())
+    pandas = rows[("import", "pandas-numpy2: pandas")]
     assert pandas["tier"] == 2 and pandas["status"] == "BROKEN"
     assert "numpy.dtype size changed" in pandas["evidence"]
-    assert rows[("pin", "torch")]["actual"] == "2.13.0+cpu"
-    assert rows[("import", "transformers")]["status"] == "OK"
+    assert rows[("pin", "pandas-numpy2: torch")]["actual"] == "2.13.0+cpu"
+    assert rows[("import", "pandas-numpy2: transformers")]["status"] == "OK"
 
 
 @pytest.mark.parametrize(

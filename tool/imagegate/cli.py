@@ -10,6 +10,7 @@ import json
 import sys
 import traceback
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from imagegate import __version__, lock, preflight, render, report, wheelhouse
@@ -30,8 +31,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="the profiles directory; its parent is the project root (default: ./profiles)",
     )
-    common.add_argument("--format", choices=report.FORMATS, default="table", help="output format")
     common.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    plain = argparse.ArgumentParser(add_help=False)
+    plain.add_argument("--format", choices=("table", "json"), default="table")
+    judged = argparse.ArgumentParser(add_help=False)
+    judged.add_argument(
+        "--format",
+        choices=report.FORMATS,
+        default="table",
+        help="table for people; json (documented in the README); junit for CI test reporters; "
+        "markdown (also appended to $GITHUB_STEP_SUMMARY when that is set, whatever the format)",
+    )
+    judged.add_argument("--output", type=Path, metavar="FILE", help="write the report here")
 
     parser = argparse.ArgumentParser(
         prog="imagegate",
@@ -42,9 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"imagegate {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, text: str) -> argparse.ArgumentParser:
+    def command(name: str, text: str, *, findings: bool = False) -> argparse.ArgumentParser:
+        parents = [common, judged if findings else plain]
         return commands.add_parser(
-            name, parents=[common], help=text, description=text, epilog=EPILOG
+            name, parents=parents, help=text, description=text, epilog=EPILOG
         )
 
     sub = command("render", "Write dockerfiles/PROFILE.Dockerfile from each profile.")
@@ -67,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Preflight, no Docker, in seconds: the profile is valid, its lock fresh, its pins "
         "resolve together for the target, every locked wheel fits, pins, invariants and "
         "known issues hold over the whole closure.",
+        findings=True,
     )
     _profiles_args(sub)
     sub.add_argument(
@@ -104,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         "build",
         "Render, fill the wheelhouse, build the image with BuildKit, "
         "then run the smoke tiers in a container from it.",
+        findings=True,
     )
     sub.add_argument("profile")
     sub.add_argument("--tag", help="image reference (default: imagegate/PROFILE:latest)")
@@ -117,12 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
         "gate",
         "The pre-deploy gate: check, build, verify, and push REF only if everything passed; "
         "the pushed image is labelled with the profile, the lock's digest and the result.",
+        findings=True,
     )
     sub.add_argument("profile")
     sub.add_argument("--push", required=True, metavar="REF", help="where to push on a pass")
     sub.add_argument("--base-image", metavar="REF", help="as for build")
 
-    sub = command("verify", "Run the smoke tiers against an existing image, networking off.")
+    sub = command(
+        "verify", "Run the smoke tiers against an existing image, networking off.", findings=True
+    )
     sub.add_argument("profile")
     sub.add_argument("--image", metavar="REF", help="default: imagegate/PROFILE:latest")
     return parser
@@ -190,7 +207,7 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
             "size_bytes": built.size,
             "seconds": built.seconds,
         }
-        _print(f"{profile.name} ({built.image})", built.findings, args.format, extra)
+        _print(args, f"{profile.name} ({built.image})", built.findings, extra)
         if not built.built:
             print(
                 f"imagegate: the build of {profile.name} failed in its smoke step; "
@@ -209,18 +226,27 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
             "reason": gated.reason,
             "seconds": gated.seconds,
         }
-        _print(f"{profile.name} gate ({gated.ref})", gated.findings, args.format, extra)
+        _print(args, f"{profile.name} gate ({gated.ref})", gated.findings, extra)
         outcome = f"pushed {gated.ref} ({gated.digest})" if gated.pushed else "pushed nothing"
         print(f"imagegate: gate {profile.name}: {outcome}: {gated.reason}", file=sys.stderr)
         return ExitCode.PASSED if gated.pushed else ExitCode.VERIFICATION_FAILED
     image = args.image or workflow.default_tag(profile)
     findings = workflow.verify_image(profile, Engine(), image)
-    _print(f"{profile.name} ({image})", findings, args.format, {"image": image})
+    _print(args, f"{profile.name} ({image})", findings, {"image": image})
     return ExitCode.PASSED if passed(findings) else ExitCode.VERIFICATION_FAILED
 
 
-def _print(subject: str, findings: Sequence[Finding], fmt: str, extra: dict[str, object]) -> None:
-    print(report.render(subject, findings, fmt, **extra))
+def _print(
+    args: argparse.Namespace, subject: str, findings: Sequence[Finding], extra: dict[str, object]
+) -> None:
+    """The report in the format asked for, to --output or stdout; the step summary if set."""
+    report.append_step_summary(report.markdown(subject, findings, **extra))
+    text = report.render(subject, findings, args.format, **extra)
+    if args.output is None:
+        print(text)
+        return
+    report.write(args.output, text + "\n")
+    print(f"{report.summary(subject, findings)}; report written to {args.output}")
 
 
 def _render(args: argparse.Namespace, project: Project) -> ExitCode:
@@ -251,24 +277,18 @@ def _render(args: argparse.Namespace, project: Project) -> ExitCode:
 
 
 def _check(args: argparse.Namespace, project: Project) -> ExitCode:
-    documents = []
-    verdict = ExitCode.PASSED
+    """One report over every profile asked for; each finding's subject names its profile."""
+    everything: list[Finding] = []
     for profile in _selected(args):
         if args.deep:
             lock.ensure(profile)  # deep installs the lock: make it first if it is stale
-        findings = preflight.check(profile)
+        found = preflight.check(profile)
         if args.deep:
-            findings += preflight.deep(profile, project)
-        if not passed(findings):
-            verdict = ExitCode.VERIFICATION_FAILED
-        subject = f"{profile.name} (preflight{', deep' if args.deep else ''})"
-        if args.format == "json":
-            documents.append(report.document(subject, findings))
-        else:
-            print(report.render(subject, findings, "table") + "\n")
-    if args.format == "json":
-        print(json.dumps(documents, indent=2))
-    return verdict
+            found += preflight.deep(profile, project)
+        everything += [replace(f, subject=f"{profile.name}: {f.subject}") for f in found]
+    subject = f"preflight{' --deep' if args.deep else ''}"
+    _print(args, subject, everything, {})
+    return ExitCode.PASSED if passed(everything) else ExitCode.VERIFICATION_FAILED
 
 
 def _lock(args: argparse.Namespace) -> ExitCode:
