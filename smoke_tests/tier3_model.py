@@ -45,6 +45,7 @@ GENERIC = {
     "num_hidden_layers": 2,
     "hidden_size": 64,
     "num_attention_heads": 4,
+    "num_key_value_heads": 4,  # mistral's default of 8 against 4 heads gives empty attention
     "intermediate_size": 128,
     "max_position_embeddings": 64,
 }
@@ -137,9 +138,13 @@ class Runner:
         self.quiet = quiet
         self.steps: list[Step] = []
         self._unmet: dict[str, str] = {}
+        self._interrupted: str | None = None
+        """Set by a timeout: the alarm may have struck mid-import, so nothing more runs here."""
 
     def run(self, name: str, action: Callable[[], None], after: Sequence[str] = ()) -> None:
-        blocked = next((self._unmet[dep] for dep in after if dep in self._unmet), None)
+        blocked = self._interrupted or next(
+            (self._unmet[dep] for dep in after if dep in self._unmet), None
+        )
         started = time.perf_counter()
         reason = error = None
         if blocked is not None:
@@ -153,10 +158,14 @@ class Runner:
                     error = GPU_REQUIRED
                 else:
                     reason = skip.reason
-            except (Exception, StepTimeout) as raised:  # a failing step is a fact to report
+            except StepTimeout as timeout:
+                error = str(timeout)
+                self._interrupted = f"{name} timed out"
+            except Exception as raised:  # a failing step is a fact to report
                 error = _error(raised)
         seconds = round(time.perf_counter() - started, 4)
-        step = Step(name, reason is None and error is None, reason is not None, reason, error, seconds)
+        ok = reason is None and error is None
+        step = Step(name, ok, reason is not None, reason, error, seconds)
         self.steps.append(step)
         if not step.ok:
             self._unmet[name] = reason if reason is not None else f"{name} failed"
@@ -234,7 +243,8 @@ class TinyModel:
 
     def save(self) -> None:
         self.model.save_pretrained(self.folder, safe_serialization=True)
-        missing = [f for f in ("config.json", "model.safetensors") if not (self.folder / f).is_file()]
+        files = ("config.json", "model.safetensors")
+        missing = [name for name in files if not (self.folder / name).is_file()]
         if missing:
             raise CheckFailed(f"save_pretrained wrote no {', '.join(missing)} in {self.folder}")
 
@@ -271,7 +281,9 @@ class TinyModel:
                 pad_token_id=SPECIAL["pad_token_id"],
             )
         if tuple(out.shape) != (BATCH, SEQ + NEW_TOKENS):
-            raise CheckFailed(f"generated shape {tuple(out.shape)}, expected {(BATCH, SEQ + NEW_TOKENS)}")
+            raise CheckFailed(
+                f"generated shape {tuple(out.shape)}, expected {(BATCH, SEQ + NEW_TOKENS)}"
+            )
         if not torch.equal(out[:, :SEQ], ids):
             raise CheckFailed("the generated sequences do not start with the prompt")
 
@@ -357,14 +369,25 @@ class TinyModel:
         self.model = self.logits = None
 
 
-def run(arches: Sequence[str], *, timeout: float, require_gpu: bool, quiet: bool) -> dict[str, Any]:
-    """The gpu/device probe first (it also pays torch's import), then each architecture."""
+def run(
+    arches: Sequence[str],
+    *,
+    timeout: float,
+    require_gpu: bool,
+    quiet: bool,
+    custom: Sequence[tuple[str, str]] = (),
+) -> dict[str, Any]:
+    """The gpu/device probe first (it also pays torch's import), then each architecture,
+    then the profile's own steps (`custom/NAME`), each code run in a fresh namespace."""
     runner = Runner(timeout=timeout, require_gpu=require_gpu, quiet=quiet)
     gpu = Gpu()
     runner.run("gpu/device", gpu.probe)
     for name in arches:
         with tempfile.TemporaryDirectory(prefix=f"tier3-{name}-") as folder:
             TinyModel(name, Path(folder), gpu).run(runner)
+    for name, code in custom:
+        compiled = compile(code, f"<step {name}>", "exec")
+        runner.run(f"custom/{name}", lambda c=compiled: exec(c, {"__name__": "__step__"}))
     return {
         "schema": SCHEMA,
         "tier": TIER,
@@ -380,6 +403,13 @@ def _positive(text: str) -> float:
     return value
 
 
+def _step(text: str) -> tuple[str, str]:
+    name, sep, code = text.partition("=")
+    if not sep or not name.strip() or not code.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=CODE, got {text!r}")
+    return name.strip(), code.strip()
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -390,7 +420,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"a transformers model type, repeatable (default: {' and '.join(DEFAULT_ARCHES)})",
     )
     parser.add_argument(
-        "--require-gpu", action="store_true", help="fail the steps that need a GPU when none is seen"
+        "--require-gpu", action="store_true", help="fail the GPU steps when no GPU is visible"
+    )
+    parser.add_argument(
+        "--step",
+        dest="steps",
+        action="append",
+        default=[],
+        type=_step,
+        metavar="NAME=CODE",
+        help="a step of the profile's own, e.g. app=import myapp; myapp.smoke()",
     )
     parser.add_argument("--timeout", type=_positive, default=300.0, metavar="SECONDS")
     parser.add_argument("--fail-on-broken", action="store_true", help="exit 1 when a step failed")
@@ -407,7 +446,13 @@ def main(argv: list[str] | None = None) -> int:
     report = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
     arches = list(dict.fromkeys(args.arches or DEFAULT_ARCHES))
-    document = run(arches, timeout=args.timeout, require_gpu=args.require_gpu, quiet=args.quiet)
+    document = run(
+        arches,
+        timeout=args.timeout,
+        require_gpu=args.require_gpu,
+        quiet=args.quiet,
+        custom=args.steps,
+    )
     with report:
         report.write(json.dumps(document, indent=2) + "\n")
     failed = [step["step"] for step in document["steps"] if not step["ok"] and not step["skipped"]]
@@ -417,4 +462,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stderr.flush()
+    # The report is written and the exit code decided: a native library crashing in the
+    # interpreter's teardown (torch does, after a timeout cut its import short) can't change it.
+    os._exit(code)

@@ -43,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
         "markdown (also appended to $GITHUB_STEP_SUMMARY when that is set, whatever the format)",
     )
     judged.add_argument("--output", type=Path, metavar="FILE", help="write the report here")
+    gpu = argparse.ArgumentParser(add_help=False)
+    gpu.add_argument(
+        "--require-gpu",
+        action="store_true",
+        help="fail tier 3's GPU steps instead of skipping them when no GPU is visible "
+        "(for a gate on a GPU runner); GPUs are passed to the container when the host has them",
+    )
 
     parser = argparse.ArgumentParser(
         prog="imagegate",
@@ -53,8 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"imagegate {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, text: str, *, findings: bool = False) -> argparse.ArgumentParser:
-        parents = [common, judged if findings else plain]
+    def command(
+        name: str, text: str, *, findings: bool = False, image: bool = False
+    ) -> argparse.ArgumentParser:
+        parents = [common, judged if findings else plain, *([gpu] if image else [])]
         return commands.add_parser(
             name, parents=parents, help=text, description=text, epilog=EPILOG
         )
@@ -118,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Render, fill the wheelhouse, build the image with BuildKit, "
         "then run the smoke tiers in a container from it.",
         findings=True,
+        image=True,
     )
     sub.add_argument("profile")
     sub.add_argument("--tag", help="image reference (default: imagegate/PROFILE:latest)")
@@ -132,13 +142,17 @@ def build_parser() -> argparse.ArgumentParser:
         "The pre-deploy gate: check, build, verify, and push REF only if everything passed; "
         "the pushed image is labelled with the profile, the lock's digest and the result.",
         findings=True,
+        image=True,
     )
     sub.add_argument("profile")
     sub.add_argument("--push", required=True, metavar="REF", help="where to push on a pass")
     sub.add_argument("--base-image", metavar="REF", help="as for build")
 
     sub = command(
-        "verify", "Run the smoke tiers against an existing image, networking off.", findings=True
+        "verify",
+        "Run the smoke tiers (1-2, then 3: tiny models) against an existing image, networking off.",
+        findings=True,
+        image=True,
     )
     sub.add_argument("profile")
     sub.add_argument("--image", metavar="REF", help="default: imagegate/PROFILE:latest")
@@ -199,7 +213,14 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
     from imagegate.engine import Engine
 
     if args.command == "build":
-        built = workflow.build(profile, project, Engine(), tag=args.tag, base_image=args.base_image)
+        built = workflow.build(
+            profile,
+            project,
+            Engine(),
+            tag=args.tag,
+            base_image=args.base_image,
+            require_gpu=args.require_gpu,
+        )
         extra = {
             "image": built.image,
             "built": built.built,
@@ -217,7 +238,12 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
         return ExitCode.PASSED if built.passed else ExitCode.VERIFICATION_FAILED
     if args.command == "gate":
         gated = workflow.gate(
-            profile, project, Engine(), push=args.push, base_image=args.base_image
+            profile,
+            project,
+            Engine(),
+            push=args.push,
+            base_image=args.base_image,
+            require_gpu=args.require_gpu,
         )
         extra = {
             "pushed": gated.pushed,
@@ -231,7 +257,7 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
         print(f"imagegate: gate {profile.name}: {outcome}: {gated.reason}", file=sys.stderr)
         return ExitCode.PASSED if gated.pushed else ExitCode.VERIFICATION_FAILED
     image = args.image or workflow.default_tag(profile)
-    findings = workflow.verify_image(profile, Engine(), image)
+    findings = workflow.verify_image(profile, Engine(), image, require_gpu=args.require_gpu)
     _print(args, f"{profile.name} ({image})", findings, {"image": image})
     return ExitCode.PASSED if passed(findings) else ExitCode.VERIFICATION_FAILED
 

@@ -52,11 +52,7 @@ class Facts:
             data = json.loads(text)
             return cls.from_dict(data)
         except (ValueError, KeyError, TypeError) as error:
-            tail = text.strip().splitlines()[-1:] or ["no output"]
-            raise BuildFailed(
-                f"{source}: the smoke collector gave no usable facts ({error}); "
-                f"last output: {tail[0]}"
-            ) from None
+            raise _unusable(source, "the smoke collector", error, text) from None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Facts:
@@ -91,3 +87,51 @@ class Facts:
             items=items,
             seconds=float(data.get("seconds") or 0.0),
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelStep:
+    step: str
+    ok: bool
+    skipped: bool
+    reason: str | None
+    error: str | None
+    seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelFacts:
+    """What smoke_tests/tier3_model.py reports (schema 1): the GPU it saw and each step."""
+
+    gpu_available: bool
+    gpu_name: str | None
+    steps: tuple[ModelStep, ...]
+
+    @classmethod
+    def from_json(cls, text: str, *, source: str) -> ModelFacts:
+        try:
+            data = json.loads(text)
+            if data["schema"] != SCHEMA or data["tier"] != 3:
+                raise ValueError(f"schema {data['schema']!r} tier {data['tier']!r}")
+            steps = tuple(
+                ModelStep(
+                    step=str(raw["step"]),
+                    ok=bool(raw["ok"]),
+                    skipped=bool(raw["skipped"]),
+                    reason=raw.get("reason"),
+                    error=raw.get("error"),
+                    seconds=float(raw.get("seconds") or 0.0),
+                )
+                for raw in data["steps"]
+            )
+            gpu = data.get("gpu") or {}
+            return cls(
+                gpu_available=bool(gpu.get("available")), gpu_name=gpu.get("name"), steps=steps
+            )
+        except (ValueError, KeyError, TypeError) as error:
+            raise _unusable(source, "the tier 3 script", error, text) from None
+
+
+def _unusable(source: str, script: str, error: Exception, output: str) -> BuildFailed:
+    tail = output.strip().splitlines()[-1:] or ["no output"]
+    return BuildFailed(f"{source}: {script} gave no usable facts ({error}); last output: {tail[0]}")

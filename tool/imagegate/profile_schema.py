@@ -169,6 +169,8 @@ SCHEMA: Schema = {
         "imports": _sequence(_matches(_DOTTED, "a module name")),
         "statements": _mapping(_code("exec"), keys=_matches(_SLUG, "a probe name (a-z, 0-9, -)")),
         "exclude": _mapping(_some("a reason")),
+        "models": _sequence(_matches(_SLUG, "a transformers model type such as 'llama'")),
+        "steps": _mapping(_code("exec"), keys=_matches(_SLUG, "a step name (a-z, 0-9, -)")),
         "timeout": _positive,
     },
 }

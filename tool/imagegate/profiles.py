@@ -41,6 +41,10 @@ class Probes:
     statements: Mapping[str, str] = field(default_factory=dict)
     exclude: Mapping[str, str] = field(default_factory=dict)
     timeout: float = DEFAULT_TIMEOUT
+    models: tuple[str, ...] = ()
+    """Tier 3: tiny models of these architectures are built, saved, loaded and run."""
+    steps: Mapping[str, str] = field(default_factory=dict)
+    """Tier 3: the profile's own steps (e.g. an application import), each run as code."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,6 +122,8 @@ class Profile:
                 statements=dict(_live(probes.get("statements"))),
                 exclude=dict(_live(probes.get("exclude"))),
                 timeout=float(probes.get("timeout") or DEFAULT_TIMEOUT),
+                models=tuple(probes.get("models") or ()),
+                steps=dict(_live(probes.get("steps"))),
             ),
         )
 

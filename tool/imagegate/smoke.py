@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from imagegate.errors import BuildFailed
-from imagegate.facts import Facts
+from imagegate.facts import Facts, ModelFacts
 from imagegate.profiles import Profile
 
 if TYPE_CHECKING:
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 IN_IMAGE_DIR = "/opt/imagegate/smoke_tests"
 ENTRY = "collect.py"
+TIER3 = "tier3_model.py"
 
 
 def collector_args(profile: Profile, *, fail_on_broken: bool = False) -> list[str]:
@@ -53,20 +54,48 @@ RUN_DIR = "/tmp/imagegate-smoke"
 
 
 def collect_from_image(engine: Engine, image: str, profile: Profile, *, python: str) -> Facts:
-    """Run the collector in a fresh container from `image`, networking off; parse its facts."""
-    command = [python, f"{RUN_DIR}/{ENTRY}", *collector_args(profile), "--quiet"]
+    """Tiers 1-2: run the collector in a fresh container from `image`, networking off."""
+    args = [*collector_args(profile), "--quiet"]
     budget = profile.probes.timeout * (len(profile.probes.imports) + 10) + 600
+    output = _run_script(engine, image, python, ENTRY, args, budget, gpus=False)
+    return Facts.from_json(output, source=f"{image}: {ENTRY}")
+
+
+def collect_models(
+    engine: Engine, image: str, profile: Profile, *, python: str, require_gpu: bool
+) -> ModelFacts:
+    """Tier 3: tiny models and the profile's own steps, with the host's GPUs if it has any."""
+    args = [f"--arch={model}" for model in profile.probes.models]
+    args += [f"--step={name}={code}" for name, code in profile.probes.steps.items()]
+    args += ["--timeout", f"{profile.probes.timeout:g}", "--quiet"]
+    if require_gpu:
+        args.append("--require-gpu")
+    budget = profile.probes.timeout * (len(args) + 5) + 600
+    output = _run_script(engine, image, python, TIER3, args, budget, gpus=True)
+    return ModelFacts.from_json(output, source=f"{image}: {TIER3}")
+
+
+def _run_script(
+    engine: Engine,
+    image: str,
+    python: str,
+    script: str,
+    args: list[str],
+    budget: float,
+    *,
+    gpus: bool,
+) -> str:
     ran = engine.run(
         image,
-        command,
+        [python, f"{RUN_DIR}/{script}", *args],
         files={RUN_DIR: scripts_dir()},
         timeout=budget,
         environment=OFFLINE,
+        gpus=gpus,
     )
     if ran.timed_out:
-        raise BuildFailed(f"{image}: the smoke collector did not finish within {budget:g}s")
-    source = f"{image}: {python} {ENTRY} (exit {ran.exit_code})"
-    return Facts.from_json(ran.stdout or ran.stderr, source=source)
+        raise BuildFailed(f"{image}: {script} did not finish within {budget:g}s")
+    return ran.stdout or ran.stderr
 
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONDONTWRITEBYTECODE": "1"}

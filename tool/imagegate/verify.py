@@ -19,7 +19,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from imagegate import known_issues
-from imagegate.facts import Facts, ItemResult
+from imagegate.facts import Facts, ItemResult, ModelFacts
 from imagegate.findings import Finding, Status
 from imagegate.known_issues import KnownIssue
 from imagegate.profiles import Profile
@@ -211,3 +211,38 @@ def _probe_finding(item: ItemResult) -> Finding:
         evidence=(item.error or "") + (" (isolated)" if item.isolated and not item.ok else ""),
         seconds=item.seconds,
     )
+
+
+def judge_models(profile: Profile, facts: ModelFacts) -> list[Finding]:
+    """Tier 3: each step as reported; a model or step the profile names but nobody ran is
+    MISSING. A step skipped for want of a GPU is SKIPPED (the script itself turns it into a
+    failure under --require-gpu)."""
+    found = [
+        Finding(
+            tier=3,
+            check="model",
+            subject=step.step,
+            status=Status.OK if step.ok else Status.SKIPPED if step.skipped else Status.BROKEN,
+            expected="runs",
+            actual="ok" if step.ok else "skipped" if step.skipped else "failed",
+            evidence=step.reason or step.error or "",
+            seconds=step.seconds,
+        )
+        for step in facts.steps
+    ]
+    ran = {step.step for step in facts.steps}
+    wanted = [f"{model}/build" for model in profile.probes.models]
+    wanted += [f"custom/{name}" for name in profile.probes.steps]
+    found += [
+        Finding(
+            tier=3,
+            check="model",
+            subject=name,
+            status=Status.MISSING,
+            expected="runs",
+            actual="not run",
+        )
+        for name in wanted
+        if name not in ran
+    ]
+    return found

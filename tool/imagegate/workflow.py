@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from imagegate import base, preflight, render, wheelhouse
 from imagegate.engine import Engine
 from imagegate.errors import BuildFailed, EnvironmentProblem
-from imagegate.findings import Finding, counts, passed
+from imagegate.findings import Finding, Status, counts, passed
 from imagegate.lock import Lock, lock_path
 from imagegate.profiles import Profile
 from imagegate.project import Project
-from imagegate.smoke import VENV_PYTHON, collect_from_image, script_files
-from imagegate.verify import judge
+from imagegate.smoke import VENV_PYTHON, collect_from_image, collect_models, script_files
+from imagegate.verify import judge, judge_models
 
 STACK_STAGE = "stack"
 """The Dockerfile stage with everything installed and nothing yet checked."""
@@ -69,13 +69,30 @@ def unverified_tag(tag: str) -> str:
     return f"{repository}:{label}-unverified" if repository else f"{tag}:unverified"
 
 
-def verify_image(profile: Profile, engine: Engine, image: str) -> list[Finding]:
+def verify_image(
+    profile: Profile, engine: Engine, image: str, *, require_gpu: bool = False
+) -> list[Finding]:
+    """Tiers 1-2, then tier 3 (tiny models, the profile's own steps) when they passed."""
     if engine.image(image) is None:
         raise EnvironmentProblem(
             f"{image}: no such image here; build it with `imagegate build {profile.name}` "
             "or pass --image REF"
         )
-    return judge(profile, collect_from_image(engine, image, profile, python=VENV_PYTHON))
+    findings = judge(profile, collect_from_image(engine, image, profile, python=VENV_PYTHON))
+    if not (profile.probes.models or profile.probes.steps):
+        return findings
+    if not passed(findings):
+        skipped = Finding(
+            tier=3,
+            check="model",
+            subject="tier 3",
+            status=Status.SKIPPED,
+            evidence="not run: tiers 1-2 failed",
+        )
+        return [*findings, skipped]
+    print(f"==> tier 3: {', '.join(profile.probes.models)}", file=sys.stderr, flush=True)
+    models = collect_models(engine, image, profile, python=VENV_PYTHON, require_gpu=require_gpu)
+    return findings + judge_models(profile, models)
 
 
 def build(
@@ -85,6 +102,7 @@ def build(
     *,
     tag: str | None = None,
     base_image: str | None = None,
+    require_gpu: bool = False,
 ) -> Built:
     """Render, fill the wheelhouse, build, and run the tiers against the image."""
     timings = Timings()
@@ -122,8 +140,8 @@ def build(
                 f"{profile.name}: docker build failed before the smoke step; last lines:\n"
                 f"{log.tail(15)}"
             )
-    with timings.step("verify", f"tiers 1-2 in a container from {image}, networking off"):
-        findings = verify_image(profile, engine, image)
+    with timings.step("verify", f"the smoke tiers in a container from {image}, networking off"):
+        findings = verify_image(profile, engine, image, require_gpu=require_gpu)
     if not built and passed(findings):
         raise BuildFailed(
             f"{profile.name}: the smoke step failed in the build but not in a container; "
@@ -173,6 +191,7 @@ def gate(
     *,
     push: str,
     base_image: str | None = None,
+    require_gpu: bool = False,
 ) -> Gated:
     """Check, build, verify; label and push `push` only when every finding passed."""
     timings = Timings()
@@ -193,7 +212,7 @@ def gate(
 
     if not passed(findings):
         return refused("the preflight failed")
-    built = build(profile, project, engine, base_image=base_image)
+    built = build(profile, project, engine, base_image=base_image, require_gpu=require_gpu)
     findings += built.findings
     timings.steps.update({f"build.{k}": v for k, v in built.seconds.items()})
     if not built.passed:
