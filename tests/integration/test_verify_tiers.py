@@ -1,0 +1,55 @@
+"""verify runs tier 3 in the image: tiny models load and run; GPU steps say why they skip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .conftest import Run, findings, imagegate
+
+
+def test_verify_runs_tier_3_and_skips_gpu_steps_with_their_reason(cpu_build: Run) -> None:
+    assert cpu_build.code == 0
+    run = imagegate("verify", "cpu", "--format", "json")
+    assert run.code == 0, run.stderr[-3000:]
+    rows = findings(run.json())
+    for model in ("gpt2", "llama"):
+        for step in ("build", "save", "load", "forward", "generate", "lora"):
+            row = rows[("model", f"{model}/{step}")]
+            assert (row["tier"], row["status"]) == (3, "OK"), row
+        assert rows[("model", f"{model}/gpu-forward")]["status"] == "SKIPPED"
+        assert "no GPU" in rows[("model", f"{model}/gpu-forward")]["evidence"]
+    assert rows[("model", "gpu/device")]["evidence"] == "no GPU"
+
+
+def test_require_gpu_turns_the_skips_into_failures(cpu_build: Run) -> None:
+    run = imagegate("verify", "cpu", "--require-gpu", "--format", "json")
+    assert run.code == 1
+    row = findings(run.json())[("model", "gpu/device")]
+    assert row["status"] == "BROKEN"
+    assert "--require-gpu" in row["evidence"]
+
+
+def test_a_profile_adds_its_own_tier_3_steps(cpu_build: Run, project: Path) -> None:
+    cpu = project / "profiles" / "cpu.yaml"
+    cpu.write_text(
+        cpu.read_text()
+        + "probes:\n  steps:\n"
+        + "    app-import: import transformers, peft\n"
+        + "    app-broken: from transformers import NoSuchModel\n"
+    )
+    run = imagegate(
+        "verify",
+        "cpu",
+        "--image",
+        "imagegate/cpu:latest",
+        "--format",
+        "json",
+        "--profiles",
+        str(project / "profiles"),
+    )
+    assert run.code == 1
+    rows = findings(run.json())
+    assert rows[("model", "custom/app-import")]["status"] == "OK"
+    broken = rows[("model", "custom/app-broken")]
+    assert broken["status"] == "BROKEN"
+    assert "NoSuchModel" in broken["evidence"]
