@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from imagegate import __version__, lock, preflight, render, report, wheelhouse
+from imagegate import __version__, lock, matrix, preflight, render, report, wheelhouse
 from imagegate.errors import ExitCode, ImagegateError, UsageError
 from imagegate.findings import Finding, passed
 from imagegate.profiles import Profile, load_profile, load_profiles, profile_names
@@ -96,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also install the lock into a throwaway venv from the wheelhouse and run "
         "tiers 1-2 there (when the host can run the target's wheels)",
+    )
+
+    command(
+        "matrix",
+        "Print the GitHub Actions matrix of every profile as one line of JSON "
+        "(for `strategy.matrix: ${{ fromJSON(...) }}`).",
     )
 
     sub = command(
@@ -192,6 +198,10 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
     project = Project.from_profiles(args.profiles)
     if args.command == "render":
         return _render(args, project)
+    if args.command == "matrix":
+        profiles = load_profiles(profile_names(args.profiles), args.profiles)
+        print(json.dumps(matrix.matrix(profiles)))
+        return ExitCode.PASSED
     if args.command == "constraints":
         sys.stdout.write(lock.constraints(load_profile(args.profile, args.profiles)))
         return ExitCode.PASSED

@@ -28,7 +28,7 @@ HIP_FACT = "torch.version.hip"
 SLOW_PACKAGE = "torchvision"
 _NONE = "None"
 _OFFICIAL = ("library/",)
-"""Docker Hub's own images (`python`, `debian`) live under `library/`; anything else is a vendor's."""
+"""Docker Hub's own images (`python`, `debian`) are under `library/`; the rest are vendors'."""
 
 Gpu = Literal["nvidia", "amd", "none"]
 
