@@ -21,7 +21,7 @@ engine:
 build-%: setup engine
 	$(IMAGEGATE) build $*
 
-## make verify-PROFILE: tiers 1-2 against the image imagegate/PROFILE:latest
+## make verify-PROFILE: tiers 1-3 against the image imagegate/PROFILE:latest
 verify-%: setup engine
 	$(IMAGEGATE) verify $*
 
@@ -57,3 +57,4 @@ test-fast: setup
 bench: setup engine
 	$(PYTHON) tests/benchmarks/bench_build.py
 	$(PYTHON) tests/benchmarks/bench_check.py
+	$(PYTHON) tests/benchmarks/bench_tiers.py
