@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from xml.etree import ElementTree
 
 from .conftest import Run, findings, imagegate
 
@@ -53,3 +54,27 @@ def test_a_profile_adds_its_own_tier_3_steps(cpu_build: Run, project: Path) -> N
     broken = rows[("model", "custom/app-broken")]
     assert broken["status"] == "BROKEN"
     assert "NoSuchModel" in broken["evidence"]
+
+
+def test_the_junit_report_has_one_case_per_finding(cpu_build: Run, tmp_path: Path) -> None:
+    report = tmp_path / "verify.xml"
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    run = imagegate(
+        "verify",
+        "cpu",
+        "--format",
+        "junit",
+        "--output",
+        str(report),
+        env={"GITHUB_STEP_SUMMARY": str(summary)},
+    )
+    assert run.code == 0, run.stderr[-2000:]
+    as_json = imagegate("verify", "cpu", "--format", "json").json()
+    suite = ElementTree.parse(report).getroot().find("testsuite")
+    assert suite is not None
+    cases = suite.findall("testcase")
+    assert len(cases) == len(as_json["findings"])
+    assert int(suite.get("skipped", "0")) == as_json["counts"]["SKIPPED"]
+    assert summary.read_text().startswith("earlier step\n")
+    assert "imagegate: cpu" in summary.read_text()
