@@ -18,6 +18,8 @@ def test_cuda130_builds_and_reports_cuda_13_and_its_cudnn(base_image: str) -> No
     assert rows[("fact", "torch.backends.cudnn.version()")]["status"] == "OK"
     assert rows[("pin", "torch")]["actual"] == "2.14.1"
     assert rows[("import", "torchvision")]["status"] == "OK"
+    arches = rows[("fact", "CUDA architectures")]
+    assert (arches["status"], arches["actual"]) == ("OK", "sm_75 sm_80 sm_86 sm_90 sm_100 sm_120")
     print(
         f"\ncuda130: {document['size_bytes'] / 1e9:.2f} GB, steps {document['seconds']} (seconds)"
     )

@@ -481,3 +481,52 @@ def test_distribution_names_in_facts_are_normalized() -> None:
 
     assert facts.distributions["typing-extensions"].version == "4.12.2"
     assert facts.python_version == "3.10.12"
+
+
+def _arch_facts(value: str | None, *, ok: bool = True) -> Facts:
+    item = {
+        "kind": "fact",
+        "subject": "torch._C._cuda_getArchFlags()",
+        "code": "torch._C._cuda_getArchFlags()",
+        "ok": ok,
+        "value": value,
+        "error": None if ok else "AttributeError: module 'torch._C' has no attribute",
+        "seconds": 0.01,
+        "isolated": False,
+    }
+    document = {
+        "schema": 1,
+        "python": {"version": "3.11.2"},
+        "environment": {},
+        "distributions": [],
+        "items": [item],
+    }
+    return Facts.from_dict(document)
+
+
+def _cuda130() -> Profile:
+    return load_profile("cuda130", Path(__file__).resolve().parents[2] / "profiles")
+
+
+def _arch_row(profile: Profile, facts: Facts) -> Finding:
+    [row] = [f for f in judge(profile, facts) if f.subject == "CUDA architectures"]
+    return row
+
+
+def test_the_compiled_cuda_architectures_match_the_declaration() -> None:
+    profile = _cuda130()
+    row = _arch_row(profile, _arch_facts("sm_75 sm_80 sm_86 sm_90 sm_100 sm_120"))
+    assert row.status is Status.OK
+
+
+def test_a_build_without_blackwell_kernels_is_wrong_for_a_blackwell_profile() -> None:
+    profile = _cuda130()
+    row = _arch_row(profile, _arch_facts("sm_75 sm_80 sm_86 sm_90"))
+    assert row.status is Status.WRONG_VERSION
+    assert row.expected == "sm_75 sm_80 sm_86 sm_90 sm_100 sm_120"
+
+
+def test_a_cpu_torch_in_a_cuda_profile_cannot_report_its_architectures() -> None:
+    row = _arch_row(_cuda130(), _arch_facts(None, ok=False))
+    assert row.status is Status.BROKEN
+    assert "AttributeError" in row.evidence

@@ -165,6 +165,15 @@ SCHEMA: Schema = {
     "protected": _package_list,
     "invariants": _mapping(_specifier, keys=_package),
     "facts": _mapping(_fact_value, keys=_code("eval")),
+    "hardware": {
+        "vendor": _matches(re.compile(r"^(nvidia|amd|none)$"), "one of nvidia, amd, none"),
+        "architectures": _sequence(
+            _matches(
+                re.compile(r"^(sm_\d{2,3}|gfx[0-9a-f]{3,4})$"), "an arch such as sm_90 or gfx942"
+            )
+        ),
+        "min_driver": _some("a driver version such as '525.60.13'"),
+    },
     "probes": {
         "imports": _sequence(_matches(_DOTTED, "a module name")),
         "statements": _mapping(_code("exec"), keys=_matches(_SLUG, "a probe name (a-z, 0-9, -)")),

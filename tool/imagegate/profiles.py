@@ -36,6 +36,26 @@ class Base:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Hardware:
+    """The GPUs a profile's wheels run on: what `imagegate detect` matches against."""
+
+    vendor: str = "none"
+    """nvidia, amd, or none (a CPU build)."""
+    architectures: tuple[str, ...] = ()
+    """CUDA compute capabilities (sm_80) or ROCm gfx targets (gfx942) the wheels support."""
+    min_driver: str | None = None
+    """The oldest driver that runs the profile's CUDA/ROCm runtime."""
+
+    @property
+    def arch_fact(self) -> str | None:
+        """The fact that lists what the installed torch was compiled for; it needs no GPU."""
+        return ARCH_FLAGS if self.vendor == "nvidia" and self.architectures else None
+
+
+ARCH_FLAGS = "torch._C._cuda_getArchFlags()"
+
+
+@dataclass(frozen=True, kw_only=True)
 class Probes:
     imports: tuple[str, ...] = ()
     statements: Mapping[str, str] = field(default_factory=dict)
@@ -61,6 +81,7 @@ class Profile:
     invariants: Mapping[NormalizedName, SpecifierSet]
     facts: Mapping[str, str]
     probes: Probes
+    hardware: Hardware = field(default_factory=Hardware)
 
     def requirements(self, *, protected_only: bool = False) -> list[str]:
         """Exact requirement lines (`name==version`, local label included) for pip."""
@@ -97,6 +118,7 @@ class Profile:
                     f"{path}: protected: {package!r} is not pinned; pin it under pins"
                 )
         probes = data.get("probes") or {}
+        hardware = data.get("hardware") or {}
         base = data["base"]
         return cls(
             name=name,
@@ -117,6 +139,11 @@ class Profile:
                 for k, v in _live(data.get("invariants")).items()
             },
             facts={k: str(v) for k, v in _live(data.get("facts")).items()},
+            hardware=Hardware(
+                vendor=str(hardware.get("vendor") or "none"),
+                architectures=tuple(hardware.get("architectures") or ()),
+                min_driver=hardware.get("min_driver"),
+            ),
             probes=Probes(
                 imports=tuple(probes.get("imports") or ()),
                 statements=dict(_live(probes.get("statements"))),

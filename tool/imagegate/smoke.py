@@ -29,7 +29,10 @@ def collector_args(profile: Profile, *, fail_on_broken: bool = False) -> list[st
         args += ["--import", module]
     for name, code in profile.probes.statements.items():
         args += ["--statement", f"{name}={code}"]
-    for expression in profile.facts:
+    facts = [*profile.facts]
+    if profile.hardware.arch_fact and profile.hardware.arch_fact not in facts:
+        facts.append(profile.hardware.arch_fact)
+    for expression in facts:
         args += ["--fact", expression]
     for module in profile.probes.exclude:
         args += ["--exclude", module]

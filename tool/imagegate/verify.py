@@ -33,6 +33,7 @@ def judge(
         *judge_versions(profile, facts, issues, tier=1),
         *_requirements(facts),
         *_facts(profile, facts),
+        *_architectures(profile, facts),
         *_probes(profile, facts),
     ]
 
@@ -174,6 +175,25 @@ def _facts(profile: Profile, facts: Facts) -> Iterator[Finding]:
             actual = str(item.value)  # a null value is Python's None, written "None" in profiles
             status = Status.OK if actual == expected else Status.WRONG_VERSION
             yield common(status=status, actual=actual, seconds=item.seconds)
+
+
+def _architectures(profile: Profile, facts: Facts) -> Iterator[Finding]:
+    """The GPU architectures torch was compiled for against those the profile declares."""
+    expression = profile.hardware.arch_fact
+    if expression is None:
+        return
+    declared = " ".join(profile.hardware.architectures)
+    common = partial(Finding, tier=1, check="fact", subject="CUDA architectures", expected=declared)
+    item = next((i for i in facts.items if i.kind == "fact" and i.subject == expression), None)
+    if item is None:
+        yield common(status=Status.MISSING, actual="not collected")
+    elif not item.ok:
+        yield common(status=Status.BROKEN, evidence=item.error or "", seconds=item.seconds)
+    else:
+        compiled = str(item.value or "")
+        same = set(compiled.split()) == set(profile.hardware.architectures)
+        status = Status.OK if same else Status.WRONG_VERSION
+        yield common(status=status, actual=compiled, seconds=item.seconds)
 
 
 def _probes(profile: Profile, facts: Facts) -> Iterator[Finding]:
