@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from imagegate import __version__, lock, matrix, preflight, render, report, wheelhouse
+from imagegate import __version__, doctor, lock, matrix, preflight, render, report, wheelhouse
 from imagegate.errors import ExitCode, ImagegateError, UsageError
 from imagegate.findings import Finding, passed
 from imagegate.profiles import Profile, load_profile, load_profiles, profile_names
@@ -97,6 +97,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="also install the lock into a throwaway venv from the wheelhouse and run "
         "tiers 1-2 there (when the host can run the target's wheels)",
     )
+
+    sub = command(
+        "doctor",
+        "Check a live Python environment against the profile with the same scripts and judge "
+        "as verify, and say which of profile, lock, wheelhouse and environment is wrong.",
+        findings=True,
+    )
+    sub.add_argument("profile")
+    sub.add_argument(
+        "--python",
+        type=Path,
+        default=Path(sys.executable),
+        metavar="PATH",
+        help="the environment's interpreter, e.g. /workspace/venv/bin/python (default: this one)",
+    )
+    sub.add_argument("--tier", type=int, choices=(2, 3), default=2, help="3 adds tiny models")
 
     command(
         "matrix",
@@ -198,6 +214,13 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
     project = Project.from_profiles(args.profiles)
     if args.command == "render":
         return _render(args, project)
+    if args.command == "doctor":
+        profile = load_profile(args.profile, args.profiles)
+        if not args.python.is_file():
+            raise UsageError(f"--python {args.python}: no such interpreter; pass a venv's python")
+        found = doctor.diagnose(profile, project, args.python, tier3=args.tier == 3)
+        _print(args, f"{profile.name} (doctor: {args.python})", found, {"python": str(args.python)})
+        return ExitCode.PASSED if passed(found) else ExitCode.VERIFICATION_FAILED
     if args.command == "matrix":
         profiles = load_profiles(profile_names(args.profiles), args.profiles)
         print(json.dumps(matrix.matrix(profiles)))

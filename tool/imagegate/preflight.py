@@ -25,7 +25,7 @@ from imagegate.findings import Finding, Status
 from imagegate.lock import Lock
 from imagegate.profiles import Profile
 from imagegate.project import Project
-from imagegate.smoke import ENTRY, collector_args, scripts_dir
+from imagegate.smoke import collect_from_python
 from imagegate.verify import judge, judge_versions
 
 TIER = 0
@@ -137,12 +137,7 @@ def deep(profile: Profile, project: Project) -> list[Finding]:
                 ],
                 f"installing {group} from {folder}",
             )
-        collected = runner.run(
-            [python, scripts_dir() / ENTRY, *collector_args(profile), "--quiet"],
-            timeout=VENV_TIMEOUT,
-            env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
-        )
-    facts = Facts.from_json(collected.output, source=f"{profile.name}: deep check in a venv")
+        facts = collect_from_python(python, profile)
     return judge(profile, facts)
 
 

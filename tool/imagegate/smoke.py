@@ -10,6 +10,7 @@ from importlib.resources import as_file, files
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from imagegate import runner
 from imagegate.errors import BuildFailed
 from imagegate.facts import Facts, ModelFacts
 from imagegate.profiles import Profile
@@ -68,14 +69,17 @@ def collect_models(
     engine: Engine, image: str, profile: Profile, *, python: str, require_gpu: bool
 ) -> ModelFacts:
     """Tier 3: tiny models and the profile's own steps, with the host's GPUs if it has any."""
-    args = [f"--arch={model}" for model in profile.probes.models]
-    args += [f"--step={name}={code}" for name, code in profile.probes.steps.items()]
-    args += ["--timeout", f"{profile.probes.timeout:g}", "--quiet"]
-    if require_gpu:
-        args.append("--require-gpu")
+    args = _model_args(profile, require_gpu=require_gpu)
     budget = profile.probes.timeout * (len(args) + 5) + 600
     output = _run_script(engine, image, python, TIER3, args, budget, gpus=True)
     return ModelFacts.from_json(output, source=f"{image}: {TIER3}")
+
+
+def _model_args(profile: Profile, *, require_gpu: bool) -> list[str]:
+    args = [f"--arch={model}" for model in profile.probes.models]
+    args += [f"--step={name}={code}" for name, code in profile.probes.steps.items()]
+    args += ["--timeout", f"{profile.probes.timeout:g}", "--quiet"]
+    return [*args, "--require-gpu"] if require_gpu else args
 
 
 def _run_script(
@@ -103,3 +107,24 @@ def _run_script(
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONDONTWRITEBYTECODE": "1"}
 """No hub, no network: what the tiers prove must not depend on either."""
+
+
+def collect_from_python(python: Path, profile: Profile) -> Facts:
+    """Tiers 1-2 in a Python environment on this machine (a venv, a pod's interpreter)."""
+    budget = profile.probes.timeout * (len(profile.probes.imports) + 10) + 600
+    done = runner.run(
+        [python, scripts_dir() / ENTRY, *collector_args(profile), "--quiet"],
+        timeout=budget,
+        env=OFFLINE,
+    )
+    return Facts.from_json(done.output, source=f"{python}: {ENTRY}")
+
+
+def models_from_python(python: Path, profile: Profile, *, require_gpu: bool) -> ModelFacts:
+    """Tier 3 in a Python environment on this machine."""
+    done = runner.run(
+        [python, scripts_dir() / TIER3, *_model_args(profile, require_gpu=require_gpu)],
+        timeout=profile.probes.timeout * 20 + 600,
+        env=OFFLINE,
+    )
+    return ModelFacts.from_json(done.output, source=f"{python}: {TIER3}")

@@ -208,6 +208,20 @@ def _link(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
+def audit(profile: Profile, lock: Lock, directory: Path) -> list[str]:
+    """What is wrong with the wheelhouse against the lock (nothing is changed)."""
+    ledger = _Ledger()
+    usable = _validate_existing(profile, lock, directory, ledger)
+    problems = [f"{c.group}/{c.filename}: {c.reason}" for c in ledger.removed]
+    have = {parse_wheel_filename(key.partition("/")[2])[0] for key in usable}
+    problems += [
+        f"{name}=={locked.version}: no usable wheel"
+        for name, locked in lock.packages.items()
+        if name not in have
+    ]
+    return problems
+
+
 def _validate_existing(
     profile: Profile, lock: Lock, directory: Path, ledger: _Ledger
 ) -> dict[str, str]:

@@ -1,0 +1,142 @@
+"""The doctor on real venvs filled from real wheels: seed 000's drift, named where it is."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT, findings, imagegate
+
+
+def uv_install(python: Path, *args: str) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "uv",
+            "pip",
+            "install",
+            "--python",
+            str(python),
+            "--no-index",
+            "--no-deps",
+            "--only-binary",
+            ":all:",
+            *args,
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def stale_transformers(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("stale")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "-d",
+            str(folder),
+            "transformers==4.57.3",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    [wheel] = folder.glob("transformers-4.57.3-*.whl")
+    return wheel
+
+
+@pytest.fixture
+def healthy(tmp_path: Path) -> tuple[Path, Path]:
+    """A project with the cpu wheelhouse, and a venv installed from it by hash."""
+    shutil.copytree(ROOT / "profiles", tmp_path / "profiles")
+    assert imagegate("wheelhouse", "cpu", "--profiles", str(tmp_path / "profiles")).code == 0
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    for group in ("protected", "rest"):
+        folder = tmp_path / "wheelhouse" / "cpu" / group
+        uv_install(
+            python,
+            "--require-hashes",
+            "--find-links",
+            str(folder),
+            "-r",
+            str(folder / "requirements.txt"),
+        )
+    return tmp_path, python
+
+
+def doctor(project: Path, python: Path) -> tuple[int, dict[tuple[str, str], dict[str, str]]]:
+    run = imagegate(
+        "doctor",
+        "cpu",
+        "--python",
+        str(python),
+        "--format",
+        "json",
+        "--profiles",
+        str(project / "profiles"),
+    )
+    return run.code, findings(run.json())
+
+
+def test_a_healthy_venv_passes(healthy: tuple[Path, Path]) -> None:
+    code, rows = doctor(*healthy)
+    assert code == 0
+    assert rows[("pin", "torch")]["actual"] == "2.13.0+cpu"
+    assert rows[("consistency", "lock ↔ environment")]["status"] == "OK"
+
+
+def test_seed_000_drift_is_blamed_on_the_environment(
+    healthy: tuple[Path, Path], stale_transformers: Path
+) -> None:
+    project, python = healthy
+    uv_install(python, "--reinstall-package", "transformers", str(stale_transformers))
+    code, rows = doctor(project, python)
+    assert code == 1
+    pin = rows[("pin", "transformers")]
+    assert (pin["status"], pin["expected"], pin["actual"]) == (
+        "WRONG VERSION",
+        "==4.51.3",
+        "4.57.3",
+    )
+    assert rows[("consistency", "lock ↔ wheelhouse")]["status"] == "OK"
+    drift = rows[("consistency", "lock ↔ environment")]
+    assert drift["status"] == "WRONG VERSION"
+    assert "transformers 4.57.3 (locked 4.51.3)" in drift["evidence"]
+
+
+def test_a_stale_wheelhouse_is_blamed_on_the_wheelhouse(
+    healthy: tuple[Path, Path], stale_transformers: Path
+) -> None:
+    project, python = healthy
+    rest = project / "wheelhouse" / "cpu" / "rest"
+    [good] = rest.glob("transformers-4.51.3-*.whl")
+    good.unlink()
+    shutil.copy(stale_transformers, rest)
+    code, rows = doctor(project, python)
+    assert code == 1
+    blame = rows[("consistency", "lock ↔ wheelhouse")]
+    assert blame["status"] == "WRONG VERSION"
+    assert "transformers==4.51.3 is locked" in blame["evidence"]
+    assert rows[("consistency", "lock ↔ environment")]["status"] == "OK"
+
+
+def test_a_module_broken_on_disk_is_broken_with_its_error(healthy: tuple[Path, Path]) -> None:
+    project, python = healthy
+    [site] = (python.parent.parent / "lib").glob("python3.*/site-packages")
+    (site / "peft" / "__init__.py").write_text("from .nothing_here import LoraConfig\n")
+    code, rows = doctor(project, python)
+    assert code == 1
+    peft = rows[("import", "peft")]
+    assert peft["status"] == "BROKEN"
+    assert "nothing_here" in peft["evidence"]

@@ -1,0 +1,88 @@
+"""The doctor: a live Python environment (a venv, a pod's interpreter) against its profile.
+
+The same in-image scripts collect facts and the same judge as `verify` decides; on top, the
+three-way consistency of seed 000 — profile ↔ lock ↔ wheelhouse ↔ environment — is checked
+and the one that is wrong is named, so a stale wheelhouse is not mistaken for a broken venv.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from imagegate import lock as locks
+from imagegate import wheelhouse
+from imagegate.facts import Facts
+from imagegate.findings import Finding, Status, passed
+from imagegate.lock import Lock
+from imagegate.profiles import Profile
+from imagegate.project import Project
+from imagegate.smoke import collect_from_python, models_from_python
+from imagegate.verify import judge, judge_models, same_build
+
+CHECK = "consistency"
+
+
+def diagnose(
+    profile: Profile, project: Project, python: Path, *, tier3: bool = False
+) -> list[Finding]:
+    facts = collect_from_python(python, profile)
+    findings = [*judge(profile, facts), *consistency(profile, project, facts)]
+    if tier3 and passed(findings):
+        findings += judge_models(profile, models_from_python(python, profile, require_gpu=False))
+    return findings
+
+
+def consistency(profile: Profile, project: Project, facts: Facts) -> list[Finding]:
+    """profile ↔ lock, lock ↔ wheelhouse, lock ↔ environment: one row each."""
+    stale = locks.staleness(profile)
+    if stale is not None:
+        return [
+            _row(
+                "profile ↔ lock",
+                Status.WRONG_VERSION,
+                stale,
+                f"run `imagegate lock {profile.name}`",
+            )
+        ]
+    lock = Lock.read(locks.lock_path(profile))
+    rows = [_row("profile ↔ lock", Status.OK, "fresh")]
+    directory = project.wheelhouse_dir(profile.name)
+    problems = wheelhouse.audit(profile, lock, directory)
+    if problems:
+        evidence = f"{'; '.join(problems[:3])}; run `imagegate wheelhouse {profile.name}`"
+        rows.append(
+            _row("lock ↔ wheelhouse", Status.WRONG_VERSION, f"{len(problems)} wrong", evidence)
+        )
+    else:
+        rows.append(_row("lock ↔ wheelhouse", Status.OK, f"{len(lock.packages)} wheels"))
+    drift = [
+        f"{name} {facts.distributions[name].version if name in facts.distributions else 'missing'}"
+        f" (locked {locked.version})"
+        for name, locked in lock.packages.items()
+        if name not in facts.distributions
+        or not same_build(facts.distributions[name].version, locked.version)
+    ]
+    if drift:
+        rows.append(
+            _row(
+                "lock ↔ environment",
+                Status.WRONG_VERSION,
+                f"{len(drift)} differ",
+                f"{'; '.join(drift[:5])}; run `imagegate repair {profile.name}`",
+            )
+        )
+    else:
+        rows.append(_row("lock ↔ environment", Status.OK, f"{len(lock.packages)} as locked"))
+    return rows
+
+
+def _row(subject: str, status: Status, actual: str, evidence: str = "") -> Finding:
+    return Finding(
+        tier=1,
+        check=CHECK,
+        subject=subject,
+        status=status,
+        expected="consistent",
+        actual=actual,
+        evidence=evidence,
+    )
