@@ -13,7 +13,17 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from imagegate import __version__, doctor, lock, matrix, preflight, render, report, wheelhouse
+from imagegate import (
+    __version__,
+    doctor,
+    lock,
+    matrix,
+    preflight,
+    render,
+    repair,
+    report,
+    wheelhouse,
+)
 from imagegate.errors import ExitCode, ImagegateError, UsageError
 from imagegate.findings import Finding, passed
 from imagegate.profiles import Profile, load_profile, load_profiles, profile_names
@@ -113,6 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="the environment's interpreter, e.g. /workspace/venv/bin/python (default: this one)",
     )
     sub.add_argument("--tier", type=int, choices=(2, 3), default=2, help="3 adds tiny models")
+
+    sub = command(
+        "repair",
+        "Fix what doctor found, from the validated wheelhouse only (hashes required): "
+        "uninstall, then install the exact locked build; journalled, re-checked, and rolled "
+        "back to exactly what was there if anything fails. Never replaces a protected build.",
+    )
+    sub.add_argument("profile")
+    sub.add_argument("--python", type=Path, default=Path(sys.executable), metavar="PATH")
+    sub.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
 
     command(
         "matrix",
@@ -221,6 +241,8 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
         found = doctor.diagnose(profile, project, args.python, tier3=args.tier == 3)
         _print(args, f"{profile.name} (doctor: {args.python})", found, {"python": str(args.python)})
         return ExitCode.PASSED if passed(found) else ExitCode.VERIFICATION_FAILED
+    if args.command == "repair":
+        return _repair(args, project)
     if args.command == "matrix":
         profiles = load_profiles(profile_names(args.profiles), args.profiles)
         print(json.dumps(matrix.matrix(profiles)))
@@ -348,6 +370,34 @@ def _check(args: argparse.Namespace, project: Project) -> ExitCode:
     subject = f"preflight{' --deep' if args.deep else ''}"
     _print(args, subject, everything, {})
     return ExitCode.PASSED if passed(everything) else ExitCode.VERIFICATION_FAILED
+
+
+def _repair(args: argparse.Namespace, project: Project) -> ExitCode:
+    profile = load_profile(args.profile, args.profiles)
+    if not args.python.is_file():
+        raise UsageError(f"--python {args.python}: no such interpreter; pass a venv's python")
+    done = repair.repair(
+        profile, project, lock.read_fresh(profile), args.python, dry_run=args.dry_run
+    )
+    for target in done.plan.targets:
+        print(
+            f"{'would repair' if args.dry_run else 'repair'}  {target.name}=={target.version}: "
+            f"{done.plan.reasons[target.name]}"
+        )
+    if not done.plan.targets:
+        print(f"repair {profile.name}: nothing to repair in {args.python}")
+    if done.rolled_back is not None:
+        print(
+            f"imagegate: repair {profile.name}: {done.rolled_back}; "
+            "the environment was restored exactly as it was",
+            file=sys.stderr,
+        )
+        return ExitCode.VERIFICATION_FAILED
+    if done.changed:
+        print(f"repair {profile.name}: done; the doctor passes")
+    return (
+        ExitCode.PASSED if args.dry_run or passed(done.findings) else ExitCode.VERIFICATION_FAILED
+    )
 
 
 def _lock(args: argparse.Namespace) -> ExitCode:

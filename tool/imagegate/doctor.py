@@ -25,11 +25,18 @@ CHECK = "consistency"
 def diagnose(
     profile: Profile, project: Project, python: Path, *, tier3: bool = False
 ) -> list[Finding]:
+    return examine(profile, project, python, tier3=tier3)[1]
+
+
+def examine(
+    profile: Profile, project: Project, python: Path, *, tier3: bool = False
+) -> tuple[Facts, list[Finding]]:
+    """The facts of the environment and the findings on them."""
     facts = collect_from_python(python, profile)
     findings = [*judge(profile, facts), *consistency(profile, project, facts)]
     if tier3 and passed(findings):
         findings += judge_models(profile, models_from_python(python, profile, require_gpu=False))
-    return findings
+    return facts, findings
 
 
 def consistency(profile: Profile, project: Project, facts: Facts) -> list[Finding]:

@@ -1,0 +1,210 @@
+"""Transactional repair of a live environment from the validated wheelhouse only.
+
+A plan (pure) lists the distributions to put back to their locked build: those the
+environment holds at another version or lacks, and those whose modules are broken. A
+protected package is never replaced by another build: such a plan is refused. Applying it
+journals the environment first (versions, and a copy of every file of each distribution it
+will touch), then for each one uninstalls and installs the exact locked wheel by hash, then
+runs the doctor again. A failure, an interruption or a doctor that still fails restores the
+environment exactly; a repair killed outright is rolled back by the next `repair`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.utils import NormalizedName
+
+from imagegate import runner, wheelhouse
+from imagegate.doctor import diagnose, examine
+from imagegate.errors import EnvironmentProblem, ExitCode, ImagegateError
+from imagegate.facts import Facts
+from imagegate.findings import Finding, Status, passed
+from imagegate.lock import Lock, Locked
+from imagegate.profiles import Profile
+from imagegate.project import Project
+from imagegate.verify import same_build
+
+JOURNAL = ".imagegate-repair"
+TIMEOUT = 1800.0
+UV = [sys.executable, "-m", "uv", "pip"]
+_FILES = (
+    "import importlib.metadata as m, json, sys\n"
+    "print(json.dumps({n: [str(m.distribution(n).locate_file(f)) for f in"
+    " (m.distribution(n).files or [])] for n in sys.argv[1:]}))"
+)
+
+
+class RepairRefused(ImagegateError):
+    """The repair would need what it must never do (replace a protected build, install
+    from a wrong wheelhouse): nothing was changed. Exit 1."""
+
+    exit_code = ExitCode.VERIFICATION_FAILED
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    targets: tuple[Locked, ...]
+    reasons: dict[NormalizedName, str]
+    """Why each target is repaired, by name."""
+    refused: str | None
+
+
+def plan(profile: Profile, lock: Lock, facts: Facts, findings: list[Finding]) -> Plan:
+    """What to reinstall, and whether it may be done (pure)."""
+    reasons: dict[NormalizedName, str] = {}
+    for name, locked in lock.packages.items():
+        installed = facts.distributions.get(name)
+        if installed is None:
+            reasons[name] = f"missing (locked {locked.version})"
+        elif not same_build(installed.version, locked.version):
+            reasons[name] = f"{installed.version} installed, {locked.version} locked"
+    owners = {module: d.name for d in facts.distributions.values() for module in d.top_level}
+    for finding in findings:
+        owner = owners.get(finding.subject)
+        broken = finding.check == "import" and finding.status is Status.BROKEN
+        if broken and owner is not None and owner in lock.packages:
+            reasons.setdefault(owner, f"broken: {finding.evidence}")
+    refused = next(
+        (
+            f"{name}: {reasons[name]}; it is protected, so repair never replaces its build: "
+            "rebuild the environment, or use the profile that matches it"
+            for name in profile.protected
+            if name in reasons and name in facts.distributions
+        ),
+        None,
+    )
+    targets = tuple(lock.packages[name] for name in sorted(reasons))
+    return Plan(targets=targets, reasons=reasons, refused=refused)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Repaired:
+    plan: Plan
+    changed: bool
+    rolled_back: str | None
+    findings: list[Finding]
+
+
+def repair(
+    profile: Profile, project: Project, lock: Lock, python: Path, *, dry_run: bool = False
+) -> Repaired:
+    prefix = Path(_prefix(python))
+    journal = prefix / JOURNAL
+    if (journal / "journal.json").is_file():
+        rollback(python, journal)
+        print(f"repair: rolled back an interrupted repair in {prefix}", file=sys.stderr)
+    directory = project.wheelhouse_dir(profile.name)
+    facts, findings = examine(profile, project, python)
+    chosen = plan(profile, lock, facts, findings)
+    if chosen.refused is not None:
+        raise RepairRefused(f"repair {profile.name}: refused: {chosen.refused}")
+    if dry_run or not chosen.targets:
+        return Repaired(plan=chosen, changed=False, rolled_back=None, findings=findings)
+    problems = wheelhouse.audit(profile, lock, directory)
+    if problems:
+        raise RepairRefused(
+            f"{directory}: the wheelhouse is wrong ({'; '.join(problems[:3])}); "
+            f"nothing was changed; run `imagegate wheelhouse {profile.name}` first"
+        )
+    _record(python, journal, facts, chosen)
+    try:
+        _apply(python, directory, chosen)
+        after = diagnose(profile, project, python)
+    except BaseException as error:
+        rollback(python, journal)
+        if isinstance(error, ImagegateError):
+            raise type(error)(f"{error} (the environment was restored as it was)") from None
+        raise
+    if not passed(after):
+        rollback(python, journal)
+        still = [f"{f.subject}: {f.status.value}" for f in after if f.status.failed]
+        return Repaired(
+            plan=chosen,
+            changed=False,
+            rolled_back=f"the doctor still failed after the repair ({'; '.join(still[:3])})",
+            findings=after,
+        )
+    shutil.rmtree(journal)
+    return Repaired(plan=chosen, changed=True, rolled_back=None, findings=after)
+
+
+def _record(python: Path, journal: Path, facts: Facts, chosen: Plan) -> None:
+    """The journal: the versions before, and a copy of each touched distribution's files."""
+    installed = [t.name for t in chosen.targets if t.name in facts.distributions]
+    listed = runner.run([python, "-c", _FILES, *installed], timeout=TIMEOUT)
+    files: dict[str, list[str]] = json.loads(listed.output) if installed else {}
+    backup = journal / "files"
+    shutil.rmtree(journal, ignore_errors=True)
+    backup.mkdir(parents=True)
+    for paths in files.values():
+        for text in paths:
+            source = Path(text)
+            if source.is_file():
+                target = backup / source.relative_to("/")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+    state = {
+        "versions": {name: d.version for name, d in facts.distributions.items()},
+        "targets": [t.name for t in chosen.targets],
+        "files": files,
+    }
+    (journal / "journal.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
+
+
+def _apply(python: Path, directory: Path, chosen: Plan) -> None:
+    for target in chosen.targets:
+        _uv(["uninstall", "--python", str(python), target.name], allow_missing=True)
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as requirements:
+            requirements.write(target.requirement() + "\n")
+        _uv(
+            [
+                "install",
+                "--python",
+                str(python),
+                "--no-index",
+                "--no-deps",
+                "--require-hashes",
+                "--only-binary",
+                ":all:",
+                "--find-links",
+                str(directory / wheelhouse.PROTECTED),
+                "--find-links",
+                str(directory / wheelhouse.REST),
+                "-r",
+                requirements.name,
+            ]
+        )
+        Path(requirements.name).unlink()
+
+
+def rollback(python: Path, journal: Path) -> None:
+    """Put back every touched distribution exactly as the journal recorded it."""
+    state = json.loads((journal / "journal.json").read_text(encoding="utf-8"))
+    for name in state["targets"]:
+        _uv(["uninstall", "--python", str(python), name], allow_missing=True)
+    for paths in state["files"].values():
+        for text in paths:
+            saved = journal / "files" / Path(text).relative_to("/")
+            if saved.is_file():
+                Path(text).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(saved, text)
+    shutil.rmtree(journal)
+
+
+def _uv(args: list[str], *, allow_missing: bool = False) -> None:
+    done = runner.run([*UV, *args], timeout=TIMEOUT)
+    if not done.ok and not (allow_missing and "not installed" in done.output.lower()):
+        raise EnvironmentProblem(f"uv pip {args[0]} failed: {done.tail(1)}")
+
+
+def _prefix(python: Path) -> str:
+    done = runner.run([python, "-c", "import sys; print(sys.prefix)"], timeout=60)
+    if not done.ok:
+        raise EnvironmentProblem(f"{python}: does not run: {done.tail(1)}")
+    return done.output.strip()
