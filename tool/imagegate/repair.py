@@ -24,6 +24,7 @@ from imagegate import runner, wheelhouse
 from imagegate.doctor import diagnose, examine
 from imagegate.errors import EnvironmentProblem, ExitCode, ImagegateError
 from imagegate.facts import Facts
+from imagegate.files import write_atomic
 from imagegate.findings import Finding, Status, passed
 from imagegate.lock import Lock, Locked
 from imagegate.profiles import Profile
@@ -154,7 +155,7 @@ def _record(python: Path, journal: Path, facts: Facts, chosen: Plan) -> None:
         "targets": [t.name for t in chosen.targets],
         "files": files,
     }
-    (journal / "journal.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
+    write_atomic(journal / "journal.json", json.dumps(state, indent=1))
 
 
 def _apply(python: Path, directory: Path, chosen: Plan) -> None:

@@ -1,0 +1,157 @@
+"""Transactional repair on real venvs: fixed when it can be, exactly as before when not."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .test_constraints import make_wheel
+from .test_doctor import doctor, healthy, stale_transformers, uv_install
+
+__all__ = ["healthy", "stale_transformers"]  # fixtures shared with the doctor's tests
+
+
+def freeze(python: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "uv", "pip", "freeze", "--python", str(python)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout
+
+
+def repair(project: Path, python: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "imagegate",
+            "repair",
+            "cpu",
+            "--python",
+            str(python),
+            *args,
+            "--profiles",
+            str(project / "profiles"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+
+
+def imports(python: Path) -> dict[str, str]:
+    """Each stack module: "ok" or the last line of its error."""
+    outcome = {}
+    for module in ("torch", "transformers", "peft", "accelerate", "unlocked_broken"):
+        done = subprocess.run(
+            [str(python), "-c", f"import {module}"], capture_output=True, text=True
+        )
+        outcome[module] = "ok" if done.returncode == 0 else done.stderr.strip().splitlines()[-1]
+    return outcome
+
+
+def torch_file(python: Path) -> Path:
+    [init] = (python.parent.parent / "lib").glob("python3.*/site-packages/torch/__init__.py")
+    return init
+
+
+def test_seed_000_drift_is_repaired_without_touching_torch(
+    healthy: tuple[Path, Path], stale_transformers: Path
+) -> None:
+    project, python = healthy
+    uv_install(python, "--reinstall-package", "transformers", str(stale_transformers))
+    torch_inode = torch_file(python).stat().st_ino
+
+    dry = repair(project, python, "--dry-run")
+    assert dry.returncode == 0
+    assert "would repair  transformers==4.51.3: 4.57.3 installed, 4.51.3 locked" in dry.stdout
+    assert "transformers-4.57.3" in freeze(python)  # a dry run changes nothing
+
+    done = repair(project, python)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "the doctor passes" in done.stdout
+    code, rows = doctor(project, python)
+    assert code == 0
+    assert rows[("pin", "transformers")]["actual"] == "4.51.3"
+    assert torch_file(python).stat().st_ino == torch_inode  # torch was not reinstalled
+
+
+def test_a_wrong_wheelhouse_is_refused_and_nothing_changes(
+    healthy: tuple[Path, Path], stale_transformers: Path
+) -> None:
+    project, python = healthy
+    uv_install(python, "--reinstall-package", "transformers", str(stale_transformers))
+    rest = project / "wheelhouse" / "cpu" / "rest"
+    [good] = rest.glob("transformers-4.51.3-*.whl")
+    good.unlink()
+    before = freeze(python)
+
+    done = repair(project, python)
+
+    assert done.returncode == 1
+    assert "the wheelhouse is wrong" in done.stderr and "nothing was changed" in done.stderr
+    assert freeze(python) == before
+
+
+def test_a_doctor_still_failing_after_repair_restores_everything(
+    healthy: tuple[Path, Path], stale_transformers: Path, tmp_path: Path
+) -> None:
+    project, python = healthy
+    uv_install(python, "--reinstall-package", "transformers", str(stale_transformers))
+    extra = make_wheel(tmp_path, "unlocked_broken", [])
+    uv_install(python, str(extra))
+    [site] = (python.parent.parent / "lib").glob("python3.*/site-packages")
+    (site / "unlocked_broken" / "__init__.py").write_text("raise ImportError('not mine to fix')\n")
+    before = freeze(python)
+    imports_before = imports(python)
+
+    done = repair(project, python)
+
+    assert done.returncode == 1
+    assert "restored exactly as it was" in done.stderr
+    assert freeze(python) == before
+    assert not (python.parent.parent / ".imagegate-repair").exists()
+    assert imports(python) == imports_before  # what imported still does, and only that
+
+
+def test_a_repair_killed_midway_is_rolled_back_by_the_next_one(
+    healthy: tuple[Path, Path], stale_transformers: Path
+) -> None:
+    project, python = healthy
+    uv_install(python, "--reinstall-package", "transformers", str(stale_transformers))
+    before = freeze(python)
+    journal = python.parent.parent / ".imagegate-repair" / "journal.json"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "imagegate",
+            "repair",
+            "cpu",
+            "--python",
+            str(python),
+            "--profiles",
+            str(project / "profiles"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while not journal.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert journal.exists(), "the repair never journalled"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+    dry = repair(project, python, "--dry-run")
+
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    assert "rolled back an interrupted repair" in dry.stderr
+    assert freeze(python) == before
