@@ -16,6 +16,7 @@ from pathlib import Path
 from imagegate import (
     __version__,
     doctor,
+    hardware,
     lock,
     matrix,
     preflight,
@@ -24,11 +25,12 @@ from imagegate import (
     report,
     wheelhouse,
 )
-from imagegate.errors import ExitCode, ImagegateError, UsageError
+from imagegate.errors import EnvironmentProblem, ExitCode, ImagegateError, UsageError
 from imagegate.findings import Finding, passed
 from imagegate.profiles import Profile, load_profile, load_profiles, profile_names
 from imagegate.project import Project
 
+AUTO = "auto"
 EPILOG = "exit codes: 0 passed, 1 verification failed, 2 bad input, 3 environment problem"
 
 
@@ -135,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
 
     command(
+        "detect",
+        "Find this machine's GPUs (nvidia-smi; amd-smi or rocm-smi), their architecture and "
+        "driver, and name the profile that fits, with the reason; no GPU picks the CPU one.",
+    )
+
+    command(
         "matrix",
         "Print the GitHub Actions matrix of every profile as one line of JSON "
         "(for `strategy.matrix: ${{ fromJSON(...) }}`).",
@@ -235,7 +243,7 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
     if args.command == "render":
         return _render(args, project)
     if args.command == "doctor":
-        profile = load_profile(args.profile, args.profiles)
+        profile = _profile(args.profile, args.profiles)
         if not args.python.is_file():
             raise UsageError(f"--python {args.python}: no such interpreter; pass a venv's python")
         found = doctor.diagnose(profile, project, args.python, tier3=args.tier == 3)
@@ -243,6 +251,17 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
         return ExitCode.PASSED if passed(found) else ExitCode.VERIFICATION_FAILED
     if args.command == "repair":
         return _repair(args, project)
+    if args.command == "detect":
+        choice = _detect(args.profiles)
+        if args.format == "json":
+            print(json.dumps(choice.to_dict(), indent=2))
+        else:
+            for gpu in choice.gpus:
+                print(f"gpu: {gpu.describe()}, driver {gpu.driver or 'unknown'}")
+            print(f"profile: {choice.profile or 'none fits'} ({choice.reason})")
+            for name, why in choice.rejected:
+                print(f"  not {name}: {why}")
+        return ExitCode.PASSED if choice.profile else ExitCode.ENVIRONMENT
     if args.command == "matrix":
         profiles = load_profiles(profile_names(args.profiles), args.profiles)
         print(json.dumps(matrix.matrix(profiles)))
@@ -263,7 +282,7 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
         suite = base.require_local(load_profile(args.profile, args.profiles))
         print(base.make(suite, Engine(), rebuild=args.rebuild))
         return ExitCode.PASSED
-    profile = load_profile(args.profile, args.profiles)
+    profile = _profile(args.profile, args.profiles)
     from imagegate import workflow  # Docker's SDK loads only for the commands that need it
     from imagegate.engine import Engine
 
@@ -372,8 +391,24 @@ def _check(args: argparse.Namespace, project: Project) -> ExitCode:
     return ExitCode.PASSED if passed(everything) else ExitCode.VERIFICATION_FAILED
 
 
+def _detect(directory: Path) -> hardware.Choice:
+    profiles = load_profiles(profile_names(directory), directory)
+    return hardware.choose(profiles, hardware.detect())
+
+
+def _profile(name: str, directory: Path) -> Profile:
+    """A profile by name; `auto` is the one `imagegate detect` picks for this machine."""
+    if name != AUTO:
+        return load_profile(name, directory)
+    choice = _detect(directory)
+    if choice.profile is None:
+        raise EnvironmentProblem(f"--profile auto: no profile fits this machine: {choice.reason}")
+    print(f"==> auto: {choice.profile} ({choice.reason})", file=sys.stderr, flush=True)
+    return load_profile(choice.profile, directory)
+
+
 def _repair(args: argparse.Namespace, project: Project) -> ExitCode:
-    profile = load_profile(args.profile, args.profiles)
+    profile = _profile(args.profile, args.profiles)
     if not args.python.is_file():
         raise UsageError(f"--python {args.python}: no such interpreter; pass a venv's python")
     done = repair.repair(

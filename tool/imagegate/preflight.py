@@ -17,8 +17,8 @@ from pathlib import Path
 
 from packaging.utils import parse_wheel_filename
 
+from imagegate import hardware, runner, wheelhouse
 from imagegate import lock as locks
-from imagegate import runner, wheelhouse
 from imagegate.errors import EnvironmentProblem, ProfileError
 from imagegate.facts import Distribution, Facts
 from imagegate.findings import Finding, Status
@@ -38,7 +38,7 @@ links, not unzips."""
 
 
 def check(profile: Profile) -> list[Finding]:
-    rows = [_row("profile", profile.path.name, Status.OK, "valid", "valid")]
+    rows = [_row("profile", profile.path.name, Status.OK, "valid", "valid"), _hardware(profile)]
     path = locks.lock_path(profile)
     stale = locks.staleness(profile)
     if stale is None:
@@ -67,6 +67,17 @@ def check(profile: Profile) -> list[Finding]:
         _row("resolve", "pins", Status.OK, "resolve together", f"{len(fresh.packages)} packages")
     )
     return rows + _judge_closure(profile, fresh)
+
+
+def _hardware(profile: Profile) -> Finding:
+    """The declared GPU architectures against the profile's CUDA/ROCm version."""
+    problems = [p for p in hardware.consistency(profile) if not p.startswith("warning: ")]
+    declared = " ".join(profile.hardware.architectures) or profile.hardware.vendor
+    if problems:
+        return _row(
+            "hardware", "architectures", Status.BROKEN, "consistent", declared, "; ".join(problems)
+        )
+    return _row("hardware", "architectures", Status.OK, "consistent", declared)
 
 
 def _judge_closure(profile: Profile, lock: Lock) -> list[Finding]:
