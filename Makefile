@@ -58,3 +58,4 @@ bench: setup engine
 	$(PYTHON) tests/benchmarks/bench_build.py
 	$(PYTHON) tests/benchmarks/bench_check.py
 	$(PYTHON) tests/benchmarks/bench_tiers.py
+	$(PYTHON) tests/benchmarks/bench_doctor.py
