@@ -13,14 +13,14 @@ import pytest
 from .conftest import imagegate
 
 
-def make_wheel(folder: Path, name: str, requires: list[str]) -> Path:
+def make_wheel(folder: Path, name: str, requires: list[str], version: str = "1.0") -> Path:
     """A real, minimal wheel: what a project's own package looks like to pip."""
-    path = folder / f"{name}-1.0-py3-none-any.whl"
-    info = f"{name}-1.0.dist-info"
-    metadata = "Metadata-Version: 2.1\nName: " + name + "\nVersion: 1.0\n"
+    path = folder / f"{name}-{version}-py3-none-any.whl"
+    info = f"{name}-{version}.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
     metadata += "".join(f"Requires-Dist: {requirement}\n" for requirement in requires)
     files = {
-        f"{name}/__init__.py": "",
+        f"{name}/__init__.py": f"BUILD = {version!r}\n",
         f"{info}/METADATA": metadata,
         f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
         "Tag: py3-none-any\n",
