@@ -7,18 +7,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import Run, findings, imagegate
-
-PANDAS_NUMPY2 = """\
-extends: cpu
-description: pandas 2.0.3 beside numpy 2.0.2 installs cleanly and fails on import
-pins:
-  pandas: "2.0.3"
-  numpy: "2.0.2"
-invariants:
-  numpy: null
-probes:
-  imports: [torch, numpy, transformers, peft, accelerate, pandas]
-"""
+from .test_broken_stack import VARIANT
 
 
 def variant(project: Path, name: str, text: str) -> str:
@@ -61,7 +50,7 @@ def test_numpy_2_pulled_by_a_dependency_breaks_the_invariant(project: Path) -> N
 
 
 def test_a_known_issue_in_the_closure_is_reported(project: Path) -> None:
-    profiles = variant(project, "pandas-numpy2", PANDAS_NUMPY2)
+    profiles = variant(project, "pandas-numpy2", VARIANT)
     run = check(profiles, "pandas-numpy2")
     assert run.code == 1
     row = findings(run.json())[("known-issue", "pandas-numpy2: pandas-built-for-numpy1")]
@@ -70,7 +59,7 @@ def test_a_known_issue_in_the_closure_is_reported(project: Path) -> None:
 
 
 def test_check_deep_catches_the_runtime_break_in_a_venv(project: Path) -> None:
-    profiles = variant(project, "pandas-numpy2", PANDAS_NUMPY2)
+    profiles = variant(project, "pandas-numpy2", VARIANT)
     run = check(profiles, "pandas-numpy2", "--deep")
     assert run.code == 1, run.stderr[-2000:]
     rows = findings(run.json())

@@ -295,14 +295,7 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
             base_image=args.base_image,
             require_gpu=args.require_gpu,
         )
-        extra = {
-            "image": built.image,
-            "built": built.built,
-            "base_image": built.base_image,
-            "size_bytes": built.size,
-            "seconds": built.seconds,
-        }
-        _print(args, f"{profile.name} ({built.image})", built.findings, extra)
+        _print(args, f"{profile.name} ({built.image})", built.findings, built.report_fields())
         if not built.built:
             print(
                 f"imagegate: the build of {profile.name} failed in its smoke step; "
@@ -319,14 +312,7 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
             base_image=args.base_image,
             require_gpu=args.require_gpu,
         )
-        extra = {
-            "pushed": gated.pushed,
-            "ref": gated.ref,
-            "digest": gated.digest,
-            "reason": gated.reason,
-            "seconds": gated.seconds,
-        }
-        _print(args, f"{profile.name} gate ({gated.ref})", gated.findings, extra)
+        _print(args, f"{profile.name} gate ({gated.ref})", gated.findings, gated.report_fields())
         outcome = f"pushed {gated.ref} ({gated.digest})" if gated.pushed else "pushed nothing"
         print(f"imagegate: gate {profile.name}: {outcome}: {gated.reason}", file=sys.stderr)
         return ExitCode.PASSED if gated.pushed else ExitCode.VERIFICATION_FAILED

@@ -59,6 +59,16 @@ class Built:
     def passed(self) -> bool:
         return self.built and passed(self.findings)
 
+    def report_fields(self) -> dict[str, object]:
+        """What a report shows beside the findings."""
+        return {
+            "image": self.image,
+            "built": self.built,
+            "base_image": self.base_image,
+            "size_bytes": self.size,
+            "seconds": self.seconds,
+        }
+
 
 def default_tag(profile: Profile) -> str:
     return f"imagegate/{profile.name}:latest"
@@ -182,6 +192,16 @@ class Gated:
     reason: str
     findings: list[Finding]
     seconds: dict[str, float]
+
+    def report_fields(self) -> dict[str, object]:
+        """What a report shows beside the findings."""
+        return {
+            "pushed": self.pushed,
+            "ref": self.ref,
+            "digest": self.digest,
+            "reason": self.reason,
+            "seconds": self.seconds,
+        }
 
 
 def gate(
