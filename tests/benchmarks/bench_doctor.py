@@ -3,7 +3,8 @@
     python tests/benchmarks/bench_doctor.py        (or: make bench)
 
 - `imagegate doctor cpu` on a healthy venv against the floor: one bare
-  `python -c "import <the same modules>"` with the venv's interpreter;
+  `python -c "import <the same modules>"` with the venv's interpreter (after a warm-up
+  run that writes the .pyc files, best of two);
 - `imagegate repair cpu` of one wrong package (transformers 4.57.3 where 4.51.3 is locked),
   with proof that torch was not reinstalled (its files keep their inodes).
 Needs the cpu wheelhouse (`imagegate wheelhouse cpu`).
@@ -60,7 +61,8 @@ def main() -> int:
             "or '').split() if n.isidentifier() and not n.startswith('_')})))",
         )
         modules = [m for m in listed.stdout.split() if m not in ("isympy", "setuptools")]
-        floor, _ = run(python, "-c", f"import {', '.join(modules)}")
+        run(python, "-c", f"import {', '.join(modules)}")  # warm: .pyc files written once
+        floor = min(run(python, "-c", f"import {', '.join(modules)}")[0] for _ in range(2))
         doctor, healthy = run(
             sys.executable,
             "-m",
