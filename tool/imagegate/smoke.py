@@ -60,8 +60,7 @@ RUN_DIR = "/tmp/imagegate-smoke"
 def collect_from_image(engine: Engine, image: str, profile: Profile, *, python: str) -> Facts:
     """Tiers 1-2: run the collector in a fresh container from `image`, networking off."""
     args = [*collector_args(profile), "--quiet"]
-    budget = profile.probes.timeout * (len(profile.probes.imports) + 10) + 600
-    output = _run_script(engine, image, python, ENTRY, args, budget, gpus=False)
+    output = _run_script(engine, image, python, ENTRY, args, _tiers_budget(profile), gpus=False)
     return Facts.from_json(output, source=f"{image}: {ENTRY}")
 
 
@@ -70,9 +69,19 @@ def collect_models(
 ) -> ModelFacts:
     """Tier 3: tiny models and the profile's own steps, with the host's GPUs if it has any."""
     args = _model_args(profile, require_gpu=require_gpu)
-    budget = profile.probes.timeout * (len(args) + 5) + 600
-    output = _run_script(engine, image, python, TIER3, args, budget, gpus=True)
+    output = _run_script(
+        engine, image, python, TIER3, args, _models_budget(profile, args), gpus=True
+    )
     return ModelFacts.from_json(output, source=f"{image}: {TIER3}")
+
+
+def _tiers_budget(profile: Profile) -> float:
+    """Every probe may take its whole timeout; the rest of the tiers is short."""
+    return profile.probes.timeout * (len(profile.probes.imports) + 10) + 600
+
+
+def _models_budget(profile: Profile, args: list[str]) -> float:
+    return profile.probes.timeout * (len(args) + 5) + 600
 
 
 def _model_args(profile: Profile, *, require_gpu: bool) -> list[str]:
@@ -111,10 +120,9 @@ OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONDONTWRITEB
 
 def collect_from_python(python: Path, profile: Profile) -> Facts:
     """Tiers 1-2 in a Python environment on this machine (a venv, a pod's interpreter)."""
-    budget = profile.probes.timeout * (len(profile.probes.imports) + 10) + 600
     done = runner.run(
         [python, scripts_dir() / ENTRY, *collector_args(profile), "--quiet"],
-        timeout=budget,
+        timeout=_tiers_budget(profile),
         env=OFFLINE,
     )
     return Facts.from_json(done.output, source=f"{python}: {ENTRY}")
@@ -122,9 +130,10 @@ def collect_from_python(python: Path, profile: Profile) -> Facts:
 
 def models_from_python(python: Path, profile: Profile, *, require_gpu: bool) -> ModelFacts:
     """Tier 3 in a Python environment on this machine."""
+    args = _model_args(profile, require_gpu=require_gpu)
     done = runner.run(
-        [python, scripts_dir() / TIER3, *_model_args(profile, require_gpu=require_gpu)],
-        timeout=profile.probes.timeout * 20 + 600,
+        [python, scripts_dir() / TIER3, *args],
+        timeout=_models_budget(profile, args),
         env=OFFLINE,
     )
     return ModelFacts.from_json(done.output, source=f"{python}: {TIER3}")

@@ -171,7 +171,7 @@ def prepare(profile: Profile, lock: Lock, directory: Path, *, echo: bool = True)
                 change = Change(group=group, filename=path.name)
                 (ledger.kept if kept else ledger.fetched).append(change)
             _require_every_package(lock, protected, folder)
-        for key in sorted(set(usable) - {f"{c.group}/{c.filename}" for c in ledger.kept}):
+        for key in sorted(usable - {f"{c.group}/{c.filename}" for c in ledger.kept}):
             group, _, filename = key.partition("/")
             ledger.dropped.append(Change(group=group, filename=filename, reason="no longer locked"))
         _swap(staging, directory)
@@ -222,15 +222,13 @@ def audit(profile: Profile, lock: Lock, directory: Path) -> list[str]:
     return problems
 
 
-def _validate_existing(
-    profile: Profile, lock: Lock, directory: Path, ledger: _Ledger
-) -> dict[str, str]:
-    """The usable wheels ("group/filename" -> sha256); what is not usable goes in the ledger.
+def _validate_existing(profile: Profile, lock: Lock, directory: Path, ledger: _Ledger) -> set[str]:
+    """The usable wheels ("group/filename"); what is not usable goes in the ledger.
 
     Nothing is deleted here: the old folder stays whole until its replacement is ready.
     """
     pins = {name: locked.version for name, locked in lock.packages.items()}
-    usable: dict[str, str] = {}
+    usable: set[str] = set()
     for group, protected in _groups(lock):
         folder = directory / group
         for path in sorted(folder.iterdir()) if folder.is_dir() else ():
@@ -246,7 +244,7 @@ def _validate_existing(
                 elif digest not in {wheel.sha256 for wheel in locked.wheels}:
                     reason = "damaged or another build: its sha256 is not in the lock"
                 else:
-                    usable[key] = digest
+                    usable.add(key)
                     continue
             ledger.removed.append(Change(group=group, filename=path.name, reason=reason))
     return usable
