@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,16 @@ from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 
 from imagegate.errors import ProfileError
-from imagegate.lock import Lock, constraints, inputs_digest, lock_path, read_fresh, staleness
+from imagegate.lock import (
+    Lock,
+    body_digest,
+    constraints,
+    inputs_digest,
+    lock_path,
+    portable,
+    read_fresh,
+    staleness,
+)
 from imagegate.profiles import Profile, load_profile
 
 SHIPPED = Path(__file__).resolve().parents[2] / "profiles"
@@ -69,13 +79,15 @@ def lock_text(
         "# Written by `imagegate lock demo` from demo.yaml; do not edit.\n"
         'lock-version = "1.0"\ncreated-by = "uv"\nrequires-python = ">=3.11"\n\n'
     )
+    body = head + "\n".join(packages)
     table = (
         "\n[tool.imagegate]\n"
         f"profile = {json.dumps(profile)}\n"
         f"inputs = {json.dumps(inputs)}\n"
         f"protected = {json.dumps(sorted(protected))}\n"
+        f"body = {json.dumps(body_digest(tomllib.loads(body)))}\n"
     )
-    return head + "\n".join(packages) + (table if tool else "")
+    return body + (table if tool else "")
 
 
 def make_profile(directory: Path, name: str = "demo", **changes: Any) -> Profile:
@@ -167,13 +179,88 @@ def test_parse_marks_the_protected_closure_from_the_tool_table() -> None:
     }
 
 
-def test_a_lock_without_the_tool_table_has_nothing_protected_and_no_inputs() -> None:
+def test_a_lock_without_the_tool_table_was_not_written_by_imagegate() -> None:
     text = lock_text(*closure(), tool=False)
-    lock = Lock.parse(text.encode(), WHERE)
 
-    assert lock.inputs == ""
-    assert lock.profile == ""
-    assert not any(locked.protected for locked in lock.packages.values())
+    with pytest.raises(ProfileError, match=r"edited by hand .*; run `imagegate lock demo`$"):
+        Lock.parse(text.encode(), WHERE)
+
+
+def _edited(text: str, old: str, new: str) -> bytes:
+    assert old in text
+    return text.replace(old, new, 1).encode()
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(lambda t: _edited(t, sha_of(TORCH_CPU), "0" * 64), id="hash"),
+        pytest.param(lambda t: t.replace("4.51.3", "4.51.2").encode(), id="version"),
+        pytest.param(
+            lambda t: _edited(t, "[[packages]]", package("extra", "1.0") + "\n[[packages]]"),
+            id="added",
+        ),
+        pytest.param(lambda t: _edited(t, package("tokenizers", "0.21.1"), ""), id="removed"),
+    ],
+)
+def test_any_edit_to_a_locked_package_is_refused(edit: Any) -> None:
+    text = lock_text(*closure(), inputs="abc123", protected=PROTECTED_CLOSURE)
+    Lock.parse(text.encode(), WHERE)  # the control: as written, it is accepted
+
+    with pytest.raises(ProfileError) as caught:
+        Lock.parse(edit(text), WHERE)
+    message = str(caught.value)
+    assert message.startswith(f"{WHERE}: edited by hand")
+    assert message.endswith("run `imagegate lock demo`")
+    assert "\n" not in message
+
+
+def _resolved(url_of: Any) -> dict[str, Any]:
+    """A resolver's pylock of the demo closure, each wheel found where `url_of` says."""
+    packages = []
+    for name, version, filename in [
+        ("filelock", "3.16.1", wheel_name("filelock", "3.16.1")),
+        ("torch", "2.13.0+cpu", TORCH_CPU),
+        ("transformers", "4.51.3", wheel_name("transformers", "4.51.3")),
+    ]:
+        wheel = {"url": url_of(filename), "size": 7, "hashes": {"sha256": sha_of(filename)}}
+        packages.append({"name": name, "version": version, "wheels": [wheel]})
+    return {"lock-version": "1.0", "created-by": "uv", "packages": packages}
+
+
+def test_a_lock_is_the_same_file_wherever_its_wheels_were_found(demo: Profile) -> None:
+    here = portable(demo, _resolved(lambda f: f"file:///opt/wheels/{f}"), ["filelock", "torch"])
+    there = portable(
+        demo, _resolved(lambda f: f"https://mirror.example/files/{f}"), ["filelock", "torch"]
+    )
+
+    assert here == there
+    assert "file://" not in here and "/opt/" not in here and "mirror" not in here
+
+
+def test_a_portable_lock_names_the_wheelhouse_path_and_the_profile_index(demo: Profile) -> None:
+    text = portable(demo, _resolved(lambda f: f"file:///opt/wheels/{f}"), ["filelock", "torch"])
+    raw = tomllib.loads(text)
+    lock = Lock.parse(text.encode(), lock_path(demo))
+
+    torch = next(p for p in raw["packages"] if p["name"] == "torch")
+    assert torch["index"] == demo.indexes["pytorch-cpu"]
+    assert torch["wheels"][0]["path"] == f"../wheelhouse/demo/protected/{TORCH_CPU}"
+    transformers = next(p for p in raw["packages"] if p["name"] == "transformers")
+    assert "index" not in transformers
+    assert transformers["wheels"][0]["path"].startswith("../wheelhouse/demo/rest/")
+    assert lock.packages["torch"].protected and not lock.packages["transformers"].protected
+    assert lock.inputs == inputs_digest(demo)
+
+
+@pytest.mark.parametrize("path", SHIPPED_LOCKS, ids=lambda p: p.name)
+def test_a_shipped_lock_names_no_path_or_url_of_the_machine_that_made_it(path: Path) -> None:
+    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    wheels = [wheel for package in raw["packages"] for wheel in package["wheels"]]
+
+    assert wheels
+    assert all("url" not in wheel for wheel in wheels)
+    assert all(wheel["path"].startswith("../wheelhouse/") for wheel in wheels)
 
 
 def test_a_requirement_accepts_only_the_locked_wheels() -> None:

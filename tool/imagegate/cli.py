@@ -10,13 +10,16 @@ import json
 import sys
 import traceback
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 
 from imagegate import (
     __version__,
     doctor,
+    exclusive,
     hardware,
+    interrupts,
     lock,
     matrix,
     preflight,
@@ -55,6 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
         "markdown (also appended to $GITHUB_STEP_SUMMARY when that is set, whatever the format)",
     )
     judged.add_argument("--output", type=Path, metavar="FILE", help="write the report here")
+    writes = argparse.ArgumentParser(add_help=False)
+    writes.add_argument(
+        "--wait",
+        type=float,
+        default=exclusive.DEFAULT_WAIT,
+        metavar="SECONDS",
+        help="when another run holds the profile (or environment), wait this long for it "
+        f"before giving up with exit 3 (default: {exclusive.DEFAULT_WAIT:g})",
+    )
     gpu = argparse.ArgumentParser(add_help=False)
     gpu.add_argument(
         "--require-gpu",
@@ -73,14 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(
-        name: str, text: str, *, findings: bool = False, image: bool = False
+        name: str, text: str, *, findings: bool = False, image: bool = False, write: bool = False
     ) -> argparse.ArgumentParser:
         parents = [common, judged if findings else plain, *([gpu] if image else [])]
+        parents += [writes] if write else []
         return commands.add_parser(
             name, parents=parents, help=text, description=text, epilog=EPILOG
         )
 
-    sub = command("render", "Write dockerfiles/PROFILE.Dockerfile from each profile.")
+    sub = command("render", "Write dockerfiles/PROFILE.Dockerfile from each profile.", write=True)
     _profiles_args(sub)
     sub.add_argument(
         "--check",
@@ -92,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         "lock",
         "Resolve each profile's whole closure for its target with uv and write "
         "profiles/pylock.PROFILE.toml (PEP 751), every wheel pinned and hashed.",
+        write=True,
     )
     _profiles_args(sub)
 
@@ -101,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         "resolve together for the target, every locked wheel fits, pins, invariants and "
         "known issues hold over the whole closure.",
         findings=True,
+        write=True,
     )
     _profiles_args(sub)
     sub.add_argument(
@@ -131,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Fix what doctor found, from the validated wheelhouse only (hashes required): "
         "uninstall, then install the exact locked build; journalled, re-checked, and rolled "
         "back to exactly what was there if anything fails. Never replaces a protected build.",
+        write=True,
     )
     sub.add_argument("profile")
     sub.add_argument("--python", type=Path, default=Path(sys.executable), metavar="PATH")
@@ -159,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         "wheelhouse",
         "Fill wheelhouse/PROFILE/ with the profile's wheels for its target; "
         "validate and heal what is there.",
+        write=True,
     )
     _profiles_args(sub)
 
@@ -178,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
         "then run the smoke tiers in a container from it.",
         findings=True,
         image=True,
+        write=True,
     )
     sub.add_argument("profile")
     sub.add_argument("--tag", help="image reference (default: imagegate/PROFILE:latest)")
@@ -193,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the pushed image is labelled with the profile, the lock's digest and the result.",
         findings=True,
         image=True,
+        write=True,
     )
     sub.add_argument("profile")
     sub.add_argument("--push", required=True, metavar="REF", help="where to push on a pass")
@@ -223,6 +242,7 @@ def _selected(args: argparse.Namespace) -> list[Profile]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    interrupts.install()
     try:
         return int(_dispatch(args))
     except ImagegateError as error:
@@ -230,9 +250,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"imagegate: error: {error}", file=sys.stderr)
         return int(error.exit_code)
-    except KeyboardInterrupt:
-        print("imagegate: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as error:
+        if args.debug:
+            traceback.print_exc()
+        stopped = error if isinstance(error, interrupts.Interrupted) else None
+        kept = stopped.unchanged if stopped else []
+        said = f"; left as they were: {', '.join(kept)}" if kept else ""
+        print(f"imagegate: interrupted by {stopped or 'SIGINT'}{said}", file=sys.stderr)
+        return stopped.exit_code if stopped else 130
     except BrokenPipeError:  # output piped into `head`: the reader has what it wanted
         sys.stderr.close()
         return int(ExitCode.PASSED)
@@ -272,7 +297,7 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
     if args.command == "check":
         return _check(args, project)
     if args.command == "lock":
-        return _lock(args)
+        return _lock(args, project)
     if args.command == "wheelhouse":
         return _wheelhouse(args, project)
     if args.command == "base":
@@ -287,14 +312,15 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
     from imagegate.engine import Engine
 
     if args.command == "build":
-        built = workflow.build(
-            profile,
-            project,
-            Engine(),
-            tag=args.tag,
-            base_image=args.base_image,
-            require_gpu=args.require_gpu,
-        )
+        with _holding(args, project, profile):
+            built = workflow.build(
+                profile,
+                project,
+                Engine(),
+                tag=args.tag,
+                base_image=args.base_image,
+                require_gpu=args.require_gpu,
+            )
         _print(args, f"{profile.name} ({built.image})", built.findings, built.report_fields())
         if not built.built:
             print(
@@ -304,14 +330,15 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
             )
         return ExitCode.PASSED if built.passed else ExitCode.VERIFICATION_FAILED
     if args.command == "gate":
-        gated = workflow.gate(
-            profile,
-            project,
-            Engine(),
-            push=args.push,
-            base_image=args.base_image,
-            require_gpu=args.require_gpu,
-        )
+        with _holding(args, project, profile):
+            gated = workflow.gate(
+                profile,
+                project,
+                Engine(),
+                push=args.push,
+                base_image=args.base_image,
+                require_gpu=args.require_gpu,
+            )
         _print(args, f"{profile.name} gate ({gated.ref})", gated.findings, gated.report_fields())
         outcome = f"pushed {gated.ref} ({gated.digest})" if gated.pushed else "pushed nothing"
         print(f"imagegate: gate {profile.name}: {outcome}: {gated.reason}", file=sys.stderr)
@@ -336,7 +363,13 @@ def _print(
 
 
 def _render(args: argparse.Namespace, project: Project) -> ExitCode:
-    results = [render.write(p, project, check_only=args.check) for p in _selected(args)]
+    results = []
+    for profile in _selected(args):
+        if args.check:
+            results.append(render.write(profile, project, check_only=True))
+            continue
+        with _holding(args, project, profile):
+            results.append(render.write(profile, project))
     if args.format == "json":
         rows = [
             {
@@ -366,15 +399,23 @@ def _check(args: argparse.Namespace, project: Project) -> ExitCode:
     """One report over every profile asked for; each finding's subject names its profile."""
     everything: list[Finding] = []
     for profile in _selected(args):
+        deep: list[Finding] = []
         if args.deep:
-            lock.ensure(profile)  # deep installs the lock: make it first if it is stale
-        found = preflight.check(profile)
-        if args.deep:
-            found += preflight.deep(profile, project)
+            with _holding(args, project, profile):
+                deep = preflight.deep(profile, project)  # locks and fills first when stale
+        found = preflight.check(profile) + deep
         everything += [replace(f, subject=f"{profile.name}: {f.subject}") for f in found]
     subject = f"preflight{' --deep' if args.deep else ''}"
     _print(args, subject, everything, {})
     return ExitCode.PASSED if passed(everything) else ExitCode.VERIFICATION_FAILED
+
+
+def _holding(
+    args: argparse.Namespace, project: Project, profile: Profile
+) -> AbstractContextManager[None]:
+    """The profile's run lock: one run at a time writes its lock, wheelhouse, files, image."""
+    what = f"the run lock of profile {profile.name} ({project.run_lock(profile.name)})"
+    return exclusive.hold(project.run_lock(profile.name), what, wait=args.wait)
 
 
 def _detect(directory: Path) -> hardware.Choice:
@@ -397,9 +438,14 @@ def _repair(args: argparse.Namespace, project: Project) -> ExitCode:
     profile = _profile(args.profile, args.profiles)
     if not args.python.is_file():
         raise UsageError(f"--python {args.python}: no such interpreter; pass a venv's python")
-    done = repair.repair(
-        profile, project, lock.read_fresh(profile), args.python, dry_run=args.dry_run
-    )
+    with _holding(args, project, profile):
+        done = repair.repair(
+            profile,
+            project,
+            lock.read_fresh(profile),
+            args.python,
+            dry_run=args.dry_run,
+        )
     for target in done.plan.targets:
         print(
             f"{'would repair' if args.dry_run else 'repair'}  {target.name}=={target.version}: "
@@ -421,14 +467,15 @@ def _repair(args: argparse.Namespace, project: Project) -> ExitCode:
     )
 
 
-def _lock(args: argparse.Namespace) -> ExitCode:
+def _lock(args: argparse.Namespace, project: Project) -> ExitCode:
     """Lock each profile; one that can't be locked is reported and the others still are."""
     rows: list[dict[str, object]] = []
     worst = ExitCode.PASSED
     for profile in _selected(args):
         print(f"==> lock: {profile.name}", file=sys.stderr, flush=True)
         try:
-            locked = lock.lock(profile)
+            with _holding(args, project, profile):
+                locked = lock.relock(profile)
         except ImagegateError as error:
             print(f"imagegate: error: {error}", file=sys.stderr)
             rows.append({"profile": profile.name, "error": str(error)})
@@ -455,7 +502,9 @@ def _wheelhouse(args: argparse.Namespace, project: Project) -> ExitCode:
     outcomes = []
     for profile in _selected(args):
         print(f"==> wheelhouse: {profile.name}", file=sys.stderr, flush=True)
-        outcome = wheelhouse.fill(profile, project.wheelhouse_dir(profile.name))
+        with _holding(args, project, profile):
+            locked = lock.prepare(profile)
+            outcome = wheelhouse.fill(profile, locked, project.wheelhouse_dir(profile.name))
         outcomes.append(outcome)
         if args.format == "table":
             for change in outcome.removed:

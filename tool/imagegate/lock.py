@@ -1,9 +1,15 @@
 """Locks: a profile's whole dependency closure, every wheel pinned and hashed (PEP 751).
 
 uv resolves for the profile's target (not the host) in seconds and writes `pylock.toml`;
-imagegate adds a `[tool.imagegate]` table that ties the lock to the profile it came from
-(a digest of the profile's inputs) and names the protected closure, which images install
-in a layer of their own. Parsing and validation are packaging's `pylock`.
+imagegate rewrites it portably — each wheel by its file name, its sha256 and its place in
+the project's wheelhouse (never where this machine found it), the profile's index for the
+packages that must come from one — and adds a `[tool.imagegate]` table that ties the lock
+to the profile it came from (a digest of the profile's inputs), names the protected closure
+(installed in an image layer of its own) and holds a digest of the lock's body, so a lock
+edited by hand is refused. Parsing and validation are packaging's `pylock`.
+
+A new lock is not written by `prepare`: the wheelhouse commits it together with its
+verified wheels (`wheelhouse.fill`), so a lock never stands beside another lock's wheels.
 """
 
 from __future__ import annotations
@@ -17,12 +23,14 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import tomli_w
 from packaging.pylock import Pylock, PylockValidationError
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from imagegate import pip, runner
+from imagegate import interrupts, pip, runner
 from imagegate.errors import EnvironmentProblem, ProfileError
 from imagegate.files import write_atomic
 from imagegate.profiles import Profile
@@ -62,6 +70,9 @@ class Lock:
     packages: Mapping[NormalizedName, Locked]
     sha256: str
     """Of the lock file itself: images carry it as a label."""
+    text: str
+    written: bool = True
+    """False for a lock just resolved: `path` does not hold it yet."""
 
     @classmethod
     def read(cls, path: Path) -> Lock:
@@ -72,10 +83,11 @@ class Lock:
         return cls.parse(data, path)
 
     @classmethod
-    def parse(cls, data: bytes, path: Path) -> Lock:
+    def parse(cls, data: bytes, path: Path, *, written: bool = True) -> Lock:
         """`path` is where the lock lives (or would): it names the lock in messages."""
         try:
-            raw = tomllib.loads(data.decode("utf-8"))
+            text = data.decode("utf-8")
+            raw = tomllib.loads(text)
             pylock = Pylock.from_dict(raw)
         except (
             UnicodeDecodeError,
@@ -86,6 +98,12 @@ class Lock:
                 f"{path}: not a valid pylock.toml ({error}); run `imagegate lock`"
             ) from None
         tool = (raw.get("tool") or {}).get("imagegate") or {}
+        if tool.get("body") != body_digest(raw):
+            name = tool.get("profile") or path.stem.removeprefix("pylock.")
+            raise ProfileError(
+                f"{path}: edited by hand (its packages no longer match the digest imagegate "
+                f"wrote); run `imagegate lock {name}`"
+            )
         protected = {canonicalize_name(name) for name in tool.get("protected", [])}
         packages: dict[NormalizedName, Locked] = {}
         for package in pylock.packages:
@@ -112,10 +130,21 @@ class Lock:
             inputs=str(tool.get("inputs", "")),
             packages=packages,
             sha256=hashlib.sha256(data).hexdigest(),
+            text=text,
+            written=written,
         )
 
     def requirements(self, *, protected: bool) -> list[str]:
         return [p.requirement() for p in self.packages.values() if p.protected == protected]
+
+    def filenames(self, *, protected: bool) -> set[str]:
+        """The wheel files the lock names for one group: all a fetch may bring."""
+        return {
+            wheel.filename
+            for package in self.packages.values()
+            if package.protected == protected
+            for wheel in package.wheels
+        }
 
 
 def lock_path(profile: Profile) -> Path:
@@ -148,6 +177,12 @@ def staleness(profile: Profile) -> str | None:
     return None
 
 
+def body_digest(raw: Mapping[str, object]) -> str:
+    """A digest of everything in a lock but its `[tool]` table: any edit to a package shows."""
+    body = {key: value for key, value in raw.items() if key != "tool"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def read_fresh(profile: Profile) -> Lock:
     why = staleness(profile)
     if why is not None:
@@ -157,19 +192,22 @@ def read_fresh(profile: Profile) -> Lock:
     return Lock.read(lock_path(profile))
 
 
-def ensure(profile: Profile) -> Lock:
-    """The profile's lock, made again first when it is missing or stale."""
+def prepare(profile: Profile) -> Lock:
+    """The profile's lock: the one on disk when it is fresh, else a new one, not yet written."""
     why = staleness(profile)
     if why is None:
         return Lock.read(lock_path(profile))
     print(f"    {why}: locking {profile.name}", file=sys.stderr, flush=True)
-    return lock(profile)
+    with interrupts.keeping(lock_path(profile)):
+        text = resolve(profile)
+    return Lock.parse(text.encode("utf-8"), lock_path(profile), written=False)
 
 
-def lock(profile: Profile) -> Lock:
+def relock(profile: Profile) -> Lock:
     """Resolve the profile's closure for its target and write its lock (only on success)."""
     path = lock_path(profile)
-    text = resolve(profile)
+    with interrupts.keeping(path):
+        text = resolve(profile)
     write_atomic(path, text)
     return Lock.parse(text.encode("utf-8"), path)
 
@@ -179,30 +217,56 @@ def resolve(profile: Profile) -> str:
     with tempfile.TemporaryDirectory(prefix="imagegate-lock-") as scratch:
         folder = Path(scratch)
         _resolve(profile, folder, "all", profile.requirements())  # a conflict shows here first
-        body = (folder / "pylock.all.toml").read_text(encoding="utf-8")
+        raw = tomllib.loads((folder / "pylock.all.toml").read_text(encoding="utf-8"))
         protected: list[str] = []
         if profile.protected:
             wanted = profile.requirements(protected_only=True)
             first = _resolve(profile, folder, "protected", wanted)
             protected = sorted(canonicalize_name(p.name) for p in first.packages)
-    tool = (
-        "\n[tool.imagegate]\n"
-        f"profile = {json.dumps(profile.name)}\n"
-        f"inputs = {json.dumps(inputs_digest(profile))}\n"
-        f"protected = {json.dumps(protected)}\n"
-    )
+    return portable(profile, raw, protected)
+
+
+def portable(profile: Profile, raw: Mapping[str, Any], protected: list[str]) -> str:
+    """The lock's text from a resolver's pylock: the same closure gives the same bytes on
+    every machine (no URL or path of where a wheel was found, no upload times)."""
+    packages = []
+    for package, parsed in zip(raw["packages"], Pylock.from_dict(raw).packages, strict=True):
+        name = canonicalize_name(parsed.name)
+        group = "protected" if name in protected else "rest"
+        entry = {key: package[key] for key in _KEPT if key in package}
+        index = profile.index_for(name)
+        if index is not None:
+            entry["index"] = index
+        entry["wheels"] = [
+            {
+                "name": wheel.filename,
+                "path": f"../wheelhouse/{profile.name}/{group}/{wheel.filename}",
+                "hashes": dict(wheel.hashes),
+            }
+            for wheel in parsed.wheels or ()
+        ]
+        packages.append(entry)
+    body: dict[str, Any] = {
+        "lock-version": raw.get("lock-version", "1.0"),
+        "created-by": "imagegate",
+        **({"requires-python": raw["requires-python"]} if "requires-python" in raw else {}),
+        "packages": packages,
+    }
+    tool = {
+        "profile": profile.name,
+        "inputs": inputs_digest(profile),
+        "protected": protected,
+        "body": body_digest(body),
+    }
     header = (
         f"# Written by `imagegate lock {profile.name}` from {profile.path.name}; do not edit.\n"
+        "# Wheel paths are relative to this file: `imagegate wheelhouse` puts them there.\n"
     )
-    return header + _without_comment_header(body) + tool
+    return header + tomli_w.dumps({**body, "tool": {"imagegate": tool}})
 
 
-def _without_comment_header(text: str) -> str:
-    """uv's header names temporary paths; the lock should not change with them."""
-    lines = text.splitlines(keepends=True)
-    while lines and lines[0].startswith("#"):
-        lines.pop(0)
-    return "".join(lines)
+_KEPT = ("name", "version", "marker", "requires-python")
+"""What a locked package keeps of the resolver's entry; where a wheel was found is not kept."""
 
 
 def _resolve(profile: Profile, folder: Path, name: str, requirements: list[str]) -> Pylock:

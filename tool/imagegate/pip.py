@@ -26,9 +26,6 @@ from imagegate.target import Target
 
 PROBE_TIMEOUT = 10.0
 DOWNLOAD_TIMEOUT = 3600.0
-_RESOLVED = re.compile(
-    r"^\s*(?:Saved|File was already downloaded) (?P<path>\S+\.whl)$", re.MULTILINE
-)
 _HASH_MISMATCH = re.compile(r"DO NOT MATCH THE HASHES")
 _MISMATCHED = re.compile(r"^\s+(\S+==\S+) from ", re.MULTILINE)
 _NOT_FOUND = re.compile(r"No matching distribution found for (?P<requirement>\S+)")
@@ -63,12 +60,12 @@ def download(
     sources: Mapping[NormalizedName, str],
     lock: Path,
     echo: bool,
-) -> set[str]:
+) -> None:
     """Fetch exactly the hashed wheels of a requirements file for `target` into `dest`.
 
     Hash-checking mode and no dependencies: the lock already holds the whole closure, and
-    a wheel counts only if its sha256 is the one locked, wherever pip found it. Returns the
-    file names pip saved or found already in `dest`.
+    a wheel counts only if its sha256 is the one locked, wherever pip found it. Which files
+    arrived is for the caller to see in `dest` (the lock names them), not in pip's output.
     """
     args = [sys.executable, "-m", "pip", "download", "--dest", str(dest), "--progress-bar", "off"]
     args += ["--no-deps", "--require-hashes", "-r", str(requirements), "--find-links", str(dest)]
@@ -81,9 +78,8 @@ def download(
         else:
             out_of_reach[name] = why
     completed = runner.run(args, timeout=DOWNLOAD_TIMEOUT, echo=echo, prefix="  pip: ")
-    if completed.ok:
-        return {Path(match["path"]).name for match in _RESOLVED.finditer(completed.output)}
-    raise _explain(completed, indexes, sources, out_of_reach, lock)
+    if not completed.ok:
+        raise _explain(completed, indexes, sources, out_of_reach, lock)
 
 
 def _explain(

@@ -122,12 +122,15 @@ def closure_facts(profile: Profile, lock: Lock) -> Facts:
 
 
 def deep(profile: Profile, project: Project) -> list[Finding]:
-    """Tiers 1-2 in a throwaway venv on the host, installed from the wheelhouse by hash."""
+    """Tiers 1-2 in a throwaway venv on the host, installed from the wheelhouse by hash.
+
+    The lock (made again when stale) and the wheelhouse are brought up to date first, so
+    `check` run after it judges the lock that was installed."""
     why = _host_cannot_run(profile)
     if why is not None:
         return [_row("deep", profile.name, Status.SKIPPED, "tiers 1-2 in a venv", "", why)]
     directory = project.wheelhouse_dir(profile.name)
-    wheelhouse.fill(profile, directory, echo=False)
+    wheelhouse.fill(profile, locks.prepare(profile), directory, echo=False)
     with tempfile.TemporaryDirectory(prefix="imagegate-deep-") as scratch:
         venv = Path(scratch) / "venv"
         _run([sys.executable, "-m", "venv", "--without-pip", venv], "making a venv")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+STATE = ".imagegate"
+
 
 @dataclass(frozen=True, kw_only=True)
 class Project:
@@ -22,6 +24,15 @@ class Project:
 
     def wheelhouse_dir(self, name: str) -> Path:
         return self.root / "wheelhouse" / name
+
+    @property
+    def state(self) -> Path:
+        """imagegate's own bookkeeping (run locks); never committed."""
+        return self.root / STATE
+
+    def run_lock(self, name: str) -> Path:
+        """The lock file held by every run that writes what belongs to profile `name`."""
+        return self.state / "locks" / f"{name}.lock"
 
     def relative(self, path: Path) -> str:
         return path.resolve().relative_to(self.root).as_posix()

@@ -1,12 +1,16 @@
 """The one way imagegate runs another program: an argument list, a timeout, no shell.
 
 Profile values reach commands only as separate arguments, never through a shell. A program
-that is missing or hangs becomes an EnvironmentProblem that names it.
+that is missing or hangs becomes an EnvironmentProblem that names it. Each program runs in
+a process group of its own, and the whole group is stopped when it times out or when the run
+is interrupted: debootstrap's dpkg, pip's build helpers, the docker CLI never outlive us.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -15,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imagegate.errors import EnvironmentProblem
+
+GRACE = 5.0
+"""Seconds a stopped program has to exit after SIGTERM before its group gets SIGKILL."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +61,7 @@ def run(
             errors="replace",
             env=merged,
             cwd=cwd,
+            start_new_session=True,
         )
     except FileNotFoundError:
         raise EnvironmentProblem(f"{argv[0]}: not found on this machine; install it") from None
@@ -64,12 +72,28 @@ def run(
             if echo:
                 print(f"{prefix}{line}", end="", file=sys.stderr, flush=True)
     except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        stop_group(process)
         raise EnvironmentProblem(
             f"{Path(argv[0]).name}: still running after {timeout:g}s; it was stopped"
         ) from None
+    except BaseException:
+        stop_group(process)
+        raise
     return Completed(args=argv, returncode=process.wait(), output="".join(lines))
+
+
+def stop_group(process: subprocess.Popen[str], grace: float = GRACE) -> None:
+    """SIGTERM to the child's whole process group, SIGKILL to what is left after `grace`."""
+    _signal_group(process, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=grace)
+    _signal_group(process, signal.SIGKILL)  # the leader may be gone and its group not
+    process.wait()
+
+
+def _signal_group(process: subprocess.Popen[str], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signum)
 
 
 def _lines_until(process: subprocess.Popen[str], timeout: float) -> Iterator[str]:
@@ -78,7 +102,7 @@ def _lines_until(process: subprocess.Popen[str], timeout: float) -> Iterator[str
 
     def stop() -> None:
         expired.set()
-        process.kill()
+        _signal_group(process, signal.SIGKILL)
 
     timer = threading.Timer(timeout, stop)
     timer.start()

@@ -22,8 +22,8 @@ from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, NormalizedName, parse_wheel_filename
 from packaging.version import Version
 
-from imagegate import lock as locks
-from imagegate import pip
+from imagegate import interrupts, pip
+from imagegate.errors import EnvironmentProblem
 from imagegate.files import write_atomic
 from imagegate.lock import Lock
 from imagegate.profiles import Profile
@@ -127,30 +127,38 @@ class _Ledger:
     dropped: list[Change] = field(default_factory=list)
 
 
-def fill(profile: Profile, directory: Path, *, echo: bool = True) -> Outcome:
-    """Fill `directory` from the profile's lock, locking first if the lock is stale."""
-    outcome = prepare(profile, locks.ensure(profile), directory, echo=echo)
+def fill(profile: Profile, lock: Lock, directory: Path, *, echo: bool = True) -> Outcome:
+    """Make `directory` hold exactly one verified wheel for every package in `lock`, and
+    write `lock` too when it is new: both change together or neither does."""
+    recover(directory, lock.path)
+    with interrupts.keeping(lock.path, directory):
+        outcome = _fill(profile, lock, directory, echo=echo)
     print(f"    {outcome.summary}", file=sys.stderr)
     return outcome
 
 
-def prepare(profile: Profile, lock: Lock, directory: Path, *, echo: bool = True) -> Outcome:
-    """Make `directory` hold exactly one verified wheel for every package in the lock."""
+def _fill(profile: Profile, lock: Lock, directory: Path, *, echo: bool) -> Outcome:
     ledger = _Ledger()
-    staging = directory.with_name(f".{directory.name}.staging")
-    shutil.rmtree(staging, ignore_errors=True)
+    staging = _staging(directory)
     pins = {name: locked.version for name, locked in lock.packages.items()}
     try:
+        try:
+            staging.mkdir(parents=True)
+        except OSError as error:
+            raise EnvironmentProblem(
+                f"{staging.parent}: cannot write the wheelhouse ({error.strerror or error}); "
+                "make it writable; nothing was changed"
+            ) from None
         usable = _validate_existing(profile, lock, directory, ledger)
         for group, protected in _groups(lock):
             folder = staging / group
-            folder.mkdir(parents=True)
+            folder.mkdir()
             for key in usable:
                 if key.startswith(f"{group}/"):
                     _link(directory / key, folder / key.partition("/")[2])
             requirements = folder / REQUIREMENTS
             write_atomic(requirements, "\n".join(lock.requirements(protected=protected)) + "\n")
-            resolved = pip.download(
+            pip.download(
                 requirements,
                 dest=folder,
                 target=profile.target,
@@ -159,8 +167,9 @@ def prepare(profile: Profile, lock: Lock, directory: Path, *, echo: bool = True)
                 lock=lock.path,
                 echo=echo,
             )
+            expected = lock.filenames(protected=protected)
             for path in sorted(folder.glob("*.whl")):
-                if path.name not in resolved:
+                if path.name not in expected:
                     path.unlink()
                     continue
                 reason = judge_wheel(path.name, profile.target, pins) or damage(path)
@@ -174,9 +183,14 @@ def prepare(profile: Profile, lock: Lock, directory: Path, *, echo: bool = True)
         for key in sorted(usable - {f"{c.group}/{c.filename}" for c in ledger.kept}):
             group, _, filename = key.partition("/")
             ledger.dropped.append(Change(group=group, filename=filename, reason="no longer locked"))
-        _swap(staging, directory)
+        if not lock.written:
+            write_atomic(staging / STAGED_LOCK, lock.text)
+        with interrupts.deferred():
+            write_atomic(staging / COMMITTED, "")
+            _commit(staging, directory, lock.path)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if not (staging / COMMITTED).is_file():  # a marked commit is the next run's to finish
+            shutil.rmtree(staging, ignore_errors=True)
     return Outcome(
         profile=profile.name,
         directory=directory,
@@ -185,6 +199,52 @@ def prepare(profile: Profile, lock: Lock, directory: Path, *, echo: bool = True)
         fetched=tuple(ledger.fetched),
         dropped=tuple(ledger.dropped),
     )
+
+
+STAGED_LOCK = "pylock.toml"
+"""In the staging folder: the new lock that is committed with the wheels."""
+COMMITTED = ".committed"
+"""In the staging folder: everything is verified; a run that finds it completes the commit."""
+
+
+def _staging(directory: Path) -> Path:
+    return directory.with_name(f".{directory.name}.staging")
+
+
+def _old(directory: Path) -> Path:
+    return directory.with_name(f".{directory.name}.old")
+
+
+def _commit(staging: Path, directory: Path, lock_path: Path) -> None:
+    """Put the staged lock and wheels in place (every step can be redone after a crash)."""
+    staged_lock = staging / STAGED_LOCK
+    if staged_lock.is_file():
+        write_atomic(lock_path, staged_lock.read_text(encoding="utf-8"))
+        staged_lock.unlink()
+    old = _old(directory)
+    shutil.rmtree(old, ignore_errors=True)
+    if directory.exists():
+        directory.rename(old)
+    staging.rename(directory)
+    (directory / COMMITTED).unlink()
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover(directory: Path, lock_path: Path) -> None:
+    """Finish or undo what a killed run left: a commit that was marked is completed, any
+    other staging folder is removed. Call it holding the profile's run lock."""
+    staging = _staging(directory)
+    with interrupts.deferred():
+        if (staging / COMMITTED).is_file():
+            print(f"    completing an interrupted commit of {directory}", file=sys.stderr)
+            if not directory.exists() and _old(directory).exists():
+                _old(directory).rename(directory)
+            _commit(staging, directory, lock_path)
+        elif (directory / COMMITTED).is_file():
+            (directory / COMMITTED).unlink()
+        shutil.rmtree(staging, ignore_errors=True)
+        if directory.exists():
+            shutil.rmtree(_old(directory), ignore_errors=True)
 
 
 def _groups(lock: Lock) -> list[tuple[str, bool]]:
@@ -248,13 +308,3 @@ def _validate_existing(profile: Profile, lock: Lock, directory: Path, ledger: _L
                     continue
             ledger.removed.append(Change(group=group, filename=path.name, reason=reason))
     return usable
-
-
-def _swap(staging: Path, directory: Path) -> None:
-    """Put the verified staging folder in place of the old one."""
-    old = directory.with_name(f".{directory.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if directory.exists():
-        directory.rename(old)
-    staging.rename(directory)
-    shutil.rmtree(old, ignore_errors=True)

@@ -15,10 +15,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from imagegate import base, preflight, render, wheelhouse
+from imagegate import lock as locks
 from imagegate.engine import Engine
 from imagegate.errors import BuildFailed, EnvironmentProblem
 from imagegate.findings import Finding, Status, counts, passed
-from imagegate.lock import Lock, lock_path
+from imagegate.lock import Lock
 from imagegate.profiles import Profile
 from imagegate.project import Project
 from imagegate.smoke import VENV_PYTHON, collect_from_image, collect_models, script_files
@@ -114,11 +115,13 @@ def build(
     base_image: str | None = None,
     require_gpu: bool = False,
 ) -> Built:
-    """Render, fill the wheelhouse, build, and run the tiers against the image."""
+    """Lock, fill the wheelhouse, render, build, and run the tiers against the image."""
     timings = Timings()
     tag = tag or default_tag(profile)
+    with timings.step("lock", str(locks.lock_path(profile))):
+        lock = locks.prepare(profile)
     with timings.step("wheelhouse", str(project.wheelhouse_dir(profile.name))):
-        outcome = wheelhouse.fill(profile, project.wheelhouse_dir(profile.name))
+        outcome = wheelhouse.fill(profile, lock, project.wheelhouse_dir(profile.name))
     with timings.step("render", str(project.dockerfile(profile.name))):
         render.write(profile, project)
         _sync_smoke_scripts(project)
@@ -239,7 +242,7 @@ def gate(
         return refused("the image failed its smoke tiers")
     labels = {
         "org.imagegate.profile": profile.name,
-        "org.imagegate.lock": f"sha256:{Lock.read(lock_path(profile)).sha256}",
+        "org.imagegate.lock": f"sha256:{Lock.read(locks.lock_path(profile)).sha256}",
         "org.imagegate.verified": "passed",
         "org.imagegate.findings": json.dumps(counts(findings), sort_keys=True),
     }
