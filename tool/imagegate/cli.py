@@ -502,9 +502,11 @@ def _wheelhouse(args: argparse.Namespace, project: Project) -> ExitCode:
     outcomes = []
     for profile in _selected(args):
         print(f"==> wheelhouse: {profile.name}", file=sys.stderr, flush=True)
-        with _holding(args, project, profile):
-            locked = lock.prepare(profile)
-            outcome = wheelhouse.fill(profile, locked, project.wheelhouse_dir(profile.name))
+        directory = project.wheelhouse_dir(profile.name)
+        with _holding(args, project, profile), interrupts.keeping(lock.lock_path(profile)):
+            with interrupts.keeping(directory):
+                locked = lock.prepare(profile)
+            outcome = wheelhouse.fill(profile, locked, directory)
         outcomes.append(outcome)
         if args.format == "table":
             for change in outcome.removed:
