@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from imagegate.cli import main
+from imagegate.cli import build_parser, main
 
 SHIPPED = Path(__file__).resolve().parents[2] / "profiles"
 
@@ -108,3 +108,57 @@ def test_help_explains_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     assert exited.value.code == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "--base-image" in out and "3 environment problem" in out
+
+
+MINIMAL = {
+    "render": ["--all"],
+    "lock": ["--all"],
+    "check": ["--all"],
+    "doctor": ["cpu"],
+    "repair": ["cpu"],
+    "detect": [],
+    "matrix": [],
+    "constraints": ["cpu"],
+    "wheelhouse": ["--all"],
+    "base": [],
+    "build": ["cpu"],
+    "gate": ["cpu", "--push", "127.0.0.1:5000/x:y"],
+    "verify": ["cpu"],
+}
+HONOURS_FORMAT = {
+    "render",
+    "lock",
+    "check",
+    "doctor",
+    "detect",
+    "wheelhouse",
+    "build",
+    "gate",
+    "verify",
+}
+
+
+@pytest.mark.parametrize("command", sorted(MINIMAL))
+def test_each_command_has_its_own_handler(command: str) -> None:
+    args = build_parser().parse_args([command, *MINIMAL[command]])
+    others = {
+        build_parser().parse_args([other, *rest]).handler
+        for other, rest in MINIMAL.items()
+        if other != command
+    }
+    assert callable(args.handler)
+    assert args.handler not in others
+
+
+@pytest.mark.parametrize("command", sorted(MINIMAL))
+def test_format_is_offered_only_where_it_is_honoured(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [command, *MINIMAL[command], "--format", "json"]
+    if command in HONOURS_FORMAT:
+        assert build_parser().parse_args(argv).format == "json"
+        return
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(argv)
+    assert exited.value.code == 2
+    assert "--format" in capsys.readouterr().err

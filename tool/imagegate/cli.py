@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,6 +31,7 @@ from imagegate.profiles import Profile, load_profile, load_profiles, profile_nam
 from imagegate.project import Project
 
 AUTO = "auto"
+Handler = Callable[[argparse.Namespace], ExitCode]
 EPILOG = "exit codes: 0 passed, 1 verification failed, 2 bad input, 3 environment problem"
 
 
@@ -44,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the profiles directory; its parent is the project root (default: ./profiles)",
     )
     common.add_argument("--debug", action="store_true", help="show the traceback of an error")
-    plain = argparse.ArgumentParser(add_help=False)
-    plain.add_argument("--format", choices=("table", "json"), default="table")
+    listed = argparse.ArgumentParser(add_help=False)
+    listed.add_argument("--format", choices=("table", "json"), default="table")
     judged = argparse.ArgumentParser(add_help=False)
     judged.add_argument(
         "--format",
@@ -73,14 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(
-        name: str, text: str, *, findings: bool = False, image: bool = False
+        name: str, text: str, handler: Handler, *parents: argparse.ArgumentParser
     ) -> argparse.ArgumentParser:
-        parents = [common, judged if findings else plain, *([gpu] if image else [])]
-        return commands.add_parser(
-            name, parents=parents, help=text, description=text, epilog=EPILOG
+        sub = commands.add_parser(
+            name, parents=[common, *parents], help=text, description=text, epilog=EPILOG
         )
+        sub.set_defaults(handler=handler)
+        return sub
 
-    sub = command("render", "Write dockerfiles/PROFILE.Dockerfile from each profile.")
+    sub = command(
+        "render", "Write dockerfiles/PROFILE.Dockerfile from each profile.", _render, listed
+    )
     _profiles_args(sub)
     sub.add_argument(
         "--check",
@@ -92,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
         "lock",
         "Resolve each profile's whole closure for its target with uv and write "
         "profiles/pylock.PROFILE.toml (PEP 751), every wheel pinned and hashed.",
+        _lock,
+        listed,
     )
     _profiles_args(sub)
 
@@ -100,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Preflight, no Docker, in seconds: the profile is valid, its lock fresh, its pins "
         "resolve together for the target, every locked wheel fits, pins, invariants and "
         "known issues hold over the whole closure.",
-        findings=True,
+        _check,
+        judged,
     )
     _profiles_args(sub)
     sub.add_argument(
@@ -114,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor",
         "Check a live Python environment against the profile with the same scripts and judge "
         "as verify, and say which of profile, lock, wheelhouse and environment is wrong.",
-        findings=True,
+        _doctor,
+        judged,
     )
     sub.add_argument("profile")
     sub.add_argument(
@@ -131,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Fix what doctor found, from the validated wheelhouse only (hashes required): "
         "uninstall, then install the exact locked build; journalled, re-checked, and rolled "
         "back to exactly what was there if anything fails. Never replaces a protected build.",
+        _repair,
     )
     sub.add_argument("profile")
     sub.add_argument("--python", type=Path, default=Path(sys.executable), metavar="PATH")
@@ -140,18 +149,22 @@ def build_parser() -> argparse.ArgumentParser:
         "detect",
         "Find this machine's GPUs (nvidia-smi; amd-smi or rocm-smi), their architecture and "
         "driver, and name the profile that fits, with the reason; no GPU picks the CPU one.",
+        _detect,
+        listed,
     )
 
     command(
         "matrix",
         "Print the GitHub Actions matrix of every profile as one line of JSON "
         "(for `strategy.matrix: ${{ fromJSON(...) }}`).",
+        _matrix,
     )
 
     sub = command(
         "constraints",
         "Print a pip constraints file that keeps the profile's protected builds: "
         "`pip install -c FILE -e .` then refuses to replace them.",
+        _constraints,
     )
     sub.add_argument("profile")
 
@@ -159,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
         "wheelhouse",
         "Fill wheelhouse/PROFILE/ with the profile's wheels for its target; "
         "validate and heal what is there.",
+        _wheelhouse,
+        listed,
     )
     _profiles_args(sub)
 
@@ -166,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         "base",
         "Make the local stand-in base image (Debian + Python, via debootstrap) "
         "for profiles whose base image cannot be pulled.",
+        _base,
     )
     sub.add_argument(
         "profile", nargs="?", default="cpu", help="whose base.local suite (default: cpu)"
@@ -176,8 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
         "build",
         "Render, fill the wheelhouse, build the image with BuildKit, "
         "then run the smoke tiers in a container from it.",
-        findings=True,
-        image=True,
+        _build,
+        judged,
+        gpu,
     )
     sub.add_argument("profile")
     sub.add_argument("--tag", help="image reference (default: imagegate/PROFILE:latest)")
@@ -191,8 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
         "gate",
         "The pre-deploy gate: check, build, verify, and push REF only if everything passed; "
         "the pushed image is labelled with the profile, the lock's digest and the result.",
-        findings=True,
-        image=True,
+        _gate,
+        judged,
+        gpu,
     )
     sub.add_argument("profile")
     sub.add_argument("--push", required=True, metavar="REF", help="where to push on a pass")
@@ -201,8 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command(
         "verify",
         "Run the smoke tiers (1-2, then 3: tiny models) against an existing image, networking off.",
-        findings=True,
-        image=True,
+        _verify,
+        judged,
+        gpu,
     )
     sub.add_argument("profile")
     sub.add_argument("--image", metavar="REF", help="default: imagegate/PROFILE:latest")
@@ -224,7 +243,7 @@ def _selected(args: argparse.Namespace) -> list[Profile]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(_dispatch(args))
+        return int(args.handler(args))
     except ImagegateError as error:
         if args.debug:
             traceback.print_exc()
@@ -238,84 +257,99 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(ExitCode.PASSED)
 
 
-def _dispatch(args: argparse.Namespace) -> ExitCode:
-    project = Project.from_profiles(args.profiles)
-    if args.command == "render":
-        return _render(args, project)
-    if args.command == "doctor":
-        profile = _profile(args.profile, args.profiles)
-        if not args.python.is_file():
-            raise UsageError(f"--python {args.python}: no such interpreter; pass a venv's python")
-        found = doctor.diagnose(profile, project, args.python, tier3=args.tier == 3)
-        _print(args, f"{profile.name} (doctor: {args.python})", found, {"python": str(args.python)})
-        return ExitCode.PASSED if passed(found) else ExitCode.VERIFICATION_FAILED
-    if args.command == "repair":
-        return _repair(args, project)
-    if args.command == "detect":
-        choice = _detect(args.profiles)
-        if args.format == "json":
-            print(json.dumps(choice.to_dict(), indent=2))
-        else:
-            for gpu in choice.gpus:
-                print(f"gpu: {gpu.describe()}, driver {gpu.driver or 'unknown'}")
-            print(f"profile: {choice.profile or 'none fits'} ({choice.reason})")
-            for name, why in choice.rejected:
-                print(f"  not {name}: {why}")
-        return ExitCode.PASSED if choice.profile else ExitCode.ENVIRONMENT
-    if args.command == "matrix":
-        profiles = load_profiles(profile_names(args.profiles), args.profiles)
-        print(json.dumps(matrix.matrix(profiles)))
-        return ExitCode.PASSED
-    if args.command == "constraints":
-        sys.stdout.write(lock.constraints(load_profile(args.profile, args.profiles)))
-        return ExitCode.PASSED
-    if args.command == "check":
-        return _check(args, project)
-    if args.command == "lock":
-        return _lock(args)
-    if args.command == "wheelhouse":
-        return _wheelhouse(args, project)
-    if args.command == "base":
-        from imagegate import base
-        from imagegate.engine import Engine
+def _project(args: argparse.Namespace) -> Project:
+    return Project.from_profiles(args.profiles)
 
-        suite = base.require_local(load_profile(args.profile, args.profiles))
-        print(base.make(suite, Engine(), rebuild=args.rebuild))
-        return ExitCode.PASSED
+
+def _doctor(args: argparse.Namespace) -> ExitCode:
+    profile = _profile(args.profile, args.profiles)
+    if not args.python.is_file():
+        raise UsageError(f"--python {args.python}: no such interpreter; pass a venv's python")
+    found = doctor.diagnose(profile, _project(args), args.python, tier3=args.tier == 3)
+    _print(args, f"{profile.name} (doctor: {args.python})", found, {"python": str(args.python)})
+    return ExitCode.PASSED if passed(found) else ExitCode.VERIFICATION_FAILED
+
+
+def _detect(args: argparse.Namespace) -> ExitCode:
+    choice = _choose(args.profiles)
+    if args.format == "json":
+        print(json.dumps(choice.to_dict(), indent=2))
+    else:
+        for gpu in choice.gpus:
+            print(f"gpu: {gpu.describe()}, driver {gpu.driver or 'unknown'}")
+        print(f"profile: {choice.profile or 'none fits'} ({choice.reason})")
+        for name, why in choice.rejected:
+            print(f"  not {name}: {why}")
+    return ExitCode.PASSED if choice.profile else ExitCode.ENVIRONMENT
+
+
+def _matrix(args: argparse.Namespace) -> ExitCode:
+    profiles = load_profiles(profile_names(args.profiles), args.profiles)
+    print(json.dumps(matrix.matrix(profiles)))
+    return ExitCode.PASSED
+
+
+def _constraints(args: argparse.Namespace) -> ExitCode:
+    sys.stdout.write(lock.constraints(load_profile(args.profile, args.profiles)))
+    return ExitCode.PASSED
+
+
+def _base(args: argparse.Namespace) -> ExitCode:
+    from imagegate import base
+    from imagegate.engine import Engine
+
+    suite = base.require_local(load_profile(args.profile, args.profiles))
+    print(base.make(suite, Engine(), rebuild=args.rebuild))
+    return ExitCode.PASSED
+
+
+def _build(args: argparse.Namespace) -> ExitCode:
     profile = _profile(args.profile, args.profiles)
     from imagegate import workflow  # Docker's SDK loads only for the commands that need it
     from imagegate.engine import Engine
 
-    if args.command == "build":
-        built = workflow.build(
-            profile,
-            project,
-            Engine(),
-            tag=args.tag,
-            base_image=args.base_image,
-            require_gpu=args.require_gpu,
+    built = workflow.build(
+        profile,
+        _project(args),
+        Engine(),
+        tag=args.tag,
+        base_image=args.base_image,
+        require_gpu=args.require_gpu,
+    )
+    _print(args, f"{profile.name} ({built.image})", built.findings, built.report_fields())
+    if not built.built:
+        print(
+            f"imagegate: the build of {profile.name} failed in its smoke step; "
+            f"the unverified stack is {built.image}",
+            file=sys.stderr,
         )
-        _print(args, f"{profile.name} ({built.image})", built.findings, built.report_fields())
-        if not built.built:
-            print(
-                f"imagegate: the build of {profile.name} failed in its smoke step; "
-                f"the unverified stack is {built.image}",
-                file=sys.stderr,
-            )
-        return ExitCode.PASSED if built.passed else ExitCode.VERIFICATION_FAILED
-    if args.command == "gate":
-        gated = workflow.gate(
-            profile,
-            project,
-            Engine(),
-            push=args.push,
-            base_image=args.base_image,
-            require_gpu=args.require_gpu,
-        )
-        _print(args, f"{profile.name} gate ({gated.ref})", gated.findings, gated.report_fields())
-        outcome = f"pushed {gated.ref} ({gated.digest})" if gated.pushed else "pushed nothing"
-        print(f"imagegate: gate {profile.name}: {outcome}: {gated.reason}", file=sys.stderr)
-        return ExitCode.PASSED if gated.pushed else ExitCode.VERIFICATION_FAILED
+    return ExitCode.PASSED if built.passed else ExitCode.VERIFICATION_FAILED
+
+
+def _gate(args: argparse.Namespace) -> ExitCode:
+    profile = _profile(args.profile, args.profiles)
+    from imagegate import workflow
+    from imagegate.engine import Engine
+
+    gated = workflow.gate(
+        profile,
+        _project(args),
+        Engine(),
+        push=args.push,
+        base_image=args.base_image,
+        require_gpu=args.require_gpu,
+    )
+    _print(args, f"{profile.name} gate ({gated.ref})", gated.findings, gated.report_fields())
+    outcome = f"pushed {gated.ref} ({gated.digest})" if gated.pushed else "pushed nothing"
+    print(f"imagegate: gate {profile.name}: {outcome}: {gated.reason}", file=sys.stderr)
+    return ExitCode.PASSED if gated.pushed else ExitCode.VERIFICATION_FAILED
+
+
+def _verify(args: argparse.Namespace) -> ExitCode:
+    profile = _profile(args.profile, args.profiles)
+    from imagegate import workflow
+    from imagegate.engine import Engine
+
     image = args.image or workflow.default_tag(profile)
     findings = workflow.verify_image(profile, Engine(), image, require_gpu=args.require_gpu)
     _print(args, f"{profile.name} ({image})", findings, {"image": image})
@@ -335,7 +369,8 @@ def _print(
     print(f"{report.summary(subject, findings)}; report written to {args.output}")
 
 
-def _render(args: argparse.Namespace, project: Project) -> ExitCode:
+def _render(args: argparse.Namespace) -> ExitCode:
+    project = _project(args)
     results = [render.write(p, project, check_only=args.check) for p in _selected(args)]
     if args.format == "json":
         rows = [
@@ -362,8 +397,9 @@ def _render(args: argparse.Namespace, project: Project) -> ExitCode:
     return ExitCode.PASSED
 
 
-def _check(args: argparse.Namespace, project: Project) -> ExitCode:
+def _check(args: argparse.Namespace) -> ExitCode:
     """One report over every profile asked for; each finding's subject names its profile."""
+    project = _project(args)
     everything: list[Finding] = []
     for profile in _selected(args):
         if args.deep:
@@ -377,7 +413,7 @@ def _check(args: argparse.Namespace, project: Project) -> ExitCode:
     return ExitCode.PASSED if passed(everything) else ExitCode.VERIFICATION_FAILED
 
 
-def _detect(directory: Path) -> hardware.Choice:
+def _choose(directory: Path) -> hardware.Choice:
     profiles = load_profiles(profile_names(directory), directory)
     return hardware.choose(profiles, hardware.detect())
 
@@ -386,19 +422,19 @@ def _profile(name: str, directory: Path) -> Profile:
     """A profile by name; `auto` is the one `imagegate detect` picks for this machine."""
     if name != AUTO:
         return load_profile(name, directory)
-    choice = _detect(directory)
+    choice = _choose(directory)
     if choice.profile is None:
         raise EnvironmentProblem(f"--profile auto: no profile fits this machine: {choice.reason}")
     print(f"==> auto: {choice.profile} ({choice.reason})", file=sys.stderr, flush=True)
     return load_profile(choice.profile, directory)
 
 
-def _repair(args: argparse.Namespace, project: Project) -> ExitCode:
+def _repair(args: argparse.Namespace) -> ExitCode:
     profile = _profile(args.profile, args.profiles)
     if not args.python.is_file():
         raise UsageError(f"--python {args.python}: no such interpreter; pass a venv's python")
     done = repair.repair(
-        profile, project, lock.read_fresh(profile), args.python, dry_run=args.dry_run
+        profile, _project(args), lock.read_fresh(profile), args.python, dry_run=args.dry_run
     )
     for target in done.plan.targets:
         print(
@@ -451,7 +487,8 @@ def _lock(args: argparse.Namespace) -> ExitCode:
     return worst
 
 
-def _wheelhouse(args: argparse.Namespace, project: Project) -> ExitCode:
+def _wheelhouse(args: argparse.Namespace) -> ExitCode:
+    project = _project(args)
     outcomes = []
     for profile in _selected(args):
         print(f"==> wheelhouse: {profile.name}", file=sys.stderr, flush=True)
