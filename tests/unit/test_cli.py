@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -18,8 +19,8 @@ def profiles(tmp_path: Path) -> Path:
     return tmp_path / "profiles"
 
 
-def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err
+def one_error_line(capsys: pytest.CaptureFixture[str], err: str | None = None) -> str:
+    err = capsys.readouterr().err if err is None else err
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert "Traceback" not in err
@@ -162,3 +163,28 @@ def test_format_is_offered_only_where_it_is_honoured(
         build_parser().parse_args(argv)
     assert exited.value.code == 2
     assert "--format" in capsys.readouterr().err
+
+
+def test_matrix_names_a_bad_profile_and_still_lists_the_others(
+    profiles: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (profiles / "latin1.yaml").write_bytes(b"extends: cpu\ndescription: caf\xe9\n")
+    assert main(["matrix", "--profiles", str(profiles)]) == 2
+    captured = capsys.readouterr()
+    listed = [entry["profile"] for entry in json.loads(captured.out)["include"]]
+    assert "cpu" in listed and "latin1" not in listed
+    line = one_error_line(capsys, captured.err)
+    assert line.startswith(f"imagegate: error: {profiles / 'latin1.yaml'}: line 2, byte ")
+
+
+def test_check_reports_an_unloadable_profile_as_broken(
+    profiles: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (profiles / "empty.yaml").write_text("")
+    assert main(["check", "empty", "empty", "--format", "json", "--profiles", str(profiles)]) == 2
+    captured = capsys.readouterr()
+    rows = json.loads(captured.out)["findings"]
+    assert [(r["check"], r["subject"], r["status"]) for r in rows] == [
+        ("profile", "empty: empty.yaml", "BROKEN")
+    ]
+    assert "the file is empty" in one_error_line(capsys, captured.err)

@@ -25,9 +25,22 @@ from imagegate import (
     report,
     wheelhouse,
 )
-from imagegate.errors import EnvironmentProblem, ExitCode, ImagegateError, UsageError
-from imagegate.findings import Finding, passed
-from imagegate.profiles import Profile, load_profile, load_profiles, profile_names
+from imagegate.errors import (
+    EnvironmentProblem,
+    ExitCode,
+    ImagegateError,
+    ProfileError,
+    UsageError,
+)
+from imagegate.findings import Finding, Status, passed
+from imagegate.profiles import (
+    PROFILE_SUFFIX,
+    Profile,
+    load_each,
+    load_profile,
+    load_profiles,
+    profile_names,
+)
 from imagegate.project import Project
 
 AUTO = "auto"
@@ -233,11 +246,14 @@ def _profiles_args(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--all", action="store_true", help="every profile in the profiles directory")
 
 
-def _selected(args: argparse.Namespace) -> list[Profile]:
+def _selected_names(args: argparse.Namespace) -> list[str]:
     if args.all == bool(args.names):
         raise UsageError("name one or more profiles, or pass --all (not both)")
-    names = profile_names(args.profiles) if args.all else args.names
-    return load_profiles(names, args.profiles)
+    return profile_names(args.profiles) if args.all else list(args.names)
+
+
+def _selected(args: argparse.Namespace) -> list[Profile]:
+    return load_profiles(_selected_names(args), args.profiles)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -245,9 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except ImagegateError as error:
-        if args.debug:
-            traceback.print_exc()
-        print(f"imagegate: error: {error}", file=sys.stderr)
+        _show(error, args)
         return int(error.exit_code)
     except KeyboardInterrupt:
         print("imagegate: interrupted", file=sys.stderr)
@@ -255,6 +269,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head`: the reader has what it wanted
         sys.stderr.close()
         return int(ExitCode.PASSED)
+
+
+def _show(error: ImagegateError, args: argparse.Namespace) -> None:
+    """An error as the user sees it: one line (after its traceback under --debug)."""
+    if args.debug:
+        traceback.print_exception(error)
+    print(f"imagegate: error: {error}", file=sys.stderr)
 
 
 def _project(args: argparse.Namespace) -> Project:
@@ -284,9 +305,13 @@ def _detect(args: argparse.Namespace) -> ExitCode:
 
 
 def _matrix(args: argparse.Namespace) -> ExitCode:
-    profiles = load_profiles(profile_names(args.profiles), args.profiles)
-    print(json.dumps(matrix.matrix(profiles)))
-    return ExitCode.PASSED
+    """The matrix of every profile that loads; each one that doesn't is named (exit 2)."""
+    loaded = load_each(profile_names(args.profiles), args.profiles).values()
+    broken = [error for error in loaded if isinstance(error, ProfileError)]
+    for error in broken:
+        _show(error, args)
+    print(json.dumps(matrix.matrix([p for p in loaded if isinstance(p, Profile)])))
+    return ExitCode.BAD_INPUT if broken else ExitCode.PASSED
 
 
 def _constraints(args: argparse.Namespace) -> ExitCode:
@@ -398,19 +423,42 @@ def _render(args: argparse.Namespace) -> ExitCode:
 
 
 def _check(args: argparse.Namespace) -> ExitCode:
-    """One report over every profile asked for; each finding's subject names its profile."""
+    """One report over every profile asked for; each finding's subject names its profile.
+
+    A profile that can't be loaded is named on stderr and is a BROKEN finding; the others
+    are still checked, and the exit code is at least 2.
+    """
     project = _project(args)
     everything: list[Finding] = []
-    for profile in _selected(args):
+    worst = ExitCode.PASSED
+    for name, loaded in load_each(_selected_names(args), args.profiles).items():
+        if isinstance(loaded, ProfileError):
+            _show(loaded, args)
+            everything.append(_unloadable(name, loaded))
+            worst = ExitCode.BAD_INPUT
+            continue
         if args.deep:
-            lock.ensure(profile)  # deep installs the lock: make it first if it is stale
-        found = preflight.check(profile)
+            lock.ensure(loaded)  # deep installs the lock: make it first if it is stale
+        found = preflight.check(loaded)
         if args.deep:
-            found += preflight.deep(profile, project)
-        everything += [replace(f, subject=f"{profile.name}: {f.subject}") for f in found]
+            found += preflight.deep(loaded, project)
+        everything += [replace(f, subject=f"{loaded.name}: {f.subject}") for f in found]
     subject = f"preflight{' --deep' if args.deep else ''}"
     _print(args, subject, everything, {})
-    return ExitCode.PASSED if passed(everything) else ExitCode.VERIFICATION_FAILED
+    return max(worst, ExitCode.PASSED if passed(everything) else ExitCode.VERIFICATION_FAILED)
+
+
+def _unloadable(name: str, error: ProfileError) -> Finding:
+    file = name if name.endswith(PROFILE_SUFFIX) else f"{name}{PROFILE_SUFFIX}"
+    return Finding(
+        tier=preflight.TIER,
+        check="profile",
+        subject=f"{name}: {file}",
+        status=Status.BROKEN,
+        expected="valid",
+        actual="invalid",
+        evidence=str(error),
+    )
 
 
 def _choose(directory: Path) -> hardware.Choice:
@@ -466,7 +514,7 @@ def _lock(args: argparse.Namespace) -> ExitCode:
         try:
             locked = lock.lock(profile)
         except ImagegateError as error:
-            print(f"imagegate: error: {error}", file=sys.stderr)
+            _show(error, args)
             rows.append({"profile": profile.name, "error": str(error)})
             worst = max(worst, error.exit_code)
             continue
