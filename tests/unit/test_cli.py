@@ -188,3 +188,18 @@ def test_check_reports_an_unloadable_profile_as_broken(
         ("profile", "empty: empty.yaml", "BROKEN")
     ]
     assert "the file is empty" in one_error_line(capsys, captured.err)
+
+
+@pytest.mark.parametrize("command", ["doctor", "repair"])
+@pytest.mark.parametrize("kind", ["directory", "not executable", "missing"])
+def test_python_that_cannot_run_is_one_line_of_bad_input(
+    command: str, kind: str, profiles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    python = tmp_path / "venv"
+    if kind == "directory":
+        python.mkdir()
+    elif kind == "not executable":
+        python.write_text("#!/bin/sh\n")
+        python.chmod(0o644)
+    assert main([command, "cpu", "--python", str(python), "--profiles", str(profiles)]) == 2
+    assert f"--python {python}: " in one_error_line(capsys)

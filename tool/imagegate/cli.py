@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -284,11 +285,23 @@ def _project(args: argparse.Namespace) -> Project:
 
 def _doctor(args: argparse.Namespace) -> ExitCode:
     profile = _profile(args.profile, args.profiles)
-    if not args.python.is_file():
-        raise UsageError(f"--python {args.python}: no such interpreter; pass a venv's python")
+    _interpreter(args.python)
     found = doctor.diagnose(profile, _project(args), args.python, tier3=args.tier == 3)
     _print(args, f"{profile.name} (doctor: {args.python})", found, {"python": str(args.python)})
     return ExitCode.PASSED if passed(found) else ExitCode.VERIFICATION_FAILED
+
+
+def _interpreter(python: Path) -> None:
+    """--python names an interpreter this process can run (checked before anything runs it)."""
+    if python.is_dir():
+        raise UsageError(
+            f"--python {python}: is a directory; pass the interpreter in it, "
+            f"e.g. {python / 'bin' / 'python'}"
+        )
+    if not python.is_file():
+        raise UsageError(f"--python {python}: no such interpreter; pass a venv's python")
+    if not os.access(python, os.X_OK):
+        raise UsageError(f"--python {python}: not executable; pass a venv's python")
 
 
 def _detect(args: argparse.Namespace) -> ExitCode:
@@ -479,8 +492,7 @@ def _profile(name: str, directory: Path) -> Profile:
 
 def _repair(args: argparse.Namespace) -> ExitCode:
     profile = _profile(args.profile, args.profiles)
-    if not args.python.is_file():
-        raise UsageError(f"--python {args.python}: no such interpreter; pass a venv's python")
+    _interpreter(args.python)
     done = repair.repair(
         profile, _project(args), lock.read_fresh(profile), args.python, dry_run=args.dry_run
     )
