@@ -354,13 +354,13 @@ def _build(args: argparse.Namespace) -> ExitCode:
         base_image=args.base_image,
         require_gpu=args.require_gpu,
     )
-    _print(args, f"{profile.name} ({built.image})", built.findings, built.report_fields())
     if not built.built:
         print(
             f"imagegate: the build of {profile.name} failed in its smoke step; "
             f"the unverified stack is {built.image}",
             file=sys.stderr,
         )
+    _print(args, f"{profile.name} ({built.image})", built.findings, built.report_fields())
     return ExitCode.PASSED if built.passed else ExitCode.VERIFICATION_FAILED
 
 
@@ -377,9 +377,9 @@ def _gate(args: argparse.Namespace) -> ExitCode:
         base_image=args.base_image,
         require_gpu=args.require_gpu,
     )
-    _print(args, f"{profile.name} gate ({gated.ref})", gated.findings, gated.report_fields())
     outcome = f"pushed {gated.ref} ({gated.digest})" if gated.pushed else "pushed nothing"
     print(f"imagegate: gate {profile.name}: {outcome}: {gated.reason}", file=sys.stderr)
+    _print(args, f"{profile.name} gate ({gated.ref})", gated.findings, gated.report_fields())
     return ExitCode.PASSED if gated.pushed else ExitCode.VERIFICATION_FAILED
 
 
@@ -397,14 +397,28 @@ def _verify(args: argparse.Namespace) -> ExitCode:
 def _print(
     args: argparse.Namespace, subject: str, findings: Sequence[Finding], extra: dict[str, object]
 ) -> None:
-    """The report in the format asked for, to --output or stdout; the step summary if set."""
-    report.append_step_summary(report.markdown(subject, findings, **extra))
+    """The report in the format asked for, to stdout or --output, before the step summary.
+
+    A report that can't be written to --output is printed instead (then exit 2); a step
+    summary that can't be appended is a warning: either way the report is not lost.
+    """
     text = report.render(subject, findings, args.format, **extra)
-    if args.output is None:
-        print(text)
-        return
-    report.write(args.output, text + "\n")
-    print(f"{report.summary(subject, findings)}; report written to {args.output}")
+    unwritten: UsageError | None = None
+    if args.output is not None:
+        try:
+            report.write(args.output, text + "\n")
+        except UsageError as error:
+            unwritten = error
+    if args.output is None or unwritten is not None:
+        print(text, flush=True)
+    else:
+        print(f"{report.summary(subject, findings)}; report written to {args.output}", flush=True)
+    try:
+        report.append_step_summary(report.markdown(subject, findings, **extra))
+    except EnvironmentProblem as problem:
+        print(f"imagegate: warning: {problem}", file=sys.stderr)
+    if unwritten is not None:
+        raise unwritten
 
 
 def _render(args: argparse.Namespace) -> ExitCode:
