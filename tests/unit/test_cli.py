@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 
-from imagegate.cli import main
+from imagegate.cli import build_parser, main
 
 SHIPPED = Path(__file__).resolve().parents[2] / "profiles"
 
@@ -18,8 +19,8 @@ def profiles(tmp_path: Path) -> Path:
     return tmp_path / "profiles"
 
 
-def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err
+def one_error_line(capsys: pytest.CaptureFixture[str], err: str | None = None) -> str:
+    err = capsys.readouterr().err if err is None else err
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert "Traceback" not in err
@@ -108,3 +109,97 @@ def test_help_explains_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     assert exited.value.code == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "--base-image" in out and "3 environment problem" in out
+
+
+MINIMAL = {
+    "render": ["--all"],
+    "lock": ["--all"],
+    "check": ["--all"],
+    "doctor": ["cpu"],
+    "repair": ["cpu"],
+    "detect": [],
+    "matrix": [],
+    "constraints": ["cpu"],
+    "wheelhouse": ["--all"],
+    "base": [],
+    "build": ["cpu"],
+    "gate": ["cpu", "--push", "127.0.0.1:5000/x:y"],
+    "verify": ["cpu"],
+}
+HONOURS_FORMAT = {
+    "render",
+    "lock",
+    "check",
+    "doctor",
+    "detect",
+    "wheelhouse",
+    "build",
+    "gate",
+    "verify",
+}
+
+
+@pytest.mark.parametrize("command", sorted(MINIMAL))
+def test_each_command_has_its_own_handler(command: str) -> None:
+    args = build_parser().parse_args([command, *MINIMAL[command]])
+    others = {
+        build_parser().parse_args([other, *rest]).handler
+        for other, rest in MINIMAL.items()
+        if other != command
+    }
+    assert callable(args.handler)
+    assert args.handler not in others
+
+
+@pytest.mark.parametrize("command", sorted(MINIMAL))
+def test_format_is_offered_only_where_it_is_honoured(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [command, *MINIMAL[command], "--format", "json"]
+    if command in HONOURS_FORMAT:
+        assert build_parser().parse_args(argv).format == "json"
+        return
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(argv)
+    assert exited.value.code == 2
+    assert "--format" in capsys.readouterr().err
+
+
+def test_matrix_names_a_bad_profile_and_still_lists_the_others(
+    profiles: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (profiles / "latin1.yaml").write_bytes(b"extends: cpu\ndescription: caf\xe9\n")
+    assert main(["matrix", "--profiles", str(profiles)]) == 2
+    captured = capsys.readouterr()
+    listed = [entry["profile"] for entry in json.loads(captured.out)["include"]]
+    assert "cpu" in listed and "latin1" not in listed
+    line = one_error_line(capsys, captured.err)
+    assert line.startswith(f"imagegate: error: {profiles / 'latin1.yaml'}: line 2, byte ")
+
+
+def test_check_reports_an_unloadable_profile_as_broken(
+    profiles: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (profiles / "empty.yaml").write_text("")
+    assert main(["check", "empty", "empty", "--format", "json", "--profiles", str(profiles)]) == 2
+    captured = capsys.readouterr()
+    rows = json.loads(captured.out)["findings"]
+    assert [(r["check"], r["subject"], r["status"]) for r in rows] == [
+        ("profile", "empty: empty.yaml", "BROKEN")
+    ]
+    assert "the file is empty" in one_error_line(capsys, captured.err)
+
+
+@pytest.mark.parametrize("command", ["doctor", "repair"])
+@pytest.mark.parametrize("kind", ["directory", "not executable", "missing"])
+def test_python_that_cannot_run_is_one_line_of_bad_input(
+    command: str, kind: str, profiles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    python = tmp_path / "venv"
+    if kind == "directory":
+        python.mkdir()
+    elif kind == "not executable":
+        python.write_text("#!/bin/sh\n")
+        python.chmod(0o644)
+    assert main([command, "cpu", "--python", str(python), "--profiles", str(profiles)]) == 2
+    assert f"--python {python}: " in one_error_line(capsys)

@@ -11,7 +11,14 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from imagegate.errors import ExitCode, ProfileError
-from imagegate.profiles import Profile, load_profile, load_profiles, profile_names
+from imagegate.profiles import (
+    Profile,
+    load_each,
+    load_profile,
+    load_profiles,
+    profile_name,
+    profile_names,
+)
 
 SHIPPED = Path(__file__).resolve().parents[2] / "profiles"
 
@@ -274,7 +281,17 @@ BAD_CHILDREN = {
     "python-as-yaml-number": (
         "extends: _common\ntarget:\n  python: 3.10\n",
         "target.python",
-        "number in YAML",
+        '3.10 is a number in YAML; quote it ("3.10")',
+    ),
+    "pin-as-yaml-number-with-a-trailing-zero": (
+        "extends: _common\npins:\n  numpy: 1.20\n",
+        "pins.numpy",
+        '1.20 is a number in YAML; quote it ("1.20")',
+    ),
+    "invariant-as-yaml-number": (
+        "extends: _common\ninvariants:\n  numpy: 2.0\n",
+        "invariants.numpy",
+        '2.0 is a number in YAML; quote it ("2.0")',
     ),
     "fact-not-python": (
         "extends: _common\nfacts:\n  'torch.version.(': 'None'\n",
@@ -320,6 +337,30 @@ def test_a_key_written_twice_is_refused_with_its_line(profiles: Path) -> None:
 
     assert message.startswith(f"{path}: line 4: ")
     assert "duplicate key 'torch'" in message
+
+
+def test_a_file_that_is_not_utf8_names_the_file_line_and_byte(profiles: Path) -> None:
+    path = profiles / "child.yaml"
+    path.write_bytes(b"extends: _common\ndescription: caf\xe9\n")
+
+    message = error_of("child", profiles)
+
+    assert message.startswith(f"{path}: line 2, byte 33 (0xe9): not UTF-8")
+
+
+def test_a_parent_that_is_not_utf8_names_the_parent(profiles: Path) -> None:
+    common = profiles / "_common.yaml"
+    common.write_bytes(COMMON.encode("utf-8") + b"# \xff\n")
+    write(profiles, "child", "extends: _common\n")
+
+    assert error_of("child", profiles).startswith(f"{common}: line ")
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n"])
+def test_an_empty_file_says_it_is_empty(profiles: Path, text: str) -> None:
+    path = write(profiles, "child", text)
+
+    assert error_of("child", profiles).startswith(f"{path}: the file is empty; ")
 
 
 def test_a_file_that_is_not_a_mapping_is_refused(profiles: Path) -> None:
@@ -400,3 +441,87 @@ def test_from_dict_keeps_the_local_label_of_every_pin() -> None:
 
     assert profile.requirements() == ["torch==2.3.1+rocm5.7", "torchvision==0.18.1+rocm5.7"]
     assert profile.requirements(protected_only=True) == ["torch==2.3.1+rocm5.7"]
+
+
+# --- a profile is named by its name, or by the path of its file ------------------------
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project folder, the current directory, whose profiles/ holds cpu and _common."""
+    folder = tmp_path / "project" / "profiles"
+    folder.mkdir(parents=True)
+    write(folder, "_common", COMMON)
+    write(folder, "cpu", 'extends: _common\npins:\n  torch: "2.13.0+cpu"\n')
+    monkeypatch.chdir(folder.parent)
+    return folder.parent
+
+
+@pytest.mark.parametrize(
+    "value", ["cpu", "profiles/cpu.yaml", "profiles/cpu", "profiles/../profiles/cpu", "cpu.yaml"]
+)
+def test_a_path_to_a_profile_file_names_that_profile(project: Path, value: str) -> None:
+    assert profile_name(value, Path("profiles")) == "cpu"
+    assert load_profile(value, Path("profiles")).name == "cpu"
+
+
+def test_an_absolute_path_and_one_from_inside_the_folder_name_the_profile(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = project / "profiles"
+    assert profile_name(str(directory / "cpu.yaml"), Path("profiles")) == "cpu"
+    monkeypatch.chdir(directory)
+    assert profile_name("./cpu", Path(".")) == "cpu"
+    assert profile_name("../profiles/cpu.yaml", directory) == "cpu"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["./cpu", "elsewhere/cpu.yaml", "elsewhere/cpu", "profiles/pylock.cpu.toml", ".", "..", "/"],
+)
+def test_a_path_outside_the_profiles_folder_is_refused_naming_the_known_ones(
+    project: Path, value: str
+) -> None:
+    (project / "elsewhere").mkdir()
+    write(project / "elsewhere", "cpu", "extends: _common\n")
+    (project / "profiles" / "pylock.cpu.toml").write_text("")
+
+    with pytest.raises(ProfileError) as caught:
+        load_profile(value, Path("profiles"))
+
+    assert str(caught.value).startswith(f"{value!r}: not a profile in profiles (known: cpu)")
+    assert caught.value.exit_code is ExitCode.BAD_INPUT
+
+
+def test_a_path_to_a_shared_file_is_refused_as_the_shared_file(project: Path) -> None:
+    with pytest.raises(ProfileError) as caught:
+        load_profile("profiles/_common.yaml", Path("profiles"))
+
+    assert "holds shared settings" in str(caught.value)
+
+
+def test_a_profile_named_twice_is_loaded_once_in_first_seen_order(project: Path) -> None:
+    write(project / "profiles", "gpu", 'extends: _common\npins:\n  torch: "2.5.1"\n')
+    names = ["gpu", "cpu", "gpu", "profiles/cpu.yaml", "cpu"]
+
+    assert [p.name for p in load_profiles(names, Path("profiles"))] == ["gpu", "cpu"]
+
+
+def test_one_bad_profile_spoils_only_itself(project: Path) -> None:
+    directory = Path("profiles")
+    (directory / "bad.yaml").write_bytes(b"extends: _common\ndescription: \xff\n")
+    write(directory, "empty", "")
+
+    loaded = load_each([*profile_names(directory), "nope", "../x"], directory)
+
+    assert list(loaded) == ["bad", "cpu", "empty", "nope", "../x"]
+    assert isinstance(loaded["cpu"], Profile)
+    assert [name for name, p in loaded.items() if isinstance(p, ProfileError)] == [
+        "bad",
+        "empty",
+        "nope",
+        "../x",
+    ]
+    with pytest.raises(ProfileError) as caught:
+        load_profiles(profile_names(directory), directory)
+    assert str(caught.value).startswith(f"{directory / 'bad.yaml'}: line 2")

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from imagegate.errors import EnvironmentProblem, ExitCode, UsageError
 from imagegate.findings import Finding, Status
 from imagegate.report import (
     FORMATS,
@@ -227,3 +228,25 @@ def test_write_replaces_a_file_and_leaves_no_temporary(tmp_path: Path) -> None:
     write(path, "new\n")
     assert path.read_text(encoding="utf-8") == "new\n"
     assert [p.name for p in path.parent.iterdir()] == ["junit.xml"]
+
+
+def test_a_step_summary_in_a_missing_folder_is_an_environment_problem(tmp_path: Path) -> None:
+    target = tmp_path / "missing" / "summary.md"
+    with pytest.raises(EnvironmentProblem) as caught:
+        append_step_summary("# report", {"GITHUB_STEP_SUMMARY": str(target)})
+    assert str(caught.value).startswith(f"GITHUB_STEP_SUMMARY={target}: ")
+    assert not target.parent.exists()
+
+
+def test_a_report_written_over_a_directory_is_bad_input_and_leaves_it_alone(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "reports"
+    (folder / "kept.xml").parent.mkdir()
+    (folder / "kept.xml").write_text("kept\n", encoding="utf-8")
+    with pytest.raises(UsageError) as caught:
+        write(folder, "report\n")
+    assert str(caught.value).startswith(f"--output {folder}: ")
+    assert caught.value.exit_code is ExitCode.BAD_INPUT
+    assert [p.name for p in folder.iterdir()] == ["kept.xml"]
+    assert [p.name for p in tmp_path.iterdir()] == ["reports"]

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
@@ -28,12 +29,26 @@ from imagegate import (
     report,
     wheelhouse,
 )
-from imagegate.errors import EnvironmentProblem, ExitCode, ImagegateError, UsageError
-from imagegate.findings import Finding, passed
-from imagegate.profiles import Profile, load_profile, load_profiles, profile_names
+from imagegate.errors import (
+    EnvironmentProblem,
+    ExitCode,
+    ImagegateError,
+    ProfileError,
+    UsageError,
+)
+from imagegate.findings import Finding, Status, passed
+from imagegate.profiles import (
+    PROFILE_SUFFIX,
+    Profile,
+    load_each,
+    load_profile,
+    load_profiles,
+    profile_names,
+)
 from imagegate.project import Project
 
 AUTO = "auto"
+Handler = Callable[[argparse.Namespace], ExitCode]
 EPILOG = "exit codes: 0 passed, 1 verification failed, 2 bad input, 3 environment problem"
 
 
@@ -47,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the profiles directory; its parent is the project root (default: ./profiles)",
     )
     common.add_argument("--debug", action="store_true", help="show the traceback of an error")
-    plain = argparse.ArgumentParser(add_help=False)
-    plain.add_argument("--format", choices=("table", "json"), default="table")
+    listed = argparse.ArgumentParser(add_help=False)
+    listed.add_argument("--format", choices=("table", "json"), default="table")
     judged = argparse.ArgumentParser(add_help=False)
     judged.add_argument(
         "--format",
@@ -85,15 +100,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(
-        name: str, text: str, *, findings: bool = False, image: bool = False, write: bool = False
+        name: str, text: str, handler: Handler, *parents: argparse.ArgumentParser
     ) -> argparse.ArgumentParser:
-        parents = [common, judged if findings else plain, *([gpu] if image else [])]
-        parents += [writes] if write else []
-        return commands.add_parser(
-            name, parents=parents, help=text, description=text, epilog=EPILOG
+        sub = commands.add_parser(
+            name, parents=[common, *parents], help=text, description=text, epilog=EPILOG
         )
+        sub.set_defaults(handler=handler)
+        return sub
 
-    sub = command("render", "Write dockerfiles/PROFILE.Dockerfile from each profile.", write=True)
+    sub = command(
+        "render", "Write dockerfiles/PROFILE.Dockerfile from each profile.", _render, listed, writes
+    )
     _profiles_args(sub)
     sub.add_argument(
         "--check",
@@ -105,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
         "lock",
         "Resolve each profile's whole closure for its target with uv and write "
         "profiles/pylock.PROFILE.toml (PEP 751), every wheel pinned and hashed.",
-        write=True,
+        _lock,
+        listed,
+        writes,
     )
     _profiles_args(sub)
 
@@ -114,8 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Preflight, no Docker, in seconds: the profile is valid, its lock fresh, its pins "
         "resolve together for the target, every locked wheel fits, pins, invariants and "
         "known issues hold over the whole closure.",
-        findings=True,
-        write=True,
+        _check,
+        judged,
+        writes,
     )
     _profiles_args(sub)
     sub.add_argument(
@@ -129,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor",
         "Check a live Python environment against the profile with the same scripts and judge "
         "as verify, and say which of profile, lock, wheelhouse and environment is wrong.",
-        findings=True,
+        _doctor,
+        judged,
     )
     sub.add_argument("profile")
     sub.add_argument(
@@ -146,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Fix what doctor found, from the validated wheelhouse only (hashes required): "
         "uninstall, then install the exact locked build; journalled, re-checked, and rolled "
         "back to exactly what was there if anything fails. Never replaces a protected build.",
-        write=True,
+        _repair,
+        writes,
     )
     sub.add_argument("profile")
     sub.add_argument("--python", type=Path, default=Path(sys.executable), metavar="PATH")
@@ -156,18 +178,22 @@ def build_parser() -> argparse.ArgumentParser:
         "detect",
         "Find this machine's GPUs (nvidia-smi; amd-smi or rocm-smi), their architecture and "
         "driver, and name the profile that fits, with the reason; no GPU picks the CPU one.",
+        _detect,
+        listed,
     )
 
     command(
         "matrix",
         "Print the GitHub Actions matrix of every profile as one line of JSON "
         "(for `strategy.matrix: ${{ fromJSON(...) }}`).",
+        _matrix,
     )
 
     sub = command(
         "constraints",
         "Print a pip constraints file that keeps the profile's protected builds: "
         "`pip install -c FILE -e .` then refuses to replace them.",
+        _constraints,
     )
     sub.add_argument("profile")
 
@@ -175,7 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
         "wheelhouse",
         "Fill wheelhouse/PROFILE/ with the profile's wheels for its target; "
         "validate and heal what is there.",
-        write=True,
+        _wheelhouse,
+        listed,
+        writes,
     )
     _profiles_args(sub)
 
@@ -183,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
         "base",
         "Make the local stand-in base image (Debian + Python, via debootstrap) "
         "for profiles whose base image cannot be pulled.",
+        _base,
     )
     sub.add_argument(
         "profile", nargs="?", default="cpu", help="whose base.local suite (default: cpu)"
@@ -193,9 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
         "build",
         "Render, fill the wheelhouse, build the image with BuildKit, "
         "then run the smoke tiers in a container from it.",
-        findings=True,
-        image=True,
-        write=True,
+        _build,
+        judged,
+        gpu,
+        writes,
     )
     sub.add_argument("profile")
     sub.add_argument("--tag", help="image reference (default: imagegate/PROFILE:latest)")
@@ -209,9 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
         "gate",
         "The pre-deploy gate: check, build, verify, and push REF only if everything passed; "
         "the pushed image is labelled with the profile, the lock's digest and the result.",
-        findings=True,
-        image=True,
-        write=True,
+        _gate,
+        judged,
+        gpu,
+        writes,
     )
     sub.add_argument("profile")
     sub.add_argument("--push", required=True, metavar="REF", help="where to push on a pass")
@@ -220,8 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command(
         "verify",
         "Run the smoke tiers (1-2, then 3: tiny models) against an existing image, networking off.",
-        findings=True,
-        image=True,
+        _verify,
+        judged,
+        gpu,
     )
     sub.add_argument("profile")
     sub.add_argument("--image", metavar="REF", help="default: imagegate/PROFILE:latest")
@@ -233,26 +265,27 @@ def _profiles_args(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--all", action="store_true", help="every profile in the profiles directory")
 
 
-def _selected(args: argparse.Namespace) -> list[Profile]:
+def _selected_names(args: argparse.Namespace) -> list[str]:
     if args.all == bool(args.names):
         raise UsageError("name one or more profiles, or pass --all (not both)")
-    names = profile_names(args.profiles) if args.all else args.names
-    return load_profiles(names, args.profiles)
+    return profile_names(args.profiles) if args.all else list(args.names)
+
+
+def _selected(args: argparse.Namespace) -> list[Profile]:
+    return load_profiles(_selected_names(args), args.profiles)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     interrupts.install()
     try:
-        return int(_dispatch(args))
+        return int(args.handler(args))
     except ImagegateError as error:
-        if args.debug:
-            traceback.print_exc()
-        print(f"imagegate: error: {error}", file=sys.stderr)
+        _show(error, args)
         return int(error.exit_code)
     except KeyboardInterrupt as error:
         if args.debug:
-            traceback.print_exc()
+            traceback.print_exception(error)
         stopped = error if isinstance(error, interrupts.Interrupted) else None
         kept = stopped.unchanged if stopped else []
         said = f"; left as they were: {', '.join(kept)}" if kept else ""
@@ -263,86 +296,131 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(ExitCode.PASSED)
 
 
-def _dispatch(args: argparse.Namespace) -> ExitCode:
-    project = Project.from_profiles(args.profiles)
-    if args.command == "render":
-        return _render(args, project)
-    if args.command == "doctor":
-        profile = _profile(args.profile, args.profiles)
-        if not args.python.is_file():
-            raise UsageError(f"--python {args.python}: no such interpreter; pass a venv's python")
-        found = doctor.diagnose(profile, project, args.python, tier3=args.tier == 3)
-        _print(args, f"{profile.name} (doctor: {args.python})", found, {"python": str(args.python)})
-        return ExitCode.PASSED if passed(found) else ExitCode.VERIFICATION_FAILED
-    if args.command == "repair":
-        return _repair(args, project)
-    if args.command == "detect":
-        choice = _detect(args.profiles)
-        if args.format == "json":
-            print(json.dumps(choice.to_dict(), indent=2))
-        else:
-            for gpu in choice.gpus:
-                print(f"gpu: {gpu.describe()}, driver {gpu.driver or 'unknown'}")
-            print(f"profile: {choice.profile or 'none fits'} ({choice.reason})")
-            for name, why in choice.rejected:
-                print(f"  not {name}: {why}")
-        return ExitCode.PASSED if choice.profile else ExitCode.ENVIRONMENT
-    if args.command == "matrix":
-        profiles = load_profiles(profile_names(args.profiles), args.profiles)
-        print(json.dumps(matrix.matrix(profiles)))
-        return ExitCode.PASSED
-    if args.command == "constraints":
-        sys.stdout.write(lock.constraints(load_profile(args.profile, args.profiles)))
-        return ExitCode.PASSED
-    if args.command == "check":
-        return _check(args, project)
-    if args.command == "lock":
-        return _lock(args, project)
-    if args.command == "wheelhouse":
-        return _wheelhouse(args, project)
-    if args.command == "base":
-        from imagegate import base
-        from imagegate.engine import Engine
+def _show(error: ImagegateError, args: argparse.Namespace) -> None:
+    """An error as the user sees it: one line (after its traceback under --debug)."""
+    if args.debug:
+        traceback.print_exception(error)
+    print(f"imagegate: error: {error}", file=sys.stderr)
 
-        suite = base.require_local(load_profile(args.profile, args.profiles))
-        print(base.make(suite, Engine(), rebuild=args.rebuild))
-        return ExitCode.PASSED
+
+def _project(args: argparse.Namespace) -> Project:
+    return Project.from_profiles(args.profiles)
+
+
+def _holding(args: argparse.Namespace, profile: Profile) -> AbstractContextManager[None]:
+    """The profile's run lock: one run at a time writes its lock, wheelhouse, files, image."""
+    project = _project(args)
+    what = f"the run lock of profile {profile.name} ({project.run_lock(profile.name)})"
+    return exclusive.hold(project.run_lock(profile.name), what, wait=args.wait)
+
+
+def _doctor(args: argparse.Namespace) -> ExitCode:
+    profile = _profile(args.profile, args.profiles)
+    _interpreter(args.python)
+    found = doctor.diagnose(profile, _project(args), args.python, tier3=args.tier == 3)
+    _print(args, f"{profile.name} (doctor: {args.python})", found, {"python": str(args.python)})
+    return ExitCode.PASSED if passed(found) else ExitCode.VERIFICATION_FAILED
+
+
+def _interpreter(python: Path) -> None:
+    """--python names an interpreter this process can run (checked before anything runs it)."""
+    if python.is_dir():
+        raise UsageError(
+            f"--python {python}: is a directory; pass the interpreter in it, "
+            f"e.g. {python / 'bin' / 'python'}"
+        )
+    if not python.is_file():
+        raise UsageError(f"--python {python}: no such interpreter; pass a venv's python")
+    if not os.access(python, os.X_OK):
+        raise UsageError(f"--python {python}: not executable; pass a venv's python")
+
+
+def _detect(args: argparse.Namespace) -> ExitCode:
+    choice = _choose(args.profiles)
+    if args.format == "json":
+        print(json.dumps(choice.to_dict(), indent=2))
+    else:
+        for gpu in choice.gpus:
+            print(f"gpu: {gpu.describe()}, driver {gpu.driver or 'unknown'}")
+        print(f"profile: {choice.profile or 'none fits'} ({choice.reason})")
+        for name, why in choice.rejected:
+            print(f"  not {name}: {why}")
+    return ExitCode.PASSED if choice.profile else ExitCode.ENVIRONMENT
+
+
+def _matrix(args: argparse.Namespace) -> ExitCode:
+    """The matrix of every profile that loads; each one that doesn't is named (exit 2)."""
+    loaded = load_each(profile_names(args.profiles), args.profiles).values()
+    broken = [error for error in loaded if isinstance(error, ProfileError)]
+    for error in broken:
+        _show(error, args)
+    print(json.dumps(matrix.matrix([p for p in loaded if isinstance(p, Profile)])))
+    return ExitCode.BAD_INPUT if broken else ExitCode.PASSED
+
+
+def _constraints(args: argparse.Namespace) -> ExitCode:
+    sys.stdout.write(lock.constraints(load_profile(args.profile, args.profiles)))
+    return ExitCode.PASSED
+
+
+def _base(args: argparse.Namespace) -> ExitCode:
+    from imagegate import base
+    from imagegate.engine import Engine
+
+    suite = base.require_local(load_profile(args.profile, args.profiles))
+    print(base.make(suite, Engine(), rebuild=args.rebuild))
+    return ExitCode.PASSED
+
+
+def _build(args: argparse.Namespace) -> ExitCode:
     profile = _profile(args.profile, args.profiles)
     from imagegate import workflow  # Docker's SDK loads only for the commands that need it
     from imagegate.engine import Engine
 
-    if args.command == "build":
-        with _holding(args, project, profile):
-            built = workflow.build(
-                profile,
-                project,
-                Engine(),
-                tag=args.tag,
-                base_image=args.base_image,
-                require_gpu=args.require_gpu,
-            )
-        _print(args, f"{profile.name} ({built.image})", built.findings, built.report_fields())
-        if not built.built:
-            print(
-                f"imagegate: the build of {profile.name} failed in its smoke step; "
-                f"the unverified stack is {built.image}",
-                file=sys.stderr,
-            )
-        return ExitCode.PASSED if built.passed else ExitCode.VERIFICATION_FAILED
-    if args.command == "gate":
-        with _holding(args, project, profile):
-            gated = workflow.gate(
-                profile,
-                project,
-                Engine(),
-                push=args.push,
-                base_image=args.base_image,
-                require_gpu=args.require_gpu,
-            )
-        _print(args, f"{profile.name} gate ({gated.ref})", gated.findings, gated.report_fields())
-        outcome = f"pushed {gated.ref} ({gated.digest})" if gated.pushed else "pushed nothing"
-        print(f"imagegate: gate {profile.name}: {outcome}: {gated.reason}", file=sys.stderr)
-        return ExitCode.PASSED if gated.pushed else ExitCode.VERIFICATION_FAILED
+    with _holding(args, profile):
+        built = workflow.build(
+            profile,
+            _project(args),
+            Engine(),
+            tag=args.tag,
+            base_image=args.base_image,
+            require_gpu=args.require_gpu,
+        )
+    if not built.built:
+        print(
+            f"imagegate: the build of {profile.name} failed in its smoke step; "
+            f"the unverified stack is {built.image}",
+            file=sys.stderr,
+        )
+    _print(args, f"{profile.name} ({built.image})", built.findings, built.report_fields())
+    return ExitCode.PASSED if built.passed else ExitCode.VERIFICATION_FAILED
+
+
+def _gate(args: argparse.Namespace) -> ExitCode:
+    profile = _profile(args.profile, args.profiles)
+    from imagegate import workflow
+    from imagegate.engine import Engine
+
+    with _holding(args, profile):
+        gated = workflow.gate(
+            profile,
+            _project(args),
+            Engine(),
+            push=args.push,
+            base_image=args.base_image,
+            require_gpu=args.require_gpu,
+        )
+    outcome = f"pushed {gated.ref} ({gated.digest})" if gated.pushed else "pushed nothing"
+    print(f"imagegate: gate {profile.name}: {outcome}: {gated.reason}", file=sys.stderr)
+    _print(args, f"{profile.name} gate ({gated.ref})", gated.findings, gated.report_fields())
+    return ExitCode.PASSED if gated.pushed else ExitCode.VERIFICATION_FAILED
+
+
+def _verify(args: argparse.Namespace) -> ExitCode:
+    profile = _profile(args.profile, args.profiles)
+    from imagegate import workflow
+    from imagegate.engine import Engine
+
     image = args.image or workflow.default_tag(profile)
     findings = workflow.verify_image(profile, Engine(), image, require_gpu=args.require_gpu)
     _print(args, f"{profile.name} ({image})", findings, {"image": image})
@@ -352,23 +430,38 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
 def _print(
     args: argparse.Namespace, subject: str, findings: Sequence[Finding], extra: dict[str, object]
 ) -> None:
-    """The report in the format asked for, to --output or stdout; the step summary if set."""
-    report.append_step_summary(report.markdown(subject, findings, **extra))
+    """The report in the format asked for, to stdout or --output, before the step summary.
+
+    A report that can't be written to --output is printed instead (then exit 2); a step
+    summary that can't be appended is a warning: either way the report is not lost.
+    """
     text = report.render(subject, findings, args.format, **extra)
-    if args.output is None:
-        print(text)
-        return
-    report.write(args.output, text + "\n")
-    print(f"{report.summary(subject, findings)}; report written to {args.output}")
+    unwritten: UsageError | None = None
+    if args.output is not None:
+        try:
+            report.write(args.output, text + "\n")
+        except UsageError as error:
+            unwritten = error
+    if args.output is None or unwritten is not None:
+        print(text, flush=True)
+    else:
+        print(f"{report.summary(subject, findings)}; report written to {args.output}", flush=True)
+    try:
+        report.append_step_summary(report.markdown(subject, findings, **extra))
+    except EnvironmentProblem as problem:
+        print(f"imagegate: warning: {problem}", file=sys.stderr)
+    if unwritten is not None:
+        raise unwritten
 
 
-def _render(args: argparse.Namespace, project: Project) -> ExitCode:
+def _render(args: argparse.Namespace) -> ExitCode:
+    project = _project(args)
     results = []
     for profile in _selected(args):
         if args.check:
             results.append(render.write(profile, project, check_only=True))
             continue
-        with _holding(args, project, profile):
+        with _holding(args, profile):
             results.append(render.write(profile, project))
     if args.format == "json":
         rows = [
@@ -395,30 +488,46 @@ def _render(args: argparse.Namespace, project: Project) -> ExitCode:
     return ExitCode.PASSED
 
 
-def _check(args: argparse.Namespace, project: Project) -> ExitCode:
-    """One report over every profile asked for; each finding's subject names its profile."""
+def _check(args: argparse.Namespace) -> ExitCode:
+    """One report over every profile asked for; each finding's subject names its profile.
+
+    A profile that can't be loaded is named on stderr and is a BROKEN finding; the others
+    are still checked, and the exit code is at least 2.
+    """
+    project = _project(args)
     everything: list[Finding] = []
-    for profile in _selected(args):
+    worst = ExitCode.PASSED
+    for name, loaded in load_each(_selected_names(args), args.profiles).items():
+        if isinstance(loaded, ProfileError):
+            _show(loaded, args)
+            everything.append(_unloadable(name, loaded))
+            worst = ExitCode.BAD_INPUT
+            continue
         deep: list[Finding] = []
         if args.deep:
-            with _holding(args, project, profile):
-                deep = preflight.deep(profile, project)  # locks and fills first when stale
-        found = preflight.check(profile) + deep
-        everything += [replace(f, subject=f"{profile.name}: {f.subject}") for f in found]
+            with _holding(args, loaded):
+                deep = preflight.deep(loaded, project)  # locks and fills first when stale
+        found = preflight.check(loaded) + deep
+        everything += [replace(f, subject=f"{loaded.name}: {f.subject}") for f in found]
     subject = f"preflight{' --deep' if args.deep else ''}"
     _print(args, subject, everything, {})
-    return ExitCode.PASSED if passed(everything) else ExitCode.VERIFICATION_FAILED
+    return max(worst, ExitCode.PASSED if passed(everything) else ExitCode.VERIFICATION_FAILED)
 
 
-def _holding(
-    args: argparse.Namespace, project: Project, profile: Profile
-) -> AbstractContextManager[None]:
-    """The profile's run lock: one run at a time writes its lock, wheelhouse, files, image."""
-    what = f"the run lock of profile {profile.name} ({project.run_lock(profile.name)})"
-    return exclusive.hold(project.run_lock(profile.name), what, wait=args.wait)
+def _unloadable(name: str, error: ProfileError) -> Finding:
+    file = name if name.endswith(PROFILE_SUFFIX) else f"{name}{PROFILE_SUFFIX}"
+    return Finding(
+        tier=preflight.TIER,
+        check="profile",
+        subject=f"{name}: {file}",
+        status=Status.BROKEN,
+        expected="valid",
+        actual="invalid",
+        evidence=str(error),
+    )
 
 
-def _detect(directory: Path) -> hardware.Choice:
+def _choose(directory: Path) -> hardware.Choice:
     profiles = load_profiles(profile_names(directory), directory)
     return hardware.choose(profiles, hardware.detect())
 
@@ -427,24 +536,19 @@ def _profile(name: str, directory: Path) -> Profile:
     """A profile by name; `auto` is the one `imagegate detect` picks for this machine."""
     if name != AUTO:
         return load_profile(name, directory)
-    choice = _detect(directory)
+    choice = _choose(directory)
     if choice.profile is None:
         raise EnvironmentProblem(f"--profile auto: no profile fits this machine: {choice.reason}")
     print(f"==> auto: {choice.profile} ({choice.reason})", file=sys.stderr, flush=True)
     return load_profile(choice.profile, directory)
 
 
-def _repair(args: argparse.Namespace, project: Project) -> ExitCode:
+def _repair(args: argparse.Namespace) -> ExitCode:
     profile = _profile(args.profile, args.profiles)
-    if not args.python.is_file():
-        raise UsageError(f"--python {args.python}: no such interpreter; pass a venv's python")
-    with _holding(args, project, profile):
+    _interpreter(args.python)
+    with _holding(args, profile):
         done = repair.repair(
-            profile,
-            project,
-            lock.read_fresh(profile),
-            args.python,
-            dry_run=args.dry_run,
+            profile, _project(args), lock.read_fresh(profile), args.python, dry_run=args.dry_run
         )
     for target in done.plan.targets:
         print(
@@ -467,17 +571,17 @@ def _repair(args: argparse.Namespace, project: Project) -> ExitCode:
     )
 
 
-def _lock(args: argparse.Namespace, project: Project) -> ExitCode:
+def _lock(args: argparse.Namespace) -> ExitCode:
     """Lock each profile; one that can't be locked is reported and the others still are."""
     rows: list[dict[str, object]] = []
     worst = ExitCode.PASSED
     for profile in _selected(args):
         print(f"==> lock: {profile.name}", file=sys.stderr, flush=True)
         try:
-            with _holding(args, project, profile):
+            with _holding(args, profile):
                 locked = lock.relock(profile)
         except ImagegateError as error:
-            print(f"imagegate: error: {error}", file=sys.stderr)
+            _show(error, args)
             rows.append({"profile": profile.name, "error": str(error)})
             worst = max(worst, error.exit_code)
             continue
@@ -498,12 +602,13 @@ def _lock(args: argparse.Namespace, project: Project) -> ExitCode:
     return worst
 
 
-def _wheelhouse(args: argparse.Namespace, project: Project) -> ExitCode:
+def _wheelhouse(args: argparse.Namespace) -> ExitCode:
+    project = _project(args)
     outcomes = []
     for profile in _selected(args):
         print(f"==> wheelhouse: {profile.name}", file=sys.stderr, flush=True)
         directory = project.wheelhouse_dir(profile.name)
-        with _holding(args, project, profile), interrupts.keeping(lock.lock_path(profile)):
+        with _holding(args, profile), interrupts.keeping(lock.lock_path(profile)):
             with interrupts.keeping(directory):
                 locked = lock.prepare(profile)
             outcome = wheelhouse.fill(profile, locked, directory)

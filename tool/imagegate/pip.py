@@ -21,7 +21,7 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from imagegate import runner
-from imagegate.errors import EnvironmentProblem, ProfileError
+from imagegate.errors import EnvironmentProblem, ProfileError, UsageError
 from imagegate.target import Target
 
 PROBE_TIMEOUT = 10.0
@@ -149,11 +149,32 @@ def _pip_configuration() -> list[tuple[str, str]]:
     faster); the `pip config list` subprocess where pip's internals have moved."""
     try:
         from pip._internal.configuration import Configuration
+        from pip._internal.exceptions import ConfigurationError
 
         configuration = Configuration(isolated=False)
-        configuration.load()
+        try:
+            configuration.load()
+        except ConfigurationError as error:
+            raise _unreadable_configuration(error) from None
         return [(str(key), str(value)) for key, value in configuration.items()]
     except (ImportError, AttributeError, TypeError):
         listed = runner.run([sys.executable, "-m", "pip", "config", "list"], timeout=PROBE_TIMEOUT)
         pairs = [line.partition("=") for line in listed.output.splitlines()]
         return [(key, raw.strip().strip("'\"")) for key, sep, raw in pairs if sep]
+
+
+def _unreadable_configuration(error: Exception) -> UsageError:
+    """A pip configuration file the user wrote is malformed: name it (and the line) once.
+
+    A UsageError, not a ProfileError: the preflight reads a ProfileError from resolving as
+    a conflict between pins, and this is no fault of the profile's.
+    """
+    cause = getattr(error, "error", None) or error  # the configparser error, when there is one
+    where = getattr(cause, "source", None) or getattr(error, "fname", None)
+    line = getattr(cause, "lineno", None)
+    reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    at = f"{where}{f': line {line}' if line else ''}: " if where else ""
+    return UsageError(
+        f"{at}pip cannot read its configuration file ({reason}); fix the file, "
+        "or point PIP_CONFIG_FILE at a valid one"
+    )

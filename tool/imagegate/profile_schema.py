@@ -34,10 +34,37 @@ class _Bad(Exception):
         self.key = key
 
 
+class WrittenFloat(float):
+    """A YAML float that keeps its source text: `numpy: 1.20` reads as 1.2."""
+
+    written: str
+
+    @classmethod
+    def of(cls, value: float, written: str) -> WrittenFloat:
+        number = cls(value)
+        number.written = written
+        return number
+
+
+class WrittenInt(int):
+    """A YAML int that keeps its source text: `torch: 010` reads as 8."""
+
+    written: str
+
+    @classmethod
+    def of(cls, value: int, written: str) -> WrittenInt:
+        number = cls(value)
+        number.written = written
+        return number
+
+
 def _text(value: Any, what: str) -> str:
     if isinstance(value, bool) or not isinstance(value, str) or not value.strip():
         if isinstance(value, int | float) and not isinstance(value, bool):
-            raise _Bad(f"{value!r} is a number in YAML; quote it ('{value}') so it is read exactly")
+            written = getattr(value, "written", str(value))
+            raise _Bad(
+                f'{written} is a number in YAML; quote it ("{written}") so it is read exactly'
+            )
         raise _Bad(f"{value!r} is not {what}; write it as a quoted string")
     return value
 

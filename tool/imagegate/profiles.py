@@ -8,7 +8,8 @@ the file that holds the mistake.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,12 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from imagegate.errors import ProfileError
-from imagegate.profile_schema import check_file
+from imagegate.profile_schema import WrittenFloat, WrittenInt, check_file
 from imagegate.target import Target
 
 SHARED_PREFIX = "_"
+PROFILE_SUFFIX = ".yaml"
+_NAME = re.compile(r"\w[\w.-]*")
 DEFAULT_TIMEOUT = 120.0
 
 
@@ -163,11 +166,38 @@ def profile_names(directory: Path) -> list[str]:
     """The buildable profiles in `directory` (shared `_*.yaml` files are not)."""
     if not directory.is_dir():
         raise ProfileError(f"{directory}: no such profiles directory; pass --profiles DIR")
-    return sorted(p.stem for p in directory.glob("*.yaml") if not p.stem.startswith(SHARED_PREFIX))
+    return sorted(
+        p.stem for p in directory.glob(f"*{PROFILE_SUFFIX}") if not p.stem.startswith(SHARED_PREFIX)
+    )
+
+
+def profile_name(value: str, directory: Path) -> str:
+    """The profile a command-line value names: a name, or a path to NAME.yaml (or NAME)
+    inside `directory`, so that a shell's completion `profiles/cpu.yaml` means `cpu`.
+
+    A path is taken from the current directory; a bare `NAME.yaml` is also looked for in
+    `directory`. Anything else is refused rather than read from outside the project.
+    """
+    if _NAME.fullmatch(value) and not value.endswith(PROFILE_SUFFIX):
+        return value
+    path = Path(value)
+    if path.name not in ("", ".", ".."):
+        if path.suffix != PROFILE_SUFFIX:
+            path = path.parent / f"{path.name}{PROFILE_SUFFIX}"
+        candidates = [path] if "/" in value else [path, directory / path]
+        for candidate in candidates:
+            if candidate.is_file() and candidate.parent.resolve() == directory.resolve():
+                return candidate.stem
+    known = ", ".join(profile_names(directory)) or "none"
+    raise ProfileError(
+        f"{value!r}: not a profile in {directory} (known: {known}); name one, "
+        f"or give the path of its {PROFILE_SUFFIX} file there"
+    )
 
 
 def load_profile(name: str, directory: Path) -> Profile:
-    path = directory / f"{name}.yaml"
+    name = profile_name(name, directory)
+    path = directory / f"{name}{PROFILE_SUFFIX}"
     if name.startswith(SHARED_PREFIX) and path.is_file():
         raise ProfileError(
             f"{path}: holds shared settings that profiles extend and is not built itself; "
@@ -186,8 +216,34 @@ def load_profile(name: str, directory: Path) -> Profile:
     return Profile.from_dict(merged, name=name, path=path)
 
 
-def load_profiles(names: list[str], directory: Path) -> list[Profile]:
-    return [load_profile(name, directory) for name in names]
+def load_each(names: Iterable[str], directory: Path) -> dict[str, Profile | ProfileError]:
+    """Each profile named, once and in first-seen order, or why it can't be loaded.
+
+    One bad file spoils only itself: a command over many profiles reports it and goes on.
+    """
+    loaded: dict[str, Profile | ProfileError] = {}
+    for value in names:
+        try:
+            name = profile_name(value, directory)
+        except ProfileError as error:
+            loaded.setdefault(value, error)
+            continue
+        if name not in loaded:
+            try:
+                loaded[name] = load_profile(name, directory)
+            except ProfileError as error:
+                loaded[name] = error
+    return loaded
+
+
+def load_profiles(names: Iterable[str], directory: Path) -> list[Profile]:
+    """Each profile named, once; the first that can't be loaded raises its error."""
+    profiles: list[Profile] = []
+    for loaded in load_each(names, directory).values():
+        if isinstance(loaded, ProfileError):
+            raise loaded
+        profiles.append(loaded)
+    return profiles
 
 
 def _chain(path: Path, directory: Path) -> list[tuple[Path, dict[str, Any]]]:
@@ -215,7 +271,8 @@ def _chain(path: Path, directory: Path) -> list[tuple[Path, dict[str, Any]]]:
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key written twice (plain YAML keeps the last one silently)."""
+    """SafeLoader that refuses a key written twice (plain YAML keeps the last one silently)
+    and keeps how each number was written, so a message can quote `1.20`, not `1.2`."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -227,6 +284,16 @@ class _StrictLoader(yaml.SafeLoader):
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
+        return WrittenFloat.of(super().construct_yaml_float(node), node.value)
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        return WrittenInt.of(super().construct_yaml_int(node), node.value)
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:float", _StrictLoader.construct_yaml_float)
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
 
 
 PACKAGE_KEYED = ("pins", "sources", "invariants")
@@ -252,7 +319,21 @@ def _canonical_packages(raw: dict[str, Any], path: Path) -> dict[str, Any]:
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
+        data = path.read_bytes()
+    except OSError as error:
+        raise ProfileError(
+            f"{path}: cannot be read ({error.strerror or error}); make it readable"
+        ) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        row = data.count(b"\n", 0, error.start) + 1
+        raise ProfileError(
+            f"{path}: line {row}, byte {error.start} (0x{data[error.start]:02x}): not UTF-8; "
+            "save the file as UTF-8"
+        ) from None
+    try:
+        raw = yaml.load(text, Loader=_StrictLoader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         line = f"line {mark.line + 1}: " if mark is not None else ""
@@ -262,7 +343,10 @@ def _read(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as error:
         raise ProfileError(f"{path}: malformed YAML ({error}); fix the syntax") from None
     if raw is None:
-        return {}
+        raise ProfileError(
+            f"{path}: the file is empty; write the profile's keys (README, 'Adding a profile') "
+            "or delete the file"
+        )
     if not isinstance(raw, dict):
         raise ProfileError(
             f"{path}: the file must hold a mapping of keys, not {type(raw).__name__}"

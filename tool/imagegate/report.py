@@ -33,6 +33,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from imagegate.errors import EnvironmentProblem, UsageError
 from imagegate.files import write_atomic
 from imagegate.findings import Finding, Status, counts, passed
 
@@ -149,7 +150,13 @@ def render(subject: str, findings: Sequence[Finding], fmt: str, **extra: Any) ->
 
 def write(path: Path, text: str) -> None:
     """Write a report atomically, so a CI reporter never reads half of one."""
-    write_atomic(path, text)
+    try:
+        write_atomic(path, text)
+    except OSError as error:
+        raise UsageError(
+            f"--output {path}: the report cannot be written there "
+            f"({error.strerror or error}); pass the path of a file in a writable folder"
+        ) from None
 
 
 def append_step_summary(markdown: str, environ: Mapping[str, str] = os.environ) -> bool:
@@ -160,9 +167,15 @@ def append_step_summary(markdown: str, environ: Mapping[str, str] = os.environ) 
     target = environ.get("GITHUB_STEP_SUMMARY")
     if not target:
         return False
-    with open(target, "a", encoding="utf-8") as stream:
-        stream.write(markdown if markdown.endswith("\n") else markdown + "\n")
-        stream.write("\n")
+    try:
+        with open(target, "a", encoding="utf-8") as stream:
+            stream.write(markdown if markdown.endswith("\n") else markdown + "\n")
+            stream.write("\n")
+    except OSError as error:
+        raise EnvironmentProblem(
+            f"GITHUB_STEP_SUMMARY={target}: the step summary cannot be appended "
+            f"({error.strerror or error}); the report is on stdout"
+        ) from None
     return True
 
 
