@@ -1,0 +1,76 @@
+"""The runner stops a program's whole process group: on a timeout, and when interrupted."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from imagegate import runner
+from imagegate.errors import EnvironmentProblem
+
+_SLEEPER = "import sys, time; time.sleep(300)"
+_PARENT = (
+    "import subprocess, sys, time\n"
+    "subprocess.Popen([sys.executable, '-c', {sleeper!r}, sys.argv[1]])\n"
+    "time.sleep(300)\n"
+)
+
+
+def family(marker: str) -> list[str]:
+    """A program that starts a child of its own and waits: both carry `marker`."""
+    return [sys.executable, "-c", _PARENT.format(sleeper=_SLEEPER), marker]
+
+
+def alive(marker: str) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in cmdline and state != "Z":
+            found.append(entry.name)
+    return found
+
+
+def until_started(marker: str) -> None:
+    deadline = time.monotonic() + 20
+    while len(alive(marker)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_a_timeout_stops_the_program_and_its_children() -> None:
+    marker = uuid.uuid4().hex
+
+    with pytest.raises(EnvironmentProblem, match="still running after 2s"):
+        runner.run(family(marker), timeout=2)
+
+    time.sleep(0.3)
+    assert alive(marker) == []
+
+
+def test_an_interruption_stops_the_group_and_goes_on_up() -> None:
+    marker = uuid.uuid4().hex
+    watcher = threading.Thread(
+        target=lambda: (until_started(marker), os.kill(os.getpid(), signal.SIGINT))
+    )
+    watcher.start()
+    started = time.monotonic()
+
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(family(marker), timeout=120)
+    watcher.join()
+
+    assert time.monotonic() - started < 60
+    time.sleep(0.3)
+    assert alive(marker) == []
