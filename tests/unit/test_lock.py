@@ -562,3 +562,24 @@ def test_the_cpu_lock_holds_the_cpu_build_of_torch() -> None:
     assert torch.version == Version("2.13.0+cpu")
     assert torch.protected
     assert torch.requirement().startswith("torch==2.13.0+cpu --hash=sha256:")
+
+
+def test_a_portable_lock_keeps_the_one_wheel_the_target_prefers(demo: Profile) -> None:
+    specific = "tokenizers-0.21.1-cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+    universal = "tokenizers-0.21.1-py3-none-any.whl"
+    elsewhere = "tokenizers-0.21.1-cp39-abi3-macosx_11_0_arm64.whl"
+    wheels = [
+        {"url": f"https://files.example/{f}", "hashes": {"sha256": sha_of(f)}}
+        for f in (universal, elsewhere, specific)
+    ]
+    raw = {
+        "lock-version": "1.0",
+        "packages": [{"name": "tokenizers", "version": "0.21.1", "wheels": wheels}],
+    }
+
+    fewer = {**raw, "packages": [{**raw["packages"][0], "wheels": [wheels[2]]}]}
+    text = portable(demo, raw, [])
+
+    [package] = tomllib.loads(text)["packages"]
+    assert [wheel["name"] for wheel in package["wheels"]] == [specific]
+    assert text == portable(demo, fewer, [])  # a source offering only that wheel: same file

@@ -20,20 +20,21 @@ import re
 import sys
 import tempfile
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import tomli_w
-from packaging.pylock import Pylock, PylockValidationError
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.pylock import PackageWheel, Pylock, PylockValidationError
+from packaging.utils import NormalizedName, canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
 from imagegate import interrupts, pip, runner
 from imagegate.errors import EnvironmentProblem, ProfileError
 from imagegate.files import write_atomic
 from imagegate.profiles import Profile
+from imagegate.target import Target
 
 RESOLVE_TIMEOUT = 600.0
 _NO_VERSION = re.compile(r"there is no version of (?P<name>[A-Za-z0-9._-]+)(?P<spec>\S*)")
@@ -237,13 +238,13 @@ def portable(profile: Profile, raw: Mapping[str, Any], protected: list[str]) -> 
         index = profile.index_for(name)
         if index is not None:
             entry["index"] = index
+        wheel = _best(profile.target, parsed.wheels or ())
         entry["wheels"] = [
             {
                 "name": wheel.filename,
                 "path": f"../wheelhouse/{profile.name}/{group}/{wheel.filename}",
                 "hashes": dict(wheel.hashes),
             }
-            for wheel in parsed.wheels or ()
         ]
         packages.append(entry)
     body: dict[str, Any] = {
@@ -263,6 +264,21 @@ def portable(profile: Profile, raw: Mapping[str, Any], protected: list[str]) -> 
         "# Wheel paths are relative to this file: `imagegate wheelhouse` puts them there.\n"
     )
     return header + tomli_w.dumps({**body, "tool": {"imagegate": tool}})
+
+
+def _best(target: Target, wheels: Sequence[PackageWheel]) -> PackageWheel:
+    """The one wheel an installer picks for the target: which others a source happened to
+    offer must not change the lock (a mirror holds one wheel of a release, PyPI five)."""
+    fitting = [
+        (rank, wheel.filename, wheel)
+        for wheel in wheels
+        if (rank := target.preference(parse_wheel_filename(wheel.filename)[3])) is not None
+    ]
+    if not fitting:
+        names = ", ".join(wheel.filename for wheel in wheels) or "none"
+        where = f"Python {target.python} on {target.platform}"
+        raise EnvironmentProblem(f"the resolver chose no wheel for {where}: {names}")
+    return min(fitting, key=lambda row: row[:2])[2]
 
 
 _KEPT = ("name", "version", "marker", "requires-python")

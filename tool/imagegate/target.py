@@ -57,17 +57,30 @@ class Target:
         return "cp" + self.python.replace(".", "")
 
     @cached_property
-    def tags(self) -> frozenset[Tag]:
+    def ranked_tags(self) -> tuple[Tag, ...]:
+        """Every tag the target accepts, the one an installer prefers first."""
         version = tuple(int(part) for part in self.python.split("."))
-        return frozenset(
-            [
-                *cpython_tags(version, abis=[self.abi], platforms=self.platforms),
-                *compatible_tags(version, interpreter=self.abi, platforms=self.platforms),
-            ]
+        return (
+            *cpython_tags(version, abis=[self.abi], platforms=self.platforms),
+            *compatible_tags(version, interpreter=self.abi, platforms=self.platforms),
         )
+
+    @cached_property
+    def tags(self) -> frozenset[Tag]:
+        return frozenset(self.ranked_tags)
+
+    @cached_property
+    def _rank(self) -> dict[Tag, int]:
+        return {tag: rank for rank, tag in reversed(list(enumerate(self.ranked_tags)))}
 
     def accepts(self, tags: frozenset[Tag]) -> bool:
         return not tags.isdisjoint(self.tags)
+
+    def preference(self, tags: frozenset[Tag]) -> int | None:
+        """How much an installer wants a wheel with these tags (lower is better), or None
+        when the target can't use it at all."""
+        ranks = [self._rank[tag] for tag in tags if tag in self._rank]
+        return min(ranks) if ranks else None
 
     @cached_property
     def uv_platform(self) -> str:

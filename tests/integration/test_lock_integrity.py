@@ -1,0 +1,120 @@
+"""A lock is what imagegate wrote, or it is refused: by check, render --check, wheelhouse, build.
+
+And it is portable: locking the same profile twice, from sources found differently (the
+user's pip configuration or none of it), gives the same file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from .conftest import imagegate
+
+LOCK = "pylock.cpu.toml"
+
+
+def zero_first_hash(text: str) -> str:
+    return re.sub(r'sha256 = "[0-9a-f]{64}"', f'sha256 = "{"0" * 64}"', text, count=1)
+
+
+def add_a_package(text: str) -> str:
+    block = (
+        '[[packages]]\nname = "six"\nversion = "1.16.0"\n\n[[packages.wheels]]\n'
+        'name = "six-1.16.0-py2.py3-none-any.whl"\n'
+        'path = "../wheelhouse/cpu/rest/six-1.16.0-py2.py3-none-any.whl"\n\n'
+        '[packages.wheels.hashes]\nsha256 = "' + "1" * 64 + '"\n\n'
+    )
+    return text.replace("[[packages]]", block + "[[packages]]", 1)
+
+
+EDITS = [
+    pytest.param(zero_first_hash, id="a-hash-zeroed"),
+    pytest.param(add_a_package, id="a-package-added"),
+]
+COMMANDS = [
+    pytest.param(("check", "cpu"), id="check"),
+    pytest.param(("render", "cpu", "--check"), id="render-check"),
+    pytest.param(("wheelhouse", "cpu"), id="wheelhouse"),
+    pytest.param(("constraints", "cpu"), id="constraints"),
+]
+
+
+@pytest.mark.parametrize("edit", EDITS)
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_lock_edited_by_hand_is_refused_in_one_line(
+    project: Path, edit: Callable[[str], str], command: tuple[str, ...]
+) -> None:
+    lock = project / "profiles" / LOCK
+    lock.write_text(edit(lock.read_text(encoding="utf-8")), encoding="utf-8")
+    edited = lock.read_bytes()
+
+    run = imagegate(*command, "--profiles", str(project / "profiles"))
+
+    assert run.code == 2, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("imagegate: error: ") and LOCK in last
+    assert "edited by hand" in last and last.endswith("run `imagegate lock cpu`")
+    assert lock.read_bytes() == edited  # refused, not silently replaced
+    assert not (project / "wheelhouse" / "cpu").exists()
+
+
+@pytest.mark.docker
+def test_build_refuses_an_edited_lock_before_it_builds(project: Path) -> None:
+    lock = project / "profiles" / LOCK
+    lock.write_text(zero_first_hash(lock.read_text(encoding="utf-8")), encoding="utf-8")
+
+    run = imagegate(
+        "build",
+        "cpu",
+        "--tag",
+        "imagegate-test/edited:never",
+        "--profiles",
+        str(project / "profiles"),
+    )
+
+    assert run.code == 2, run.stderr[-2000:]
+    assert "edited by hand" in run.stderr.strip().splitlines()[-1]
+    assert not (project / "wheelhouse").exists()
+
+
+LIGHT = """\
+description: a light profile for the portability test
+target:
+  python: "3.11"
+  platform: manylinux_2_36_x86_64
+base:
+  image: python:3.11-slim-bookworm
+pins:
+  requests: "2.32.3"
+  six: "1.17.0"
+"""
+
+
+def test_the_same_profile_locks_to_the_same_file_wherever_wheels_were_found(
+    tmp_path: Path,
+) -> None:
+    """Once with the machine's pip sources (local mirrors, find-links folders) and once with
+    none of them (PyPI alone): the closure is the same, and so must be the file."""
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "light.yaml").write_text(LIGHT, encoding="utf-8")
+    lock = profiles / "pylock.light.toml"
+
+    here = imagegate("lock", "light", "--profiles", str(profiles))
+    assert here.code == 0, here.stderr[-2000:]
+    with_sources = lock.read_bytes()
+    lock.unlink()
+    bare = imagegate(
+        "lock", "light", "--profiles", str(profiles), env={"PIP_CONFIG_FILE": "/dev/null"}
+    )
+
+    assert bare.code == 0, bare.stderr[-2000:]
+    assert lock.read_bytes() == with_sources
+    text = with_sources.decode()
+    assert 'name = "urllib3"' in text  # the closure, not only the pins
+    assert "file://" not in text and "/opt/" not in text and "url = " not in text
