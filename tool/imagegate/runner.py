@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from imagegate import interrupts
 from imagegate.errors import EnvironmentProblem
 
 GRACE = 5.0
@@ -51,35 +52,45 @@ def run(
     """Run to completion; with `echo`, stream each output line to stderr as it comes."""
     argv = tuple(str(arg) for arg in args)
     merged = {**os.environ, **(env or {})}
+    process: subprocess.Popen[str] | None = None
+    lines: list[str] = []
     try:
-        process = subprocess.Popen(
+        with interrupts.deferred():  # no interruption between the child's start and its name
+            process = _start(argv, merged, cwd)
+        for line in _lines_until(process, timeout):
+            lines.append(line)
+            if echo:
+                print(f"{prefix}{line}", end="", file=sys.stderr, flush=True)
+    except subprocess.TimeoutExpired:
+        assert process is not None
+        stop_group(process)
+        raise EnvironmentProblem(
+            f"{Path(argv[0]).name}: still running after {timeout:g}s; it was stopped"
+        ) from None
+    except BaseException:
+        if process is not None:
+            stop_group(process)
+        raise
+    return Completed(args=argv, returncode=process.wait(), output="".join(lines))
+
+
+def _start(
+    argv: tuple[str, ...], env: Mapping[str, str], cwd: Path | None
+) -> subprocess.Popen[str]:
+    try:
+        return subprocess.Popen(
             argv,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             text=True,
             errors="replace",
-            env=merged,
+            env=env,
             cwd=cwd,
             start_new_session=True,
         )
     except FileNotFoundError:
         raise EnvironmentProblem(f"{argv[0]}: not found on this machine; install it") from None
-    lines: list[str] = []
-    try:
-        for line in _lines_until(process, timeout):
-            lines.append(line)
-            if echo:
-                print(f"{prefix}{line}", end="", file=sys.stderr, flush=True)
-    except subprocess.TimeoutExpired:
-        stop_group(process)
-        raise EnvironmentProblem(
-            f"{Path(argv[0]).name}: still running after {timeout:g}s; it was stopped"
-        ) from None
-    except BaseException:
-        stop_group(process)
-        raise
-    return Completed(args=argv, returncode=process.wait(), output="".join(lines))
 
 
 def stop_group(process: subprocess.Popen[str], grace: float = GRACE) -> None:
