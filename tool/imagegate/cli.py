@@ -365,15 +365,23 @@ def _render(args: argparse.Namespace, project: Project) -> ExitCode:
 def _check(args: argparse.Namespace, project: Project) -> ExitCode:
     """One report over every profile asked for; each finding's subject names its profile."""
     everything: list[Finding] = []
+    unresolved: list[str] = []
     for profile in _selected(args):
         if args.deep:
             lock.ensure(profile)  # deep installs the lock: make it first if it is stale
-        found = preflight.check(profile)
-        if args.deep:
-            found += preflight.deep(profile, project)
+        try:
+            found = preflight.check(profile)
+        except preflight.Unresolved as error:  # report what was judged, then exit 3
+            found, unresolved = error.findings, [*unresolved, str(error)]
+        else:
+            if args.deep:
+                found += preflight.deep(profile, project)
         everything += [replace(f, subject=f"{profile.name}: {f.subject}") for f in found]
     subject = f"preflight{' --deep' if args.deep else ''}"
-    _print(args, subject, everything, {})
+    problem = "; ".join(unresolved)
+    _print(args, subject, everything, {"environment_problem": problem} if problem else {})
+    if problem:
+        raise EnvironmentProblem(problem)
     return ExitCode.PASSED if passed(everything) else ExitCode.VERIFICATION_FAILED
 
 
