@@ -95,6 +95,7 @@ def test_a_healthy_venv_passes(healthy: tuple[Path, Path]) -> None:
     assert code == 0
     assert rows[("pin", "torch")]["actual"] == "2.13.0+cpu"
     assert rows[("consistency", "lock ↔ environment")]["status"] == "OK"
+    assert rows[("consistency", "repair journal")]["status"] == "OK"
 
 
 def test_seed_000_drift_is_blamed_on_the_environment(

@@ -408,6 +408,12 @@ def _repair(args: argparse.Namespace, project: Project) -> ExitCode:
     done = repair.repair(
         profile, project, lock.read_fresh(profile), args.python, dry_run=args.dry_run
     )
+    if done.interrupted is not None:
+        print(
+            f"would roll back  an interrupted repair ({done.interrupted.folder}): restore "
+            f"{', '.join(done.interrupted.restores())}; then plan the repair again"
+        )
+        return ExitCode.PASSED
     for target in done.plan.targets:
         print(
             f"{'would repair' if args.dry_run else 'repair'}  {target.name}=={target.version}: "
