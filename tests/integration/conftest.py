@@ -106,7 +106,10 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     changed = sorted(
         path for path in before.keys() | after.keys() if before.get(path) != after.get(path)
     )
-    assert not changed, f"the tests wrote into the checkout {ROOT}: {', '.join(changed[:10])}"
+    assert not changed, (
+        f"the checkout {ROOT} changed during the session (a test wrote into it, or it was "
+        f"edited meanwhile): {', '.join(changed[:10])}"
+    )
 
 
 def no_gpu_env(folder: Path) -> dict[str, str]:
