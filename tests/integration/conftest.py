@@ -21,7 +21,15 @@ import pytest
 from imagegate import base
 from imagegate.engine import Engine
 
+GPU_TOOLS = ("nvidia-smi", "amd-smi", "rocm-smi")
 ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = ("profiles", "dockerfiles", "smoke_tests", ".dockerignore")
+"""What a build needs from the checkout; the session copies these, never writes them."""
+TOOLING = (".venv/", ".pytest_cache/", ".mypy_cache/", ".ruff_cache/", "__pycache__/")
+"""Ignored paths that running the tests itself creates in the checkout (and egg-info)."""
+_workspace: list[Path] = []
+"""The session's copy of the project (set by the `workspace` fixture): where `imagegate()`
+runs when no cwd is given."""
 
 
 @dataclass(frozen=True)
@@ -34,11 +42,12 @@ class Run:
         return json.loads(self.stdout)
 
 
-def imagegate(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> Run:
-    """The CLI as a person runs it, in its own process."""
+def imagegate(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> Run:
+    """The CLI as a person runs it, in its own process; by default in the session's copy of
+    the project (its ./profiles), never in the checkout."""
     done = subprocess.run(
         [sys.executable, "-m", "imagegate", *args],
-        cwd=cwd,
+        cwd=cwd or _workspace[0],
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},
@@ -49,6 +58,88 @@ def imagegate(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -
 
 def findings(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     return {(f["check"], f["subject"]): f for f in document["findings"]}
+
+
+def checkout_state() -> dict[str, object]:
+    """`git status` of the checkout, and every file under an ignored path that is not the
+    tests' own tooling (a wheelhouse/, a reports/) with its size and mtime."""
+    done = subprocess.run(
+        ["git", "status", "--porcelain=v1", "-z", "--ignored=matching", "--untracked-files=all"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    state: dict[str, object] = {}
+    for entry in filter(None, done.stdout.split("\0")):
+        code, path = entry[:2], entry[3:]
+        tooling = path.endswith(".egg-info/") or any(
+            path == t or path.endswith(f"/{t}") for t in TOOLING
+        )
+        if code != "!!":
+            state[path] = code
+        elif not tooling:
+            files = [path] if not path.endswith("/") else sorted((ROOT / path).rglob("*"))
+            for file in map(Path, files):
+                info = (ROOT / file).stat()
+                state[str(file)] = (info.st_size, info.st_mtime_ns)
+    return state
+
+
+@pytest.fixture(scope="session", autouse=True)
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One copy of the project (profiles, dockerfiles, smoke scripts) for the whole session:
+    the shared builds and their wheelhouse live there. The checkout must be unchanged after
+    the session; a test that wrote into it fails the run here."""
+    before = checkout_state()
+    folder = tmp_path_factory.mktemp("project")
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", *SHIPPED], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    for name in filter(None, listed.stdout.split("\0")):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, folder / name)
+    _workspace[:] = [folder]
+    yield folder
+    _workspace.clear()
+    after = checkout_state()
+    changed = sorted(
+        path for path in before.keys() | after.keys() if before.get(path) != after.get(path)
+    )
+    assert not changed, (
+        f"the checkout {ROOT} changed during the session (a test wrote into it, or it was "
+        f"edited meanwhile): {', '.join(changed[:10])}"
+    )
+
+
+def no_gpu_env(folder: Path) -> dict[str, str]:
+    """PATH as it is, less nvidia-smi, amd-smi and rocm-smi: a directory holding one of them
+    is replaced by a folder of links to everything else in it, so this machine has no GPU."""
+    entries = []
+    for index, directory in enumerate(os.environ.get("PATH", "").split(os.pathsep)):
+        found = [tool for tool in GPU_TOOLS if (Path(directory) / tool).exists()]
+        if not found:
+            entries.append(directory)
+            continue
+        shadow = folder / f"path{index}"
+        shadow.mkdir(parents=True)
+        for item in Path(directory).iterdir():
+            if item.name not in GPU_TOOLS:
+                (shadow / item.name).symlink_to(item)
+        entries.append(str(shadow))
+    return {"PATH": os.pathsep.join(entries)}
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def refusing_index() -> str:
+    """An index URL on 127.0.0.1 where nothing listens: every connection is refused."""
+    return f"http://127.0.0.1:{free_port()}/simple"
 
 
 @pytest.fixture(scope="session")
@@ -70,18 +161,25 @@ def project(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def cpu_build(base_image: str) -> Run:
-    """`imagegate build cpu` in the repository itself, as `make build-cpu` runs it."""
-    return imagegate("build", "cpu", "--format", "json")
+def cpu_wheelhouse(workspace: Path) -> Path:
+    """The cpu profile's wheelhouse, filled once in the session's copy of the project."""
+    run = imagegate("wheelhouse", "cpu", cwd=workspace)
+    assert run.code == 0, run.stderr[-2000:]
+    return workspace / "wheelhouse" / "cpu"
+
+
+@pytest.fixture(scope="session")
+def cpu_build(base_image: str, workspace: Path) -> Run:
+    """`imagegate build cpu` in the session's copy of the project, as `make build-cpu` runs
+    it; its image (imagegate/cpu:latest) and wheelhouse are shared by the tests."""
+    return imagegate("build", "cpu", "--format", "json", cwd=workspace)
 
 
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real registry server (Debian's docker-registry) on 127.0.0.1, for pushes."""
     folder = tmp_path_factory.mktemp("registry")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     config = folder / "config.yml"
     config.write_text(
         "version: 0.1\n"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Run, findings, imagegate
+from .conftest import Run, findings, imagegate, refusing_index
 from .test_broken_stack import VARIANT
 
 
@@ -19,15 +19,40 @@ def check(profiles: str, *args: str) -> Run:
     return imagegate("check", *args, "--format", "json", "--profiles", profiles)
 
 
-def test_check_all_passes_on_the_shipped_profiles() -> None:
-    run = imagegate("check", "--all", "--format", "json")
+def test_check_passes_on_the_shipped_profiles_with_a_lock(workspace: Path) -> None:
+    """A fresh committed lock is judged without any index: no network needed."""
+    locked = sorted(p.name.split(".")[1] for p in (workspace / "profiles").glob("pylock.*.toml"))
+    assert {"cpu", "cuda130"} <= set(locked)
+    run = imagegate("check", *locked, "--format", "json")
     assert run.code == 0, run.stdout[-3000:]
     rows = findings(run.json())
     assert rows[("pin", "cpu: torch")]["actual"] == "2.13.0+cpu"
     assert rows[("lock", "cuda130: pylock.cuda130.toml")]["status"] == "OK"
-    unreachable = rows[("lock", "cuda121: pylock.cuda121.toml")]
-    assert unreachable["status"] == "SKIPPED"
-    assert "pytorch-cu121" in unreachable["evidence"]
+    assert all(row["status"] == "OK" for row in rows.values())
+
+
+def test_a_pin_behind_an_unreachable_index_is_not_a_pass(project: Path) -> None:
+    """torch 2.99.0 exists nowhere and its index refuses connections: everything else the
+    profile says is still judged, then the run exits 3 naming the index."""
+    index = refusing_index()
+    text = f'extends: cpu\nindexes:\n  pytorch-cpu: {index}\npins:\n  torch: "2.99.0"\n'
+    profiles = variant(project, "ghost-torch", text + '  numpy: "2.0.2"\n')
+    run = check(profiles, "ghost-torch")
+    assert run.code == 3, run.stderr[-2000:]
+    last = run.stderr.strip().splitlines()[-1]
+    assert "ghost-torch" in last and "pytorch-cpu" in last and index in last
+    document = run.json()
+    assert index in document["environment_problem"]
+    rows = findings(document)
+    assert rows[("lock", "ghost-torch: pylock.ghost-torch.toml")]["status"] == "SKIPPED"
+    invariant = rows[("invariant", "ghost-torch: numpy")]
+    assert (invariant["status"], invariant["actual"]) == ("WRONG VERSION", "2.0.2")
+    assert not [row for row in rows.values() if row["check"] == "pin"]  # nothing resolved
+
+    alone = check(variant(project, "only-ghost", text), "only-ghost")
+    assert alone.code == 3
+    assert not [r for r in alone.json()["findings"] if r["status"] not in ("OK", "SKIPPED")]
+    assert not (project / "profiles" / "pylock.only-ghost.toml").exists()
 
 
 def test_a_conflicting_pin_is_rejected_with_the_clash(project: Path) -> None:
@@ -36,8 +61,7 @@ def test_a_conflicting_pin_is_rejected_with_the_clash(project: Path) -> None:
     assert run.code == 1
     row = findings(run.json())[("resolve", "clash: pins")]
     assert row["status"] == "BROKEN"
-    assert "transformers==4.51.3 depends on tokenizers>=0.21,<0.22" in row["evidence"]
-    assert "tokenizers==0.19.0" in row["evidence"]
+    assert "tokenizers" in row["evidence"] and "0.19.0" in row["evidence"]
 
 
 def test_numpy_2_pulled_by_a_dependency_breaks_the_invariant(project: Path) -> None:
@@ -73,16 +97,16 @@ def test_check_deep_catches_the_runtime_break_in_a_venv(project: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "text", "expected"),
     [
-        ("ghost", 'extends: cpu\npins:\n  peft: "0.13.99"\n', "pins.peft: peft==0.13.99"),
+        ("ghost", 'extends: cpu\npins:\n  peft: "0.13.99"\n', ("pins.peft", "0.13.99")),
         (
             "old-python",
             'extends: cpu\ntarget:\n  python: "3.8"\npins:\n  torch: null\nprotected: []\n',
-            "Python version (>=3.8) does not satisfy Python>=3.9.0 and accelerate==1.6.0",
+            ("pins", "accelerate"),
         ),
     ],
 )
 def test_lock_refuses_bad_pins_and_keeps_the_previous_lock(
-    project: Path, name: str, text: str, expected: str
+    project: Path, name: str, text: str, expected: tuple[str, ...]
 ) -> None:
     profiles = variant(project, name, text)
     lock = project / "profiles" / f"pylock.{name}.toml"
@@ -93,13 +117,16 @@ def test_lock_refuses_bad_pins_and_keeps_the_previous_lock(
     assert run.code == 2, run.stderr[-2000:]
     last = run.stderr.strip().splitlines()[-1]
     assert str(project / "profiles" / f"{name}.yaml") in last
-    assert expected in last
+    assert all(word in last for word in expected)
     assert lock.read_text() == "# the previous lock\n"
 
 
 def test_lock_names_the_index_it_cannot_reach(project: Path) -> None:
-    run = imagegate("lock", "cuda121", "--profiles", str(project / "profiles"))
+    index = refusing_index()
+    text = f'extends: cpu\nindexes:\n  pytorch-cpu: {index}\npins:\n  torch: "2.99.0"\n'
+    profiles = variant(project, "unreachable", text)
+    run = imagegate("lock", "unreachable", "--profiles", profiles)
     assert run.code == 3
     last = run.stderr.strip().splitlines()[-1]
-    assert "pytorch-cu121" in last and "cannot be reached" in last
-    assert not (project / "profiles" / "pylock.cuda121.toml").exists()
+    assert "pytorch-cpu" in last and index in last
+    assert not (project / "profiles" / "pylock.unreachable.toml").exists()

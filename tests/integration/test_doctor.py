@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, findings, imagegate
+from .conftest import findings, imagegate
 
 
 def uv_install(python: Path, *args: str) -> None:
@@ -55,15 +56,15 @@ def stale_transformers(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def healthy(tmp_path: Path) -> tuple[Path, Path]:
-    """A project with the cpu wheelhouse, and a venv installed from it by hash."""
-    shutil.copytree(ROOT / "profiles", tmp_path / "profiles")
-    assert imagegate("wheelhouse", "cpu", "--profiles", str(tmp_path / "profiles")).code == 0
-    venv = tmp_path / "venv"
+def healthy(project: Path, cpu_wheelhouse: Path) -> tuple[Path, Path]:
+    """A project with the cpu wheelhouse (links to the session's), and a venv installed
+    from it by hash."""
+    shutil.copytree(cpu_wheelhouse, project / "wheelhouse" / "cpu", copy_function=os.link)
+    venv = project / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
     for group in ("protected", "rest"):
-        folder = tmp_path / "wheelhouse" / "cpu" / group
+        folder = project / "wheelhouse" / "cpu" / group
         uv_install(
             python,
             "--require-hashes",
@@ -72,7 +73,7 @@ def healthy(tmp_path: Path) -> tuple[Path, Path]:
             "-r",
             str(folder / "requirements.txt"),
         )
-    return tmp_path, python
+    return project, python
 
 
 def doctor(project: Path, python: Path) -> tuple[int, dict[tuple[str, str], dict[str, str]]]:
@@ -94,6 +95,7 @@ def test_a_healthy_venv_passes(healthy: tuple[Path, Path]) -> None:
     assert code == 0
     assert rows[("pin", "torch")]["actual"] == "2.13.0+cpu"
     assert rows[("consistency", "lock ↔ environment")]["status"] == "OK"
+    assert rows[("consistency", "repair journal")]["status"] == "OK"
 
 
 def test_seed_000_drift_is_blamed_on_the_environment(

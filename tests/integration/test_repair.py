@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -45,6 +46,16 @@ def repair(project: Path, python: Path, *args: str) -> subprocess.CompletedProce
     )
 
 
+def contents(python: Path) -> dict[str, str]:
+    """Every file of the environment (its journal included), by path: its bytes' digest."""
+    prefix = python.parent.parent
+    return {
+        str(path.relative_to(prefix)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(prefix.rglob("*"))
+        if path.is_file() and not path.is_symlink()
+    }
+
+
 def imports(python: Path) -> dict[str, str]:
     """Each stack module: "ok" or the last line of its error."""
     outcome = {}
@@ -68,10 +79,11 @@ def test_seed_000_drift_is_repaired_without_touching_torch(
     uv_install(python, "--reinstall-package", "transformers", str(stale_transformers))
     torch_inode = torch_file(python).stat().st_ino
 
+    before = contents(python)
     dry = repair(project, python, "--dry-run")
     assert dry.returncode == 0
     assert "would repair  transformers==4.51.3: 4.57.3 installed, 4.51.3 locked" in dry.stdout
-    assert "transformers-4.57.3" in freeze(python)  # a dry run changes nothing
+    assert contents(python) == before  # a dry run changes nothing
 
     done = repair(project, python)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -120,12 +132,13 @@ def test_a_doctor_still_failing_after_repair_restores_everything(
     assert imports(python) == imports_before  # what imported still does, and only that
 
 
-def test_a_repair_killed_midway_is_rolled_back_by_the_next_one(
+def test_a_killed_repair_is_reported_by_dry_run_and_doctor_and_rolled_back_by_repair(
     healthy: tuple[Path, Path], stale_transformers: Path
 ) -> None:
     project, python = healthy
     uv_install(python, "--reinstall-package", "transformers", str(stale_transformers))
     before = freeze(python)
+    [site] = (python.parent.parent / "lib").glob("python3.*/site-packages")
     journal = python.parent.parent / ".imagegate-repair" / "journal.json"
     process = subprocess.Popen(
         [
@@ -144,14 +157,32 @@ def test_a_repair_killed_midway_is_rolled_back_by_the_next_one(
         start_new_session=True,
     )
     deadline = time.monotonic() + 300
-    while not journal.exists() and time.monotonic() < deadline:
+    while (site / "transformers-4.57.3.dist-info").exists() and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert journal.exists(), "the repair never journalled"
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+    assert journal.exists(), "the repair never journalled"
+    assert freeze(python) != before  # killed half-way: the stale transformers is gone
+    half = contents(python)
 
     dry = repair(project, python, "--dry-run")
 
     assert dry.returncode == 0, dry.stderr[-2000:]
-    assert "rolled back an interrupted repair" in dry.stderr
+    assert "would roll back" in dry.stdout and "transformers 4.57.3" in dry.stdout
+    assert contents(python) == half  # reported, not rolled back: nothing changed
+    code, rows = doctor(project, python)
+    assert code == 1
+    left = rows[("consistency", "repair journal")]
+    assert left["status"] == "BROKEN"
+    assert f"imagegate repair cpu --python {python}" in left["evidence"]
+
+    [good] = (project / "wheelhouse" / "cpu" / "rest").glob("transformers-4.51.3-*.whl")
+    good.unlink()  # after the rollback, this repair is refused: the rollback alone is seen
+    done = repair(project, python)
+
+    assert done.returncode == 1, done.stderr[-2000:]
     assert freeze(python) == before
+    assert not journal.parent.exists()
+    code, rows = doctor(project, python)
+    assert rows[("consistency", "repair journal")]["status"] == "OK"
+    assert rows[("pin", "transformers")]["actual"] == "4.57.3"

@@ -574,6 +574,7 @@ def test_a_portable_lock_keeps_the_one_wheel_the_target_prefers(demo: Profile) -
     ]
     raw = {
         "lock-version": "1.0",
+        "created-by": "uv",
         "packages": [{"name": "tokenizers", "version": "0.21.1", "wheels": wheels}],
     }
 

@@ -10,7 +10,7 @@ from packaging.version import Version
 
 from imagegate.findings import Finding, Status, passed
 from imagegate.lock import Lock
-from imagegate.preflight import TIER, closure_facts
+from imagegate.preflight import TIER, _judge_pins, closure_facts
 from imagegate.profiles import Profile
 from imagegate.target import Target
 from imagegate.verify import judge_versions
@@ -123,6 +123,34 @@ def test_a_closure_with_a_fixed_pandas_has_no_known_issue(tmp_path: Path) -> Non
     issues = [r for r in rows if r.check == "known-issue"]
     assert [r.status for r in issues] == [Status.OK]
     assert passed(rows)
+
+
+# --- _judge_pins: no closure (an index out of reach), only the profile's own pins -------------
+
+
+def test_without_a_closure_the_pins_are_judged_against_invariants_and_known_issues(
+    tmp_path: Path,
+) -> None:
+    profile = make_profile(tmp_path, pins={**PINNED_NUMPY, "numpy": "2.0.2", "pandas": "2.0.3"})
+
+    rows = _judge_pins(profile)
+
+    numpy = only(rows, "invariant", "numpy")
+    assert (numpy.status, numpy.actual) == (Status.WRONG_VERSION, "2.0.2")
+    assert only(rows, "known-issue", "pandas-built-for-numpy1").status is Status.BROKEN
+    assert not [r for r in rows if r.check in ("pin", "python")]  # never judged against itself
+    assert not passed(rows)
+
+
+def test_without_a_closure_an_unpinned_invariant_is_skipped_not_passed(tmp_path: Path) -> None:
+    pins = {name: version for name, version in PINNED_NUMPY.items() if name != "numpy"}
+    profile = make_profile(tmp_path, pins=pins)
+
+    rows = _judge_pins(profile)
+
+    numpy = only(rows, "invariant", "numpy")
+    assert (numpy.status, numpy.actual) == (Status.SKIPPED, "not pinned")
+    assert all("pins only" in r.evidence for r in rows if r.status is not Status.BROKEN)
 
 
 # --- judge_wheel -----------------------------------------------------------------------------

@@ -497,6 +497,7 @@ def _check(args: argparse.Namespace) -> ExitCode:
     project = _project(args)
     everything: list[Finding] = []
     worst = ExitCode.PASSED
+    unresolved: list[str] = []
     for name, loaded in load_each(_selected_names(args), args.profiles).items():
         if isinstance(loaded, ProfileError):
             _show(loaded, args)
@@ -507,10 +508,16 @@ def _check(args: argparse.Namespace) -> ExitCode:
         if args.deep:
             with _holding(args, loaded):
                 deep = preflight.deep(loaded, project)  # locks and fills first when stale
-        found = preflight.check(loaded) + deep
+        try:
+            found = preflight.check(loaded) + deep
+        except preflight.Unresolved as error:  # report what was judged, then exit 3
+            found, unresolved = error.findings, [*unresolved, str(error)]
         everything += [replace(f, subject=f"{loaded.name}: {f.subject}") for f in found]
     subject = f"preflight{' --deep' if args.deep else ''}"
-    _print(args, subject, everything, {})
+    problem = "; ".join(unresolved)
+    _print(args, subject, everything, {"environment_problem": problem} if problem else {})
+    if problem:
+        raise EnvironmentProblem(problem)
     return max(worst, ExitCode.PASSED if passed(everything) else ExitCode.VERIFICATION_FAILED)
 
 
@@ -548,8 +555,19 @@ def _repair(args: argparse.Namespace) -> ExitCode:
     _interpreter(args.python)
     with _holding(args, profile):
         done = repair.repair(
-            profile, _project(args), lock.read_fresh(profile), args.python, dry_run=args.dry_run
+            profile,
+            _project(args),
+            lock.read_fresh(profile),
+            args.python,
+            dry_run=args.dry_run,
+            wait=args.wait,
         )
+    if done.interrupted is not None:
+        print(
+            f"would roll back  an interrupted repair ({done.interrupted.folder}): restore "
+            f"{', '.join(done.interrupted.restores())}; then plan the repair again"
+        )
+        return ExitCode.PASSED
     for target in done.plan.targets:
         print(
             f"{'would repair' if args.dry_run else 'repair'}  {target.name}=={target.version}: "

@@ -2,13 +2,16 @@
 
 The same in-image scripts collect facts and the same judge as `verify` decides; on top, the
 three-way consistency of seed 000 — profile ↔ lock ↔ wheelhouse ↔ environment — is checked
-and the one that is wrong is named, so a stale wheelhouse is not mistaken for a broken venv.
+and the one that is wrong is named, so a stale wheelhouse is not mistaken for a broken venv;
+a repair killed half-way (its journal still there) is named too, with the command that rolls
+it back.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from imagegate import journal as journals
 from imagegate import lock as locks
 from imagegate import wheelhouse
 from imagegate.facts import Facts
@@ -23,17 +26,30 @@ CHECK = "consistency"
 
 
 def diagnose(
-    profile: Profile, project: Project, python: Path, *, tier3: bool = False
+    profile: Profile,
+    project: Project,
+    python: Path,
+    *,
+    tier3: bool = False,
+    repairing: bool = False,
 ) -> list[Finding]:
-    return examine(profile, project, python, tier3=tier3)[1]
+    """`repairing`: the caller is the repair that holds the journal, which is no leftover."""
+    return examine(profile, project, python, tier3=tier3, repairing=repairing)[1]
 
 
 def examine(
-    profile: Profile, project: Project, python: Path, *, tier3: bool = False
+    profile: Profile,
+    project: Project,
+    python: Path,
+    *,
+    tier3: bool = False,
+    repairing: bool = False,
 ) -> tuple[Facts, list[Finding]]:
     """The facts of the environment and the findings on them."""
     facts = collect_from_python(python, profile)
     findings = [*judge(profile, facts), *consistency(profile, project, facts)]
+    if not repairing:
+        findings.append(interrupted_repair(profile, python))
     if tier3 and passed(findings):
         findings += judge_models(profile, models_from_python(python, profile, require_gpu=False))
     return facts, findings
@@ -81,6 +97,20 @@ def consistency(profile: Profile, project: Project, facts: Facts) -> list[Findin
     else:
         rows.append(_row("lock ↔ environment", Status.OK, f"{len(lock.packages)} as locked"))
     return rows
+
+
+def interrupted_repair(profile: Profile, python: Path) -> Finding:
+    """A repair journal left in the environment: half of a repair is installed."""
+    left = journals.read(journals.prefix(python))
+    if left is None:
+        return _row("repair journal", Status.OK, "none left")
+    return _row(
+        "repair journal",
+        Status.BROKEN,
+        "left by a killed repair",
+        f"{left.folder}: half-repaired, a rollback restores {', '.join(left.restores()[:5])}; "
+        f"run `imagegate repair {profile.name} --python {python}` (it rolls back first)",
+    )
 
 
 def _row(subject: str, status: Status, actual: str, evidence: str = "") -> Finding:

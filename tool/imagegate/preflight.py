@@ -12,10 +12,11 @@ from __future__ import annotations
 import platform
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from packaging.utils import parse_wheel_filename
+from packaging.utils import NormalizedName, parse_wheel_filename
 
 from imagegate import hardware, runner, wheelhouse
 from imagegate import lock as locks
@@ -37,7 +38,17 @@ UV_INSTALL += ["--require-hashes", "--only-binary", ":all:"]
 links, not unzips."""
 
 
+class Unresolved(EnvironmentProblem):
+    """The closure could not be resolved here (an index out of reach): exit 3, and not a
+    pass. It carries the findings the check could still make, for the report."""
+
+    def __init__(self, message: str, findings: list[Finding]) -> None:
+        super().__init__(message)
+        self.findings = findings
+
+
 def check(profile: Profile) -> list[Finding]:
+    """Raises Unresolved, with what was judged, when the closure cannot be resolved here."""
     rows = [_row("profile", profile.path.name, Status.OK, "valid", "valid"), _hardware(profile)]
     path = locks.lock_path(profile)
     stale = locks.staleness(profile)
@@ -52,12 +63,13 @@ def check(profile: Profile) -> list[Finding]:
     try:
         fresh = Lock.parse(locks.resolve(profile).encode("utf-8"), path)
     except EnvironmentProblem as error:
-        if status is Status.MISSING:  # it cannot be made here: not this profile's fault
+        if status is Status.MISSING:
             rows[-1] = replace(
                 lock_row, status=Status.SKIPPED, evidence=f"cannot lock here: {error}"
             )
-            return rows
-        return [*rows, _row("resolve", "pins", Status.SKIPPED, "resolve together", "", str(error))]
+        else:
+            rows.append(_row("resolve", "pins", Status.SKIPPED, "resolve together", "", str(error)))
+        raise Unresolved(f"check {profile.name}: {error}", rows + _judge_pins(profile)) from None
     except ProfileError as error:
         return [
             *rows,
@@ -106,11 +118,31 @@ def _judge_closure(profile: Profile, lock: Lock) -> list[Finding]:
     return rows + judge_versions(profile, closure_facts(profile, lock), tier=TIER)
 
 
+def _judge_pins(profile: Profile) -> list[Finding]:
+    """Without a closure, what the profile's own pins tell: invariants and known issues over
+    the pinned versions. The pins are not judged against themselves."""
+    pinned = {name: str(version) for name, version in profile.pins.items()}
+    scope = "judged over the profile's pins only: the closure could not be resolved"
+    return [
+        replace(
+            finding,
+            actual="not pinned" if finding.actual == "not installed" else finding.actual,
+            evidence=finding.evidence or scope,
+        )
+        for finding in judge_versions(profile, _facts(profile, pinned), tier=TIER)
+        if finding.check not in ("python", "pin")
+    ]
+
+
 def closure_facts(profile: Profile, lock: Lock) -> Facts:
     """The lock's closure as facts: what the image will hold, before it exists."""
+    return _facts(profile, {name: str(locked.version) for name, locked in lock.packages.items()})
+
+
+def _facts(profile: Profile, versions: Mapping[NormalizedName, str]) -> Facts:
     distributions = {
-        name: Distribution(name=name, version=str(locked.version), requires=(), top_level=())
-        for name, locked in lock.packages.items()
+        name: Distribution(name=name, version=version, requires=(), top_level=())
+        for name, version in versions.items()
     }
     return Facts(
         python_version=profile.target.python,

@@ -6,7 +6,8 @@ protected package is never replaced by another build: such a plan is refused. Ap
 journals the environment first (versions, and a copy of every file of each distribution it
 will touch), then for each one uninstalls and installs the exact locked wheel by hash, then
 runs the doctor again. A failure, an interruption or a doctor that still fails restores the
-environment exactly; a repair killed outright is rolled back by the next `repair`.
+environment exactly; a repair killed outright is rolled back by the next `repair` (a dry
+run only says what that rollback would restore: it changes nothing, ever).
 """
 
 from __future__ import annotations
@@ -20,18 +21,17 @@ from pathlib import Path
 
 from packaging.utils import NormalizedName
 
-from imagegate import runner, wheelhouse
+from imagegate import exclusive, runner, wheelhouse
+from imagegate import journal as journals
 from imagegate.doctor import diagnose, examine
 from imagegate.errors import EnvironmentProblem, ExitCode, ImagegateError
 from imagegate.facts import Facts
-from imagegate.files import write_atomic
 from imagegate.findings import Finding, Status, passed
 from imagegate.lock import Lock, Locked
 from imagegate.profiles import Profile
 from imagegate.project import Project
 from imagegate.verify import same_build
 
-JOURNAL = ".imagegate-repair"
 TIMEOUT = 1800.0
 UV = [sys.executable, "-m", "uv", "pip"]
 _FILES = (
@@ -90,16 +90,42 @@ class Repaired:
     changed: bool
     rolled_back: str | None
     findings: list[Finding]
+    interrupted: journals.Journal | None = None
+    """A dry run's find: a killed repair's journal, which a real repair rolls back first
+    (the plan is made after that, so a dry run has none)."""
 
 
 def repair(
-    profile: Profile, project: Project, lock: Lock, python: Path, *, dry_run: bool = False
+    profile: Profile,
+    project: Project,
+    lock: Lock,
+    python: Path,
+    *,
+    dry_run: bool = False,
+    wait: float = exclusive.DEFAULT_WAIT,
 ) -> Repaired:
-    prefix = Path(_prefix(python))
-    journal = prefix / JOURNAL
-    if (journal / "journal.json").is_file():
-        rollback(python, journal)
+    """Plan, and unless `dry_run`, apply: one repair of an environment at a time."""
+    prefix = journals.prefix(python)
+    if dry_run:
+        return _repair(profile, project, lock, python, prefix, dry_run=True)
+    held = prefix / f"{journals.FOLDER}.lock"
+    with exclusive.hold(held, f"the environment {prefix}", wait=wait):
+        return _repair(profile, project, lock, python, prefix, dry_run=False)
+
+
+def _repair(
+    profile: Profile, project: Project, lock: Lock, python: Path, prefix: Path, *, dry_run: bool
+) -> Repaired:
+    left = journals.read(prefix)
+    if left is not None and dry_run:
+        nothing = Plan(targets=(), reasons={}, refused=None)
+        return Repaired(
+            plan=nothing, changed=False, rolled_back=None, findings=[], interrupted=left
+        )
+    if left is not None:
+        rollback(python, left)
         print(f"repair: rolled back an interrupted repair in {prefix}", file=sys.stderr)
+    journal = journals.folder(prefix)
     directory = project.wheelhouse_dir(profile.name)
     facts, findings = examine(profile, project, python)
     chosen = plan(profile, lock, facts, findings)
@@ -113,17 +139,17 @@ def repair(
             f"{directory}: the wheelhouse is wrong ({'; '.join(problems[:3])}); "
             f"nothing was changed; run `imagegate wheelhouse {profile.name}` first"
         )
-    _record(python, journal, facts, chosen)
+    recorded = _record(python, journal, facts, chosen)
     try:
         _apply(python, directory, chosen)
-        after = diagnose(profile, project, python)
+        after = diagnose(profile, project, python, repairing=True)
     except BaseException as error:
-        rollback(python, journal)
+        rollback(python, recorded)
         if isinstance(error, ImagegateError):
             raise type(error)(f"{error} (the environment was restored as it was)") from None
         raise
     if not passed(after):
-        rollback(python, journal)
+        rollback(python, recorded)
         still = [f"{f.subject}: {f.status.value}" for f in after if f.status.failed]
         return Repaired(
             plan=chosen,
@@ -135,27 +161,26 @@ def repair(
     return Repaired(plan=chosen, changed=True, rolled_back=None, findings=after)
 
 
-def _record(python: Path, journal: Path, facts: Facts, chosen: Plan) -> None:
+def _record(python: Path, folder: Path, facts: Facts, chosen: Plan) -> journals.Journal:
     """The journal: the versions before, and a copy of each touched distribution's files."""
     installed = [t.name for t in chosen.targets if t.name in facts.distributions]
     listed = runner.run([python, "-c", _FILES, *installed], timeout=TIMEOUT)
     files: dict[str, list[str]] = json.loads(listed.output) if installed else {}
-    backup = journal / "files"
-    shutil.rmtree(journal, ignore_errors=True)
-    backup.mkdir(parents=True)
-    for paths in files.values():
+    journal = journals.Journal(
+        folder=folder,
+        versions={name: d.version for name, d in facts.distributions.items()},
+        targets=tuple(t.name for t in chosen.targets),
+        files={name: tuple(paths) for name, paths in files.items()},
+    )
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / journals.FILES).mkdir(parents=True)
+    for paths in journal.files.values():
         for text in paths:
-            source = Path(text)
-            if source.is_file():
-                target = backup / source.relative_to("/")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, target)
-    state = {
-        "versions": {name: d.version for name, d in facts.distributions.items()},
-        "targets": [t.name for t in chosen.targets],
-        "files": files,
-    }
-    write_atomic(journal / "journal.json", json.dumps(state, indent=1))
+            if Path(text).is_file():
+                journal.saved(text).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(text, journal.saved(text))
+    journal.write()
+    return journal
 
 
 def _apply(python: Path, directory: Path, chosen: Plan) -> None:
@@ -184,28 +209,20 @@ def _apply(python: Path, directory: Path, chosen: Plan) -> None:
         Path(requirements.name).unlink()
 
 
-def rollback(python: Path, journal: Path) -> None:
+def rollback(python: Path, journal: journals.Journal) -> None:
     """Put back every touched distribution exactly as the journal recorded it."""
-    state = json.loads((journal / "journal.json").read_text(encoding="utf-8"))
-    for name in state["targets"]:
+    for name in journal.targets:
         _uv(["uninstall", "--python", str(python), name], allow_missing=True)
-    for paths in state["files"].values():
+    for paths in journal.files.values():
         for text in paths:
-            saved = journal / "files" / Path(text).relative_to("/")
+            saved = journal.saved(text)
             if saved.is_file():
                 Path(text).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(saved, text)
-    shutil.rmtree(journal)
+    shutil.rmtree(journal.folder)
 
 
 def _uv(args: list[str], *, allow_missing: bool = False) -> None:
     done = runner.run([*UV, *args], timeout=TIMEOUT)
     if not done.ok and not (allow_missing and "not installed" in done.output.lower()):
         raise EnvironmentProblem(f"uv pip {args[0]} failed: {done.tail(1)}")
-
-
-def _prefix(python: Path) -> str:
-    done = runner.run([python, "-c", "import sys; print(sys.prefix)"], timeout=60)
-    if not done.ok:
-        raise EnvironmentProblem(f"{python}: does not run: {done.tail(1)}")
-    return done.output.strip()
