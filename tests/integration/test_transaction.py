@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -291,3 +292,42 @@ def test_a_wheelhouse_that_cannot_be_written_is_one_line_and_changes_nothing(
     assert last.startswith("imagegate: error: ") and str(cpu.wheelhouse) in last
     assert (cpu.profiles / CPU_LOCK).read_bytes() == lock_before
     assert sorted(p.name for p in cpu.wheelhouse.rglob("*")) == wheels_before
+
+
+def test_an_unchanged_wheelhouse_runs_no_program_and_a_bump_fetches_only_its_wheel(
+    cpu: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imagegate import lock, runner, wheelhouse
+    from imagegate.profiles import load_profile
+
+    ran: list[tuple[str, ...]] = []
+    real = runner.run
+
+    def spy(args: Any, **options: Any) -> runner.Completed:
+        ran.append(tuple(str(arg) for arg in args))
+        return real(args, **options)
+
+    monkeypatch.setattr(runner, "run", spy)
+    directory = cpu.wheelhouse / "cpu"
+    profile = load_profile("cpu", cpu.profiles)
+    wheelhouse.fill(profile, lock.prepare(profile), directory)  # learns what is verified
+    ran.clear()
+    before = cpu.state()
+
+    unchanged = wheelhouse.fill(profile, lock.prepare(profile), directory)
+
+    assert ran == []
+    assert cpu.state() == before
+    assert len(unchanged.kept) == 28 and not unchanged.fetched
+
+    cpu.bump()
+    profile = load_profile("cpu", cpu.profiles)
+    bumped = wheelhouse.fill(profile, lock.prepare(profile), directory)
+
+    fetches = [args for args in ran if "download" in args]
+    assert len(fetches) == 1  # one group had a missing wheel; the protected one had none
+    requirements = Path(fetches[0][fetches[0].index("-r") + 1])
+    assert requirements.name == "rest.missing.txt"
+    assert [c.filename for c in bumped.fetched] == ["accelerate-1.7.0-py3-none-any.whl"]
+    assert [c.filename for c in bumped.removed] == ["accelerate-1.6.0-py3-none-any.whl"]
+    assert len(bumped.kept) == 27

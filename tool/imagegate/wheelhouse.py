@@ -9,7 +9,9 @@ or partial fetch leaves the previous wheelhouse as it was.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import shutil
 import sys
@@ -25,7 +27,7 @@ from packaging.version import Version
 from imagegate import interrupts, pip
 from imagegate.errors import EnvironmentProblem
 from imagegate.files import write_atomic
-from imagegate.lock import Lock
+from imagegate.lock import Lock, Locked
 from imagegate.profiles import Profile
 from imagegate.target import Target
 
@@ -141,6 +143,17 @@ def _fill(profile: Profile, lock: Lock, directory: Path, *, echo: bool) -> Outco
     ledger = _Ledger()
     staging = _staging(directory)
     pins = {name: locked.version for name, locked in lock.packages.items()}
+    usable = _validate_existing(profile, lock, directory, ledger)
+    if lock.written and _complete(lock, directory, usable, ledger):
+        _remember(directory, lock)
+        return Outcome(
+            profile=profile.name,
+            directory=directory,
+            kept=tuple(
+                Change(group=k.partition("/")[0], filename=k.partition("/")[2])
+                for k in sorted(usable)
+            ),
+        )
     try:
         try:
             staging.mkdir(parents=True)
@@ -149,24 +162,26 @@ def _fill(profile: Profile, lock: Lock, directory: Path, *, echo: bool) -> Outco
                 f"{staging.parent}: cannot write the wheelhouse ({error.strerror or error}); "
                 "make it writable; nothing was changed"
             ) from None
-        usable = _validate_existing(profile, lock, directory, ledger)
         for group, protected in _groups(lock):
             folder = staging / group
             folder.mkdir()
             for key in usable:
                 if key.startswith(f"{group}/"):
                     _link(directory / key, folder / key.partition("/")[2])
-            requirements = folder / REQUIREMENTS
-            write_atomic(requirements, "\n".join(lock.requirements(protected=protected)) + "\n")
-            pip.download(
-                requirements,
-                dest=folder,
-                target=profile.target,
-                indexes=profile.indexes,
-                sources=profile.sources,
-                lock=lock.path,
-                echo=echo,
-            )
+            write_atomic(folder / REQUIREMENTS, _requirements(lock, protected))
+            missing = _missing(lock, protected, folder)
+            if missing:
+                wanted = staging / f"{group}.missing.txt"
+                write_atomic(wanted, "\n".join(p.requirement() for p in missing) + "\n")
+                pip.download(
+                    wanted,
+                    dest=folder,
+                    target=profile.target,
+                    indexes=profile.indexes,
+                    sources=profile.sources,
+                    lock=lock.path,
+                    echo=echo,
+                )
             expected = lock.filenames(protected=protected)
             for path in sorted(folder.glob("*.whl")):
                 if path.name not in expected:
@@ -188,6 +203,7 @@ def _fill(profile: Profile, lock: Lock, directory: Path, *, echo: bool) -> Outco
         with interrupts.deferred():
             write_atomic(staging / COMMITTED, "")
             _commit(staging, directory, lock.path)
+        _remember(directory, lock)
     finally:
         if not (staging / COMMITTED).is_file():  # a marked commit is the next run's to finish
             shutil.rmtree(staging, ignore_errors=True)
@@ -254,10 +270,40 @@ def _groups(lock: Lock) -> list[tuple[str, bool]]:
 
 
 def _require_every_package(lock: Lock, protected: bool, folder: Path) -> None:
+    for locked in _missing(lock, protected, folder):
+        raise pip.FetchProblem(f"{lock.path}: packages.{locked.name}: pip fetched no wheel for it")
+
+
+def _missing(lock: Lock, protected: bool, folder: Path) -> list[Locked]:
+    """The group's locked packages that have no wheel in `folder` yet."""
     present = {parse_wheel_filename(p.name)[0] for p in folder.glob("*.whl")}
-    for name, locked in lock.packages.items():
-        if locked.protected == protected and name not in present:
-            raise pip.FetchProblem(f"{lock.path}: packages.{name}: pip fetched no wheel for it")
+    return [
+        locked
+        for name, locked in lock.packages.items()
+        if locked.protected == protected and name not in present
+    ]
+
+
+def _requirements(lock: Lock, protected: bool) -> str:
+    return "\n".join(lock.requirements(protected=protected)) + "\n"
+
+
+def _complete(lock: Lock, directory: Path, usable: set[str], ledger: _Ledger) -> bool:
+    """Nothing to do: every locked wheel is there and verified, nothing else is, and each
+    group's requirements file says exactly what the lock does."""
+    if ledger.removed:
+        return False
+    for group, protected in _groups(lock):
+        names = {key.partition("/")[2] for key in usable if key.startswith(f"{group}/")}
+        if names != lock.filenames(protected=protected):
+            return False
+        requirements = directory / group / REQUIREMENTS
+        try:
+            if requirements.read_text(encoding="utf-8") != _requirements(lock, protected):
+                return False
+        except OSError:
+            return False
+    return True
 
 
 def _link(source: Path, target: Path) -> None:
@@ -282,11 +328,19 @@ def audit(profile: Profile, lock: Lock, directory: Path) -> list[str]:
     return problems
 
 
-def _validate_existing(profile: Profile, lock: Lock, directory: Path, ledger: _Ledger) -> set[str]:
+def _validate_existing(
+    profile: Profile,
+    lock: Lock,
+    directory: Path,
+    ledger: _Ledger,
+    memory: Mapping[str, Remembered] | None = None,
+) -> set[str]:
     """The usable wheels ("group/filename"); what is not usable goes in the ledger.
 
-    Nothing is deleted here: the old folder stays whole until its replacement is ready.
+    A file the memory knows, by the same identity, was verified before and is not read
+    again. Nothing is deleted here: the old folder stays whole until its replacement is ready.
     """
+    memory = _recall(directory) if memory is None else memory
     pins = {name: locked.version for name, locked in lock.packages.items()}
     usable: set[str] = set()
     for group, protected in _groups(lock):
@@ -295,11 +349,18 @@ def _validate_existing(profile: Profile, lock: Lock, directory: Path, ledger: _L
             if path.name == REQUIREMENTS:
                 continue
             key = f"{group}/{path.name}"
-            reason = judge_wheel(path.name, profile.target, pins) or damage(path)
+            reason = judge_wheel(path.name, profile.target, pins)
             if reason is None:
                 locked = lock.packages.get(parse_wheel_filename(path.name)[0])
-                digest = sha256(path)
-                if locked is None or locked.protected != protected:
+                known = memory.get(key)
+                if known is not None and known.identity == identity(path):
+                    digest = known.sha256
+                else:
+                    reason = damage(path)
+                    digest = "" if reason else sha256(path)
+                if reason is not None:
+                    pass
+                elif locked is None or locked.protected != protected:
                     reason = f"not in the lock's {group} group"
                 elif digest not in {wheel.sha256 for wheel in locked.wheels}:
                     reason = "damaged or another build: its sha256 is not in the lock"
@@ -308,3 +369,53 @@ def _validate_existing(profile: Profile, lock: Lock, directory: Path, ledger: _L
                     continue
             ledger.removed.append(Change(group=group, filename=path.name, reason=reason))
     return usable
+
+
+@dataclass(frozen=True, kw_only=True)
+class Remembered:
+    """A wheel verified before: its identity then, and its sha256."""
+
+    identity: tuple[int, ...]
+    sha256: str
+
+
+MEMORY = ".verified.json"
+"""In the wheelhouse: what was verified, so an unchanged wheel is not hashed again."""
+
+
+def identity(path: Path) -> tuple[int, ...]:
+    """What changes when a file does: its inode, size, and modification and change times
+    (the change time can't be set back, so an edit hidden behind an old mtime shows)."""
+    st = path.stat()
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _recall(directory: Path) -> dict[str, Remembered]:
+    try:
+        raw = json.loads((directory / MEMORY).read_text(encoding="utf-8"))
+        return {
+            key: Remembered(identity=tuple(row["identity"]), sha256=str(row["sha256"]))
+            for key, row in raw.items()
+        }
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return {}
+
+
+def _remember(directory: Path, lock: Lock) -> None:
+    """Record each wheel now in place with its identity (after every link and rename)."""
+    rows: dict[str, dict[str, object]] = {}
+    for group, protected in _groups(lock):
+        digests = {
+            wheel.filename: wheel.sha256
+            for package in lock.packages.values()
+            if package.protected == protected
+            for wheel in package.wheels
+        }
+        for path in sorted((directory / group).glob("*.whl")):
+            if path.name in digests:
+                rows[f"{group}/{path.name}"] = {
+                    "identity": list(identity(path)),
+                    "sha256": digests[path.name],
+                }
+    with contextlib.suppress(OSError):  # a memory is a cache: without it, wheels are hashed
+        write_atomic(directory / MEMORY, json.dumps(rows, indent=0))
