@@ -84,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gpu = argparse.ArgumentParser(add_help=False)
     gpu.add_argument(
+        "--fresh",
+        action="store_true",
+        help="judge the image again even when a passing verdict on the same image, lock, "
+        "profile and scripts is kept (and build even when the image's inputs are unchanged)",
+    )
+    gpu.add_argument(
         "--require-gpu",
         action="store_true",
         help="fail tier 3's GPU steps instead of skipping them when no GPU is visible "
@@ -385,6 +391,7 @@ def _build(args: argparse.Namespace) -> ExitCode:
             tag=args.tag,
             base_image=args.base_image,
             require_gpu=args.require_gpu,
+            fresh=args.fresh,
         )
     if not built.built:
         print(
@@ -409,6 +416,7 @@ def _gate(args: argparse.Namespace) -> ExitCode:
             push=args.push,
             base_image=args.base_image,
             require_gpu=args.require_gpu,
+            fresh=args.fresh,
         )
     outcome = f"pushed {gated.ref} ({gated.digest})" if gated.pushed else "pushed nothing"
     print(f"imagegate: gate {profile.name}: {outcome}: {gated.reason}", file=sys.stderr)
@@ -422,9 +430,17 @@ def _verify(args: argparse.Namespace) -> ExitCode:
     from imagegate.engine import Engine
 
     image = args.image or workflow.default_tag(profile)
-    findings = workflow.verify_image(profile, Engine(), image, require_gpu=args.require_gpu)
-    _print(args, f"{profile.name} ({image})", findings, {"image": image})
-    return ExitCode.PASSED if passed(findings) else ExitCode.VERIFICATION_FAILED
+    verified = workflow.verify_image(
+        profile,
+        _project(args),
+        Engine(),
+        image,
+        require_gpu=args.require_gpu,
+        fresh=args.fresh,
+    )
+    extra = {"image": image, **verified.report_fields()}
+    _print(args, f"{profile.name} ({image})", verified.findings, extra)
+    return ExitCode.PASSED if passed(verified.findings) else ExitCode.VERIFICATION_FAILED
 
 
 def _print(

@@ -151,18 +151,46 @@ class Engine:
         tag: str,
         build_args: Mapping[str, str],
         target: str | None = None,
+        labels: Mapping[str, str] | None = None,
         echo: bool = True,
     ) -> runner.Completed:
         """`docker build` with BuildKit; the returned output holds the whole log."""
         args = [_cli(), "build", "--progress=plain", "-f", str(dockerfile), "-t", tag]
         for key, value in build_args.items():
             args += ["--build-arg", f"{key}={value}"]
+        for key, value in (labels or {}).items():
+            args += ["--label", f"{key}={value}"]
         if target is not None:
             args += ["--target", target]
         env = {"DOCKER_BUILDKIT": "1"}
         return runner.run(
             [*args, str(context)], timeout=BUILD_TIMEOUT, env=env, echo=echo, prefix="  build: "
         )
+
+    def read_file(self, image: str, path: str) -> bytes | None:
+        """A file from the image's filesystem, without starting a container; None if absent."""
+        try:
+            container = self._client.containers.create(image, command=["true"])
+        except docker.errors.APIError as error:
+            raise EnvironmentProblem(
+                f"{image}: cannot read {path} ({_first_line(error)})"
+            ) from None
+        try:
+            stream, _ = container.get_archive(path)
+            return _read_archive(b"".join(stream), Path(path).name)
+        except docker.errors.NotFound:
+            return None
+        except (docker.errors.APIError, tarfile.TarError) as error:
+            raise EnvironmentProblem(
+                f"{image}: cannot read {path} ({_first_line(error)})"
+            ) from None
+        finally:
+            container.remove(force=True)
+
+    def has_gpus(self) -> bool:
+        """Whether containers here are given GPUs (what a tier-3 verdict depends on)."""
+        requests_, devices = self.gpu_requests()
+        return bool(requests_ or devices)
 
     def run(
         self,
@@ -210,6 +238,12 @@ class Engine:
             ) from None
         finally:
             container.remove(force=True)
+
+
+def _read_archive(data: bytes, name: str) -> bytes | None:
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        member = archive.extractfile(name)
+        return member.read() if member is not None else None
 
 
 def _split(ref: str) -> tuple[str, str]:

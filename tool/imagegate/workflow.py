@@ -6,6 +6,7 @@ module only decides what to run, in which order, and what an outcome means.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sys
@@ -13,11 +14,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from imagegate import base, preflight, render, wheelhouse
+from imagegate import base, preflight, render, verdicts, wheelhouse
 from imagegate import lock as locks
 from imagegate.engine import Engine
 from imagegate.errors import BuildFailed, EnvironmentProblem
+from imagegate.facts import Facts
 from imagegate.findings import Finding, Status, counts, passed
 from imagegate.lock import Lock
 from imagegate.profiles import Profile
@@ -55,6 +58,8 @@ class Built:
     base_image: str
     size: int
     seconds: dict[str, float]
+    reused: str | None = None
+    """When the verdict reused was reached; None when the tiers ran in this build."""
 
     @property
     def passed(self) -> bool:
@@ -68,6 +73,7 @@ class Built:
             "base_image": self.base_image,
             "size_bytes": self.size,
             "seconds": self.seconds,
+            **Verified(findings=self.findings, reused=self.reused).report_fields(),
         }
 
 
@@ -80,19 +86,62 @@ def unverified_tag(tag: str) -> str:
     return f"{repository}:{label}-unverified" if repository else f"{tag}:unverified"
 
 
+@dataclass(frozen=True, kw_only=True)
+class Verified:
+    findings: list[Finding]
+    reused: str | None = None
+    """When the verdict reused was reached; None when the tiers ran now."""
+
+    def report_fields(self) -> dict[str, object]:
+        return {"verdict": f"reused from {self.reused}"} if self.reused else {}
+
+
 def verify_image(
-    profile: Profile, engine: Engine, image: str, *, require_gpu: bool = False
-) -> list[Finding]:
-    """Tiers 1-2, then tier 3 (tiny models, the profile's own steps) when they passed."""
-    if engine.image(image) is None:
+    profile: Profile,
+    project: Project,
+    engine: Engine,
+    image: str,
+    *,
+    require_gpu: bool = False,
+    fresh: bool = False,
+    facts: Facts | None = None,
+) -> Verified:
+    """Tiers 1-2, then tier 3 (tiny models, the profile's own steps) when they passed.
+
+    A passing verdict on the same image, lock, profile and scripts is reused (unless
+    `fresh`); `facts` are tiers 1-2 already collected from this image (its build's own).
+    """
+    info = engine.image(image)
+    if info is None:
         raise EnvironmentProblem(
             f"{image}: no such image here; build it with `imagegate build {profile.name}` "
             "or pass --image REF"
         )
-    findings = judge(profile, collect_from_image(engine, image, profile, python=VENV_PYTHON))
+    wanted = verdicts.key(
+        profile,
+        image_id=info.id,
+        lock_sha256=_file_sha256(locks.lock_path(profile)),
+        require_gpu=require_gpu,
+        gpus=engine.has_gpus(),
+    )
+    kept = None if fresh else verdicts.recall(project, profile, wanted)
+    if kept is not None:
+        print(f"==> verdict reused from {kept.when} ({info.id[:19]})", file=sys.stderr)
+        return Verified(findings=kept.findings, reused=kept.when)
+    if facts is None:
+        facts = collect_from_image(engine, image, profile, python=VENV_PYTHON)
+    findings = judge(profile, facts) + _models(profile, engine, image, facts, require_gpu)
+    if passed(findings):
+        verdicts.keep(project, profile, wanted, image, findings)
+    return Verified(findings=findings)
+
+
+def _models(
+    profile: Profile, engine: Engine, image: str, facts: Facts, require_gpu: bool
+) -> list[Finding]:
     if not (profile.probes.models or profile.probes.steps):
-        return findings
-    if not passed(findings):
+        return []
+    if not passed(judge(profile, facts)):
         skipped = Finding(
             tier=3,
             check="model",
@@ -100,10 +149,32 @@ def verify_image(
             status=Status.SKIPPED,
             evidence="not run: tiers 1-2 failed",
         )
-        return [*findings, skipped]
+        return [skipped]
     print(f"==> tier 3: {', '.join(profile.probes.models)}", file=sys.stderr, flush=True)
     models = collect_models(engine, image, profile, python=VENV_PYTHON, require_gpu=require_gpu)
-    return findings + judge_models(profile, models)
+    return judge_models(profile, models)
+
+
+def _file_sha256(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+INPUTS_LABEL = "org.imagegate.inputs"
+"""On an image imagegate built: a digest of everything the build read. The same digest on
+the tag means a build would change nothing, so none is run."""
+
+
+def build_inputs(project: Project, profile: Profile, dockerfile: Path, base_id: str) -> str:
+    """The Dockerfile and its ignore file, the lock, the scripts copied in, the base."""
+    files = [dockerfile, dockerfile.with_name(f"{dockerfile.name}.dockerignore")]
+    files += [locks.lock_path(profile), *sorted((project.root / "smoke_tests").glob("*.py"))]
+    digest = hashlib.sha256(base_id.encode())
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + _file_sha256(path).encode())
+    return digest.hexdigest()
 
 
 def build(
@@ -114,8 +185,14 @@ def build(
     tag: str | None = None,
     base_image: str | None = None,
     require_gpu: bool = False,
+    fresh: bool = False,
 ) -> Built:
-    """Lock, fill the wheelhouse, render, build, and run the tiers against the image."""
+    """Lock, fill the wheelhouse, render, build, and run the tiers against the image.
+
+    What the previous step proved unchanged is not done again: an image already built from
+    these exact inputs is not rebuilt, tiers 1-2 are read from the build's own smoke step,
+    and a passing verdict on the same image is reused (`fresh` does everything again).
+    """
     timings = Timings()
     tag = tag or default_tag(profile)
     with timings.step("lock", str(locks.lock_path(profile))):
@@ -130,31 +207,54 @@ def build(
         print(f"    using {chosen.ref} ({chosen.why})", file=sys.stderr)
     build_args = {"BASE_IMAGE": chosen.ref}
     dockerfile = project.dockerfile(profile.name)
-    with timings.step("build", tag):
-        log = engine.build(
-            context=project.root, dockerfile=dockerfile, tag=tag, build_args=build_args
-        )
-    image, built = tag, log.ok
-    if not log.ok:
-        if _NO_BUILDKIT in log.output:
-            raise EnvironmentProblem(f"docker build: {log.tail(1)}; set IMAGEGATE_DOCKER_CLI")
-        image = unverified_tag(tag)
-        with timings.step("stack", f"the build failed; building the unverified stack as {image}"):
-            stack = engine.build(
+    base_info = engine.image(chosen.ref)
+    inputs = build_inputs(project, profile, dockerfile, base_info.id if base_info else chosen.ref)
+    existing = engine.image(tag)
+    image, built, facts = tag, True, None
+    if not fresh and existing is not None and existing.labels.get(INPUTS_LABEL) == inputs:
+        print(f"==> build: {tag} was built from these exact inputs; not rebuilt", file=sys.stderr)
+    else:
+        with timings.step("build", tag):
+            log = engine.build(
                 context=project.root,
                 dockerfile=dockerfile,
-                tag=image,
+                tag=tag,
                 build_args=build_args,
-                target=STACK_STAGE,
-                echo=False,
+                labels={INPUTS_LABEL: inputs},
             )
-        if not stack.ok:
-            raise BuildFailed(
-                f"{profile.name}: docker build failed before the smoke step; last lines:\n"
-                f"{log.tail(15)}"
+        built = log.ok
+        if log.ok:
+            raw = engine.read_file(tag, render.BUILD_FACTS)
+            facts = (
+                Facts.from_json(raw.decode(), source=f"{tag}: {render.BUILD_FACTS}")
+                if raw
+                else None
             )
-    with timings.step("verify", f"the smoke tiers in a container from {image}, networking off"):
-        findings = verify_image(profile, engine, image, require_gpu=require_gpu)
+        else:
+            if _NO_BUILDKIT in log.output:
+                raise EnvironmentProblem(f"docker build: {log.tail(1)}; set IMAGEGATE_DOCKER_CLI")
+            image = unverified_tag(tag)
+            with timings.step(
+                "stack", f"the build failed; building the unverified stack as {image}"
+            ):
+                stack = engine.build(
+                    context=project.root,
+                    dockerfile=dockerfile,
+                    tag=image,
+                    build_args=build_args,
+                    target=STACK_STAGE,
+                    echo=False,
+                )
+            if not stack.ok:
+                raise BuildFailed(
+                    f"{profile.name}: docker build failed before the smoke step; last lines:\n"
+                    f"{log.tail(15)}"
+                )
+    with timings.step("verify", f"the smoke tiers against {image}, networking off"):
+        verified = verify_image(
+            profile, project, engine, image, require_gpu=require_gpu, fresh=fresh, facts=facts
+        )
+    findings = verified.findings
     if not built and passed(findings):
         raise BuildFailed(
             f"{profile.name}: the smoke step failed in the build but not in a container; "
@@ -170,6 +270,7 @@ def build(
         base_image=chosen.ref,
         size=info.size if info else 0,
         seconds=timings.steps,
+        reused=verified.reused,
     )
 
 
@@ -215,6 +316,7 @@ def gate(
     push: str,
     base_image: str | None = None,
     require_gpu: bool = False,
+    fresh: bool = False,
 ) -> Gated:
     """Check, build, verify; label and push `push` only when every finding passed."""
     timings = Timings()
@@ -235,7 +337,9 @@ def gate(
 
     if not passed(findings):
         return refused("the preflight failed")
-    built = build(profile, project, engine, base_image=base_image, require_gpu=require_gpu)
+    built = build(
+        profile, project, engine, base_image=base_image, require_gpu=require_gpu, fresh=fresh
+    )
     findings += built.findings
     timings.steps.update({f"build.{k}": v for k, v in built.seconds.items()})
     if not built.passed:

@@ -1,0 +1,87 @@
+"""Verdicts kept beside the project: a verdict is a fact about an image, a lock and a judge.
+
+The key is everything the verdict depends on: the image's ID, the lock's sha256, the profile
+as loaded (pins, invariants, facts, probes), the in-image scripts' bytes, imagegate's own
+version, whether GPU steps were required and whether GPUs were visible. Any change to one
+is another key, so a changed probe, script or lock is never served an old verdict.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from imagegate import __version__
+from imagegate.files import write_atomic
+from imagegate.findings import Finding, Status
+from imagegate.profiles import Profile
+from imagegate.project import Project
+from imagegate.smoke import script_files
+
+KEPT = 16
+"""Verdicts kept per profile: the newest first; older ones are forgotten."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Kept:
+    findings: list[Finding]
+    when: str
+    """When the verdict was reached (UTC, ISO 8601)."""
+    image: str
+
+
+def key(profile: Profile, *, image_id: str, lock_sha256: str, require_gpu: bool, gpus: bool) -> str:
+    scripts = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in script_files()}
+    judged = replace(profile, path=Path(profile.name))  # where the file lives is no input
+    inputs = {
+        "image": image_id,
+        "lock": lock_sha256,
+        "profile": repr(judged),
+        "scripts": scripts,
+        "imagegate": __version__,
+        "require_gpu": require_gpu,
+        "gpus": gpus,
+    }
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+def _file(project: Project, profile: Profile) -> Path:
+    return project.state / "verdicts" / f"{profile.name}.json"
+
+
+def recall(project: Project, profile: Profile, wanted: str) -> Kept | None:
+    try:
+        entries = json.loads(_file(project, profile).read_text(encoding="utf-8"))
+        entry = next(e for e in entries if e["key"] == wanted)
+        return Kept(
+            findings=[_finding(row) for row in entry["findings"]],
+            when=str(entry["when"]),
+            image=str(entry["image"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+        return None
+
+
+def keep(project: Project, profile: Profile, wanted: str, image: str, found: list[Finding]) -> str:
+    """Remember a verdict; returns when it was reached."""
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    path = _file(project, profile)
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+        assert isinstance(entries, list)
+    except (OSError, ValueError, AssertionError):
+        entries = []
+    entry = {"key": wanted, "when": when, "image": image, "findings": [f.to_dict() for f in found]}
+    entries = [entry, *(e for e in entries if e.get("key") != wanted)][:KEPT]
+    with contextlib.suppress(OSError):  # a verdict not kept is only judged again next time
+        write_atomic(path, json.dumps(entries, indent=1))
+    return when
+
+
+def _finding(row: dict[str, Any]) -> Finding:
+    return Finding(**{**row, "status": Status(row["status"])})
