@@ -1,79 +1,121 @@
-"""Build timings of the `cpu` image, printed side by side in one run.
+"""Build timings, printed side by side in one run: median (min-max) of RUNS each.
 
     python tests/benchmarks/bench_build.py        (or: make bench)
 
-1. cold: the build cache pruned, `imagegate build cpu` from a warm wheelhouse;
-2. rebuild after bumping one light pin (accelerate 1.6.0 -> 1.7.0): the protected torch
-   layer must come from the cache, and torch must not be installed again.
+- unchanged re-validation of the cpu and cuda130 wheelhouses (nothing to fetch);
+- a cold `imagegate build cpu` (build cache pruned, warm wheelhouse) against a hand-written
+  BuildKit Dockerfile installing the same wheelhouse with no checks (a venv, two
+  bind-mounted `pip install --no-index` layers), back to back from a pruned cache;
+- a rebuild after one light pin (accelerate 1.6.0 <-> 1.7.0): torch's layer must be cached;
+- an unchanged `imagegate build cpu`.
 It prunes the engine's build cache (images are kept), so run it on a machine you own.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from imagegate.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[2]
+RUNS = 3
+LIGHT = ('accelerate: "1.6.0"', 'accelerate: "1.7.0"')
+HAND_WRITTEN = """\
+ARG BASE_IMAGE
+FROM ${BASE_IMAGE}
+RUN python3 -m venv /opt/venv
+RUN --mount=type=bind,source=wheelhouse/cpu/protected,target=/w \\
+    /opt/venv/bin/pip install --no-index --no-deps --find-links /w -r /w/requirements.txt
+RUN --mount=type=bind,source=wheelhouse/cpu/rest,target=/w \\
+    /opt/venv/bin/pip install --no-index --no-deps --find-links /w -r /w/requirements.txt
+"""
 
 
-def imagegate(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def imagegate(project: Path, *args: str) -> None:
     command = [sys.executable, "-m", "imagegate", *args, "--profiles", str(project / "profiles")]
-    return subprocess.run(command, capture_output=True, text=True, check=False)
-
-
-def build(project: Path, tag: str) -> tuple[float, float, list[str]]:
-    """Wall seconds of `imagegate build`, seconds of its docker build step, the build log."""
-    started = time.monotonic()
-    done = imagegate(project, "build", "cpu", "--tag", tag, "--format", "json")
-    seconds = time.monotonic() - started
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        sys.exit(
-            f"bench: the build of {tag} failed (exit {done.returncode}):\n{done.stderr[-2000:]}"
-        )
-    log = [line for line in done.stderr.splitlines() if line.startswith("  build: #")]
-    return seconds, float(json.loads(done.stdout)["seconds"]["build"]), log
+        sys.exit(f"bench: imagegate {' '.join(args)} failed:\n{done.stderr[-2000:]}")
 
 
-def torch_layer(log: list[str]) -> str:
-    [step] = [line.split()[1] for line in log if "source=wheelhouse/cpu/protected" in line]
-    if f"  build: {step} CACHED" in log:
-        return "cached"
-    return "REBUILT"
+def timed(action: Callable[[], None]) -> float:
+    started = time.monotonic()
+    action()
+    return time.monotonic() - started
+
+
+def hand_written(project: Path, tag: str) -> None:
+    dockerfile = project / "hand.Dockerfile"
+    dockerfile.write_text(HAND_WRITTEN, encoding="utf-8")
+    command = ["/usr/bin/docker", "build", "-q", "-f", str(dockerfile), "-t", tag]
+    command += ["--build-arg", "BASE_IMAGE=imagegate-base:bookworm", str(project)]
+    done = subprocess.run(
+        command, capture_output=True, text=True, env={"DOCKER_BUILDKIT": "1"}, check=False
+    )
+    if done.returncode != 0:
+        sys.exit(f"bench: the hand-written build failed:\n{done.stderr[-2000:]}")
+
+
+def swap_light_pin(project: Path) -> None:
+    common = project / "profiles" / "_common.yaml"
+    text = common.read_text(encoding="utf-8")
+    old, new = LIGHT if LIGHT[0] in text else LIGHT[::-1]
+    common.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def row(label: str, samples: list[float], baseline: list[float] | None = None) -> str:
+    median = statistics.median(samples)
+    spread = f"{median:7.2f} s ({min(samples):.2f}-{max(samples):.2f})"
+    ratio = f"{median / statistics.median(baseline):6.2f}x" if baseline else ""
+    return f"{label:<54}{spread:>24}  {ratio}"
 
 
 def main() -> int:
     engine = Engine()
+    tags = ["imagegate-bench/cpu:latest", "imagegate-bench/hand:latest"]
     with tempfile.TemporaryDirectory(prefix="imagegate-bench-") as scratch:
         project = Path(scratch)
         shutil.copytree(ROOT / "profiles", project / "profiles")
-        if imagegate(project, "wheelhouse", "cpu").returncode != 0:  # cold build, warm wheels
-            sys.exit("bench: `imagegate wheelhouse cpu` failed")
-        engine.prune_build_cache()
-        cold, cold_step, _ = build(project, "imagegate-bench/cpu:cold")
-        common = project / "profiles" / "_common.yaml"
-        common.write_text(common.read_text().replace('accelerate: "1.6.0"', 'accelerate: "1.7.0"'))
-        rebuild, rebuild_step, log = build(project, "imagegate-bench/cpu:bumped")
-    torch_installs = [line for line in log if "Processing /wheels/" in line and "/torch-" in line]
-    rows = [
-        ("cold (build cache pruned)", cold, cold_step),
-        ("rebuild after accelerate 1.6.0 -> 1.7.0", rebuild, rebuild_step),
-    ]
-    print(f"{'imagegate build cpu':<42}{'wall s':>8}{'ratio':>7}{'docker build s':>16}{'ratio':>7}")
-    for label, wall, step in rows:
-        print(f"{label:<42}{wall:>8.1f}{wall / cold:>7.2f}{step:>16.1f}{step / cold_step:>7.2f}")
-    print(
-        f"torch layer on rebuild: {torch_layer(log)}; torch wheels installed: {len(torch_installs)}"
-    )
-    for ref in ("imagegate-bench/cpu:cold", "imagegate-bench/cpu:bumped"):
-        engine.remove_image(ref)
-    return 0 if torch_layer(log) == "cached" and not torch_installs else 1
+        for profile in ("cpu", "cuda130"):
+            imagegate(project, "wheelhouse", profile)
+        revalidate = {
+            profile: [timed(lambda p=profile: imagegate(project, "wheelhouse", p))]
+            for profile in ("cpu", "cuda130")
+        }
+        for profile, samples in revalidate.items():
+            samples += [timed(lambda p=profile: imagegate(project, "wheelhouse", p))]
+            samples += [timed(lambda p=profile: imagegate(project, "wheelhouse", p))]
+        shutil.rmtree(project / "wheelhouse" / "cuda130")
+        cold, hand, rebuild, unchanged = [], [], [], []
+        build = ["build", "cpu", "--tag", tags[0]]
+        for _ in range(RUNS):
+            engine.prune_build_cache()
+            cold.append(timed(lambda: imagegate(project, *build, "--fresh")))
+            engine.prune_build_cache()
+            hand.append(timed(lambda: hand_written(project, tags[1])))
+        imagegate(project, *build)  # the cache warm again for the rebuilds
+        for _ in range(RUNS):
+            swap_light_pin(project)
+            rebuild.append(timed(lambda: imagegate(project, *build)))
+        for _ in range(RUNS):
+            unchanged.append(timed(lambda: imagegate(project, *build)))
+    for tag in tags:
+        engine.remove_image(tag)
+    print(f"{'':<54}{'median (min-max)':>24}  ratio")
+    print(row("wheelhouse cpu, nothing changed", revalidate["cpu"]))
+    print(row("wheelhouse cuda130, nothing changed", revalidate["cuda130"]))
+    print(row("hand-written BuildKit build of the same wheels (cold)", hand))
+    print(row("imagegate build cpu, cold (vs hand-written)", cold, hand))
+    print(row("rebuild after one light pin (vs cold)", rebuild, cold))
+    print(row("imagegate build cpu, nothing changed", unchanged))
+    return 0
 
 
 if __name__ == "__main__":
