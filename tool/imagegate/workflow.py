@@ -21,6 +21,7 @@ from imagegate.findings import Finding, Status, counts, passed
 from imagegate.lock import Lock, lock_path
 from imagegate.profiles import Profile
 from imagegate.project import Project
+from imagegate.references import with_tag_suffix
 from imagegate.smoke import VENV_PYTHON, collect_from_image, collect_models, script_files
 from imagegate.verify import judge, judge_models
 
@@ -75,8 +76,8 @@ def default_tag(profile: Profile) -> str:
 
 
 def unverified_tag(tag: str) -> str:
-    repository, _, label = tag.rpartition(":")
-    return f"{repository}:{label}-unverified" if repository else f"{tag}:unverified"
+    """The tag for a stack that failed its smoke step: same repository, `-unverified` added."""
+    return with_tag_suffix(tag, "-unverified")
 
 
 def verify_image(
