@@ -18,10 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from imagegate import base
 from imagegate.engine import PROBE_TIMEOUT, Engine
 from imagegate.errors import EnvironmentProblem, ExitCode, UsageError
+from imagegate.profiles import load_profile
 
-from .conftest import imagegate
+from .conftest import ROOT, imagegate
 
 IMAGE = "fake.registry:5000/team/img:v1"
 Route = Callable[[BaseHTTPRequestHandler], None]
@@ -205,3 +207,12 @@ def test_a_digest_cannot_name_a_new_tag(
     monkeypatch.setenv("DOCKER_HOST", daemon({}))
     with pytest.raises(UsageError, match="digest"):
         Engine().import_rootfs(tmp_path / "x.tar", f"img@sha256:{'0' * 64}", [])
+
+
+def test_a_base_image_override_outside_the_grammar_is_bad_input(
+    daemon: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", daemon({}))
+    profile = load_profile("cpu", ROOT / "profiles")
+    with pytest.raises(UsageError, match=r"^--base-image: 'python:3.11\\nRUN x' is not an image"):
+        base.choose(profile, Engine(), override="python:3.11\nRUN x")
