@@ -154,6 +154,18 @@ def test_a_daemon_that_never_answers_fails_the_probe_in_seconds(silent_daemon: s
     assert took < 15, f"the probe took {took:.0f} s"
 
 
+def test_a_port_nobody_listens_on_is_unreachable_not_slow() -> None:
+    """The control: a refused connection is said to be refused, not waited for."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        host = f"tcp://127.0.0.1:{closed.getsockname()[1]}"
+        run = imagegate("verify", "cpu", env={"DOCKER_HOST": host})
+
+    assert run.code == ExitCode.ENVIRONMENT
+    line = one_line(run.stderr)
+    assert host in line and "is not reachable" in line and "did not answer" not in line
+
+
 def test_a_failed_container_creation_is_one_line(daemon: Callable[..., str]) -> None:
     host = daemon(
         {"POST /containers/create": lambda h: _json(h, 500, {"message": "OCI runtime broke"})}
@@ -162,7 +174,7 @@ def test_a_failed_container_creation_is_one_line(daemon: Callable[..., str]) -> 
 
     assert run.code == ExitCode.ENVIRONMENT
     line = one_line(run.stderr)
-    assert IMAGE in line and "running a container" in line and "OCI runtime broke" in line
+    assert IMAGE in line and "cannot run a container" in line and "OCI runtime broke" in line
 
 
 def test_labelling_when_creation_fails_is_one_line(
@@ -174,9 +186,9 @@ def test_labelling_when_creation_fails_is_one_line(
     monkeypatch.setenv("DOCKER_HOST", host)
 
     with pytest.raises(EnvironmentProblem) as raised:
-        Engine().label(IMAGE, "fake.registry:5000/team/img:v1-gated", {"a": "b"})
+        Engine().label(IMAGE, f"{IMAGE}-gated", {"a": "b"})
     message = str(raised.value)
-    assert message.startswith("fake.registry:5000/team/img:v1-gated: labelling")
+    assert message.startswith(f"{IMAGE}: cannot tag it as {IMAGE}-gated")
     assert "no space left" in message and "\n" not in message
 
 
@@ -188,7 +200,7 @@ def test_a_pull_cut_off_midway_is_one_line(
     with pytest.raises(EnvironmentProblem) as raised:
         Engine().pull(IMAGE)
     message = str(raised.value)
-    assert message.startswith(f"{IMAGE}: docker pull failed") and "\n" not in message
+    assert message.startswith(f"{IMAGE}: cannot pull it (") and "\n" not in message
 
 
 def test_a_pull_the_registry_refuses_is_a_reason(

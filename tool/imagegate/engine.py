@@ -88,13 +88,12 @@ class Engine:
 
     @contextlib.contextmanager
     def _calling(self, operation: str, image: str) -> Iterator[None]:
-        """Turn the SDK's errors into one EnvironmentProblem: `image: operation failed: why`."""
+        """The SDK's errors as one EnvironmentProblem: `image: cannot operation (why); todo`."""
         try:
             yield
-        except docker.errors.ImageNotFound as error:
+        except docker.errors.ImageNotFound:
             raise EnvironmentProblem(
-                f"{image}: {operation} failed: no such image ({_first_line(error)}); "
-                "build or pull it first"
+                f"{image}: cannot {operation} (the image is not here); build or pull it first"
             ) from None
         except _ERRORS as error:
             if _timed_out(error):
@@ -108,10 +107,10 @@ class Engine:
             else:
                 why = _explanation(error)
                 todo = "see the daemon's log (journalctl -u docker) if the reason is unclear"
-            raise EnvironmentProblem(f"{image}: {operation} failed: {why}; {todo}") from None
+            raise EnvironmentProblem(f"{image}: cannot {operation} ({why}); {todo}") from None
 
     def image(self, ref: str) -> ImageInfo | None:
-        with self._calling("docker inspect", ref):
+        with self._calling("inspect it", ref):
             try:
                 image = self._client.images.get(ref)
             except docker.errors.ImageNotFound:
@@ -128,7 +127,7 @@ class Engine:
 
         A registry that refuses (unknown image, no access, unreachable from the daemon) is
         an answer the caller can act on; a daemon that does not answer is a problem."""
-        with self._calling("docker pull", ref):
+        with self._calling("pull it", ref):
             try:
                 self._client.images.pull(ref)
             except docker.errors.APIError as error:
@@ -137,7 +136,7 @@ class Engine:
 
     def import_rootfs(self, tarball: Path, ref: str, changes: Sequence[str]) -> None:
         repository, tag = references.repository_and_tag(ref)
-        with self._calling("docker import", ref):
+        with self._calling("import it", ref):
             self._client.api.import_image_from_file(
                 str(tarball), repository=repository, tag=tag, changes=list(changes)
             )
@@ -145,7 +144,7 @@ class Engine:
     def gpu_requests(self) -> tuple[list[DeviceRequest], list[str]]:
         """What a container needs to see this host's GPUs: NVIDIA through the engine's
         nvidia runtime (device requests), AMD through /dev/kfd and /dev/dri; none here."""
-        with self._calling("docker info", "the engine's runtimes"):
+        with self._calling("read its runtimes (docker info)", self._where):
             runtimes = (self._client.info().get("Runtimes") or {}).keys()
         if "nvidia" in runtimes:
             return [DeviceRequest(count=-1, capabilities=[["gpu"]])], []
@@ -157,7 +156,7 @@ class Engine:
         """Tag `image` as `ref` with extra labels (a new image whose only change is them)."""
         repository, tag = references.repository_and_tag(ref)
         changes = [f"LABEL {key}={json.dumps(value)}" for key, value in labels.items()]
-        with self._calling(f"labelling {image} as", ref):
+        with self._calling(f"tag it as {ref} with labels", image):
             container = self._client.containers.create(image, command=["true"])
             try:
                 container.commit(repository=repository, tag=tag, changes=changes)
@@ -168,7 +167,7 @@ class Engine:
         """Push `ref`; the digest the registry answered with."""
         repository, tag = references.repository_and_tag(ref)
         digest = ""
-        with self._calling("docker push", ref):
+        with self._calling("push it", ref):
             for event in self._client.images.push(repository, tag=tag, stream=True, decode=True):
                 if "error" in event:
                     raise EnvironmentProblem(f"push {ref}: {event['error']}")
@@ -177,11 +176,11 @@ class Engine:
 
     def prune_build_cache(self) -> None:
         """Forget every cached build step (for a cold-build measurement)."""
-        with self._calling("pruning the build cache of", self._where):
+        with self._calling("prune its build cache", self._where):
             self._client.api.prune_builds(all=True)
 
     def remove_image(self, ref: str) -> None:
-        with self._calling("docker rmi", ref), contextlib.suppress(docker.errors.ImageNotFound):
+        with self._calling("remove it", ref), contextlib.suppress(docker.errors.ImageNotFound):
             self._client.images.remove(ref, force=True)
 
     def build(
@@ -220,7 +219,7 @@ class Engine:
         `files` maps a folder in the container to a folder on the host.
         """
         requests_, devices = self.gpu_requests() if gpus else ([], [])
-        with self._calling("running a container from", image):
+        with self._calling("run a container from it", image):
             container: Container = self._client.containers.create(
                 image,
                 command=list(command),
@@ -289,9 +288,14 @@ def _explanation(error: BaseException) -> str:
 
 
 def _timed_out(error: BaseException) -> bool:
-    """Whether `error`, or what it wraps (the SDK wraps its HTTP errors), is a timeout."""
+    """Whether `error`, or what it wraps (the SDK wraps its HTTP errors), is a timeout.
+
+    urllib3's NewConnectionError (refused, no route) is a ConnectTimeoutError by descent
+    only: it came at once."""
     seen: BaseException | None = error
     while seen is not None:
+        if isinstance(seen, urllib3.exceptions.NewConnectionError):
+            return False
         timeouts = (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
         if isinstance(seen, timeouts):
             return True
