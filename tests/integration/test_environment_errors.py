@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import time
 from pathlib import Path
 
 from .conftest import imagegate, refusing_index
@@ -37,3 +39,36 @@ def test_make_build_of_an_unreachable_profile_fails_with_exit_3(project: Path) -
     run = imagegate("build", "unreachable", "--profiles", unreachable(project))
     assert run.code == 3
     assert "pytorch-cpu" in run.stderr.strip().splitlines()[-1]
+
+
+def _path_with(folder: Path, **tools: str) -> dict[str, str]:
+    """PATH holding only `folder`, with each tool a script there (exec: it is the process the
+    runner stops)."""
+    folder.mkdir(exist_ok=True)
+    for name, body in tools.items():
+        script = folder / name.replace("_", "-")
+        script.write_text(f"#!/bin/sh\n{body}\n", encoding="utf-8")
+        script.chmod(0o755)
+    return {"PATH": str(folder)}
+
+
+def test_detect_without_any_gpu_tool_picks_cpu(tmp_path: Path) -> None:
+    run = imagegate("detect", "--format", "json", env=_path_with(tmp_path / "bin"))
+    assert run.code == 0, run.stderr
+    assert (run.json()["profile"], run.json()["gpus"]) == ("cpu", [])
+
+
+def test_a_hung_nvidia_smi_is_reported_in_seconds_and_exits_3(tmp_path: Path) -> None:
+    sleep = shutil.which("sleep")
+    env = _path_with(tmp_path / "bin", nvidia_smi=f"exec {sleep} 120")
+    env["IMAGEGATE_SMI_TIMEOUT"] = "3"
+    started = time.monotonic()
+    run = imagegate("detect", env=env)
+    took = time.monotonic() - started
+
+    assert run.code == 3
+    assert "Traceback" not in run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert lines[-1].startswith("imagegate: error: nvidia-smi did not answer within 3 s")
+    assert [line for line in lines if "waiting" in line] == ["waiting for nvidia-smi (up to 3 s)…"]
+    assert took < 20, f"detect took {took:.0f} s"

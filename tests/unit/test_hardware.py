@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from imagegate import hardware
-from imagegate.errors import EnvironmentProblem, ExitCode
+from imagegate.errors import EnvironmentProblem, ExitCode, UsageError
 from imagegate.hardware import (
     Gpu,
     choose,
@@ -198,6 +200,57 @@ def test_detect_reports_an_installed_tool_that_hangs() -> None:
 
     with pytest.raises(EnvironmentProblem, match="still running"):
         detect(run=hangs, which=lambda program: f"/usr/bin/{program}")
+
+
+def fake_tool(folder: Path, name: str, body: str) -> Path:
+    """A real executable standing in for a vendor tool (exec: the runner stops that process)."""
+    path = folder / name
+    path.write_text(f"#!/bin/sh\n{body}\n", encoding="utf-8")
+    path.chmod(0o755)
+    return path
+
+
+def test_a_tool_that_does_not_answer_is_a_hung_driver(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hardware, "PATIENCE", 0.05)
+    fake_tool(tmp_path, "nvidia-smi", f"exec {shutil.which('sleep')} 30")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    started = time.monotonic()
+
+    with pytest.raises(EnvironmentProblem) as raised:
+        detect(timeout=0.5)
+
+    assert time.monotonic() - started < 10
+    assert str(raised.value).startswith("nvidia-smi did not answer within 0.5 s: the driver")
+    assert raised.value.exit_code == ExitCode.ENVIRONMENT
+    waited = [line for line in capsys.readouterr().err.splitlines() if "waiting" in line]
+    assert waited == ["waiting for nvidia-smi (up to 0.5 s)…"]
+
+
+def test_a_tool_that_answers_at_once_is_awaited_silently(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The control: the same tool, answering, prints no waiting line."""
+    output = RECORDED / "nvidia-smi.a100.txt"
+    fake_tool(tmp_path, "nvidia-smi", f"exec {shutil.which('grep')} -v '^#' {output}")
+    monkeypatch.setenv("PATH", str(tmp_path))
+
+    gpus = detect(timeout=5)
+
+    assert [g.arch for g in gpus] == ["sm_80"]
+    assert capsys.readouterr().err == ""
+
+
+def test_the_smi_timeout_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(hardware.TIMEOUT_ENV, raising=False)
+    assert hardware.smi_timeout() == hardware.TIMEOUT == 20
+    monkeypatch.setenv(hardware.TIMEOUT_ENV, "2.5")
+    assert hardware.smi_timeout() == 2.5
+    for bad in ("soon", "0", "-1", "nan"):
+        monkeypatch.setenv(hardware.TIMEOUT_ENV, bad)
+        with pytest.raises(UsageError, match=hardware.TIMEOUT_ENV):
+            hardware.smi_timeout()
 
 
 # -- supports and choose ----------------------------------------------------------------------

@@ -11,10 +11,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
+from imagegate.errors import ExitCode, ProfileError
 from imagegate.lock import Lock, lock_path
 from imagegate.profiles import Profile, load_profile, profile_names
 from imagegate.project import Project
@@ -197,3 +200,86 @@ def test_the_build_context_holds_only_this_profile_wheelhouse(
     sources = [s for step in steps for s in re.findall(r"--mount=type=bind,source=([^,\s]+)", step)]
     assert len(sources) >= len(steps)
     assert [s for s in sources if not s.startswith(f"wheelhouse/{profile.name}")] == []
+
+
+# -- profile values never become instructions -----------------------------------------------
+
+INJECTED = "RUN echo injected"
+
+
+def derived(tmp_path: Path, name: str = "x", **overrides: object) -> tuple[Profile, Project]:
+    """A profile `name` that extends the shipped cpu profile with `overrides`."""
+    directory = tmp_path / "profiles"
+    shutil.copytree(PROFILES, directory)
+    text = yaml.safe_dump({"extends": "cpu", **overrides})
+    (directory / f"{name}.yaml").write_text(text, encoding="utf-8")
+    return load_profile(name, directory), Project.from_profiles(directory)
+
+
+def not_injected(text: str) -> None:
+    assert INJECTED not in instructions(text)
+    assert not [i for i in instructions(text) if "injected" in i and i.startswith("RUN echo")]
+
+
+def test_a_base_image_with_a_line_break_is_not_an_image_reference(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError) as raised:
+        derived(tmp_path, base={"image": f"python:3.11\n{INJECTED}"})
+    message = str(raised.value)
+    assert message.startswith(
+        f"{tmp_path / 'profiles' / 'x.yaml'}: base.image: 'python:3.11\\n{INJECTED}' "
+        "is not an image reference ("
+    )
+    assert "\n" not in message
+    assert raised.value.exit_code == ExitCode.BAD_INPUT
+
+
+@pytest.mark.parametrize("image", ["Python:3.11", "python:3.11 AS evil", "python:3.11\\"])
+def test_a_base_image_outside_the_reference_grammar_is_refused(tmp_path: Path, image: str) -> None:
+    with pytest.raises(ProfileError, match=r"base\.image: .* is not an image reference"):
+        derived(tmp_path, base={"image": image})
+
+
+def test_a_base_image_with_registry_port_and_digest_renders(tmp_path: Path) -> None:
+    image = f"localhost:5000/team/python:3.11@sha256:{'ab' * 32}"
+    profile, project = derived(tmp_path, base={"image": image})
+    assert instructions(dockerfile(profile, project))[0] == f"ARG BASE_IMAGE={image}"
+
+
+def test_a_package_name_with_a_trailing_line_break_is_refused(tmp_path: Path) -> None:
+    """`^...$` matched `curl\\n`; the next names then formed their own RUN instruction."""
+    packages = ["curl\n", "run", "echo", "injected"]
+    with pytest.raises(ProfileError, match=r"base\.packages\.0: 'curl\\n' is not a Debian"):
+        derived(tmp_path, base={"packages": packages})
+
+
+def test_a_description_with_line_breaks_stays_a_comment(tmp_path: Path) -> None:
+    plain = dockerfile(*derived(tmp_path / "plain", description="one line"))
+    text = dockerfile(
+        *derived(
+            tmp_path / "broken", description=f"first\n{INJECTED}\r{INJECTED}\u2028{INJECTED}\\"
+        )
+    )
+
+    not_injected(text)
+    assert instructions(text) == instructions(plain)
+    assert f"# {INJECTED}" in text.splitlines()
+
+
+def test_a_profile_named_with_a_line_break_is_refused_by_the_render(tmp_path: Path) -> None:
+    profile, project = derived(tmp_path, name=f"x\n{INJECTED}")
+    with pytest.raises(ProfileError, match="the profile name"):
+        render(profile, project)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("image", f"python:3.11\n{INJECTED}"), ("packages", ("curl", f"x\n{INJECTED}"))],
+)
+def test_the_render_refuses_what_the_schema_would_have(
+    field: str, value: object, project: Project
+) -> None:
+    """A Profile made in code, not read from a file, meets the same guard."""
+    profile = load_profile("cpu", PROFILES)
+    bad = replace(profile, base=replace(profile.base, **{field: value}))
+    with pytest.raises(ProfileError, match=f"base.{field}"):
+        render(bad, project)

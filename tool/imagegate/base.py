@@ -14,9 +14,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from imagegate import runner
+from imagegate import references, runner
 from imagegate.engine import Engine
-from imagegate.errors import EnvironmentProblem, ProfileError
+from imagegate.errors import EnvironmentProblem, ProfileError, UsageError
 from imagegate.profiles import Profile
 
 REPOSITORY = "imagegate-base"
@@ -73,6 +73,8 @@ def make(suite: str, engine: Engine, *, rebuild: bool = False, echo: bool = True
 def choose(profile: Profile, engine: Engine, *, override: str | None = None) -> Chosen:
     """The base image a build of `profile` starts from, making the stand-in if need be."""
     if override is not None:
+        if (message := references.problem(override)) is not None:
+            raise UsageError(f"--base-image: {message}")
         if engine.image(override) is None and (why := engine.pull(override)) is not None:
             raise EnvironmentProblem(
                 f"--base-image {override}: not here and cannot be pulled ({why})"

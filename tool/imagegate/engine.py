@@ -13,20 +13,31 @@ import json
 import os
 import shutil
 import tarfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 import docker.errors
 import requests.exceptions
+import urllib3.exceptions
 from docker.models.containers import Container
 from docker.types import DeviceRequest
 
-from imagegate import runner
+from imagegate import references, runner
 from imagegate.errors import EnvironmentProblem
 
 BUILD_TIMEOUT = 4 * 3600.0
+PROBE_TIMEOUT = 5
+"""The first request to the daemon: a daemon that accepts and never answers fails fast."""
+API_TIMEOUT = 600
+"""Every later request: a multi-GB pull or a commit answers slowly, but answers."""
+_ERRORS = (
+    docker.errors.DockerException,
+    requests.exceptions.RequestException,
+    urllib3.exceptions.HTTPError,
+)
+"""What the SDK raises: its own errors, and its HTTP layer's (streams are read from urllib3)."""
 CLI_ENV = "IMAGEGATE_DOCKER_CLI"
 _CLI_CANDIDATES = ("/usr/bin/docker", "docker")
 """Debian's docker.io CLI builds with BuildKit built in; a newer CLI needs a buildx plugin."""
@@ -49,26 +60,61 @@ class ImageInfo:
 
 
 class Engine:
-    """A connection to one Docker daemon (DOCKER_HOST, or the default socket)."""
+    """A connection to one Docker daemon (DOCKER_HOST, or the default socket).
+
+    Every SDK call runs inside `_calling`, so any error the SDK or its HTTP layer raises
+    reaches the user as one line that names the operation and the image.
+    """
 
     def __init__(self) -> None:
-        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        self._where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
         try:
-            self._client = docker.from_env(timeout=600)
-            self._client.ping()
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
+            probe = docker.from_env(timeout=PROBE_TIMEOUT)
+            with contextlib.closing(probe):
+                probe.ping()
+                version = probe.api.api_version
+            self._client = docker.from_env(timeout=API_TIMEOUT, version=version)
+        except _ERRORS as error:
+            if _timed_out(error):
+                raise EnvironmentProblem(
+                    f"Docker daemon at {self._where} did not answer within "
+                    f"{PROBE_TIMEOUT:g} s; check that dockerd is running and not stuck "
+                    "(`docker info`), or set DOCKER_HOST"
+                ) from None
             raise EnvironmentProblem(
-                f"Docker daemon at {where} is not reachable ({_first_line(error)}); "
+                f"Docker daemon at {self._where} is not reachable ({_first_line(error)}); "
                 "start dockerd or set DOCKER_HOST"
             ) from None
 
-    def image(self, ref: str) -> ImageInfo | None:
+    @contextlib.contextmanager
+    def _calling(self, operation: str, image: str) -> Iterator[None]:
+        """The SDK's errors as one EnvironmentProblem: `image: cannot operation (why); todo`."""
         try:
-            image = self._client.images.get(ref)
+            yield
         except docker.errors.ImageNotFound:
-            return None
-        except docker.errors.APIError as error:
-            raise EnvironmentProblem(f"{ref}: cannot inspect ({_first_line(error)})") from None
+            raise EnvironmentProblem(
+                f"{image}: cannot {operation} (the image is not here); build or pull it first"
+            ) from None
+        except _ERRORS as error:
+            if _timed_out(error):
+                why = f"the Docker daemon at {self._where} did not answer within {API_TIMEOUT:g} s"
+                todo = "check that dockerd is not stuck (`docker info`) and retry"
+            elif isinstance(
+                error, requests.exceptions.ConnectionError | urllib3.exceptions.HTTPError
+            ):
+                why = f"lost the connection to the Docker daemon at {self._where}"
+                todo = "check that dockerd is still running and retry"
+            else:
+                why = _explanation(error)
+                todo = "see the daemon's log (journalctl -u docker) if the reason is unclear"
+            raise EnvironmentProblem(f"{image}: cannot {operation} ({why}); {todo}") from None
+
+    def image(self, ref: str) -> ImageInfo | None:
+        with self._calling("inspect it", ref):
+            try:
+                image = self._client.images.get(ref)
+            except docker.errors.ImageNotFound:
+                return None
         return ImageInfo(
             ref=ref,
             id=image.id or "",
@@ -77,28 +123,29 @@ class Engine:
         )
 
     def pull(self, ref: str) -> str | None:
-        """Pull `ref`; None on success, else why it could not be pulled."""
-        try:
-            self._client.images.pull(ref)
-        except docker.errors.APIError as error:
-            return _first_line(error)
+        """Pull `ref`; None on success, else why the registry would not give it.
+
+        A registry that refuses (unknown image, no access, unreachable from the daemon) is
+        an answer the caller can act on; a daemon that does not answer is a problem."""
+        with self._calling("pull it", ref):
+            try:
+                self._client.images.pull(ref)
+            except docker.errors.APIError as error:
+                return _explanation(error)
         return None
 
     def import_rootfs(self, tarball: Path, ref: str, changes: Sequence[str]) -> None:
-        repository, tag = _split(ref)
-        try:
+        repository, tag = references.repository_and_tag(ref)
+        with self._calling("import it", ref):
             self._client.api.import_image_from_file(
                 str(tarball), repository=repository, tag=tag, changes=list(changes)
             )
-        except docker.errors.APIError as error:
-            raise EnvironmentProblem(
-                f"{ref}: docker import failed ({_first_line(error)})"
-            ) from None
 
     def gpu_requests(self) -> tuple[list[DeviceRequest], list[str]]:
         """What a container needs to see this host's GPUs: NVIDIA through the engine's
         nvidia runtime (device requests), AMD through /dev/kfd and /dev/dri; none here."""
-        runtimes = (self._client.info().get("Runtimes") or {}).keys()
+        with self._calling("read its runtimes (docker info)", self._where):
+            runtimes = (self._client.info().get("Runtimes") or {}).keys()
         if "nvidia" in runtimes:
             return [DeviceRequest(count=-1, capabilities=[["gpu"]])], []
         if Path("/dev/kfd").exists() and Path("/dev/dri").exists():
@@ -107,40 +154,33 @@ class Engine:
 
     def label(self, image: str, ref: str, labels: Mapping[str, str]) -> None:
         """Tag `image` as `ref` with extra labels (a new image whose only change is them)."""
+        repository, tag = references.repository_and_tag(ref)
         changes = [f"LABEL {key}={json.dumps(value)}" for key, value in labels.items()]
-        container = self._client.containers.create(image, command=["true"])
-        try:
-            repository, tag = _split(ref)
-            container.commit(repository=repository, tag=tag, changes=changes)
-        except docker.errors.APIError as error:
-            raise EnvironmentProblem(f"{ref}: cannot label ({_first_line(error)})") from None
-        finally:
-            container.remove(force=True)
+        with self._calling(f"tag it as {ref} with labels", image):
+            container = self._client.containers.create(image, command=["true"])
+            try:
+                container.commit(repository=repository, tag=tag, changes=changes)
+            finally:
+                container.remove(force=True)
 
     def push(self, ref: str) -> str:
         """Push `ref`; the digest the registry answered with."""
-        repository, tag = _split(ref)
+        repository, tag = references.repository_and_tag(ref)
         digest = ""
-        try:
+        with self._calling("push it", ref):
             for event in self._client.images.push(repository, tag=tag, stream=True, decode=True):
                 if "error" in event:
                     raise EnvironmentProblem(f"push {ref}: {event['error']}")
                 digest = (event.get("aux") or {}).get("Digest", digest)
-        except (docker.errors.APIError, requests.exceptions.RequestException) as error:
-            raise EnvironmentProblem(f"push {ref}: {_first_line(error)}") from None
         return digest
 
     def prune_build_cache(self) -> None:
         """Forget every cached build step (for a cold-build measurement)."""
-        try:
+        with self._calling("prune its build cache", self._where):
             self._client.api.prune_builds(all=True)
-        except docker.errors.APIError as error:
-            raise EnvironmentProblem(
-                f"cannot prune the build cache ({_first_line(error)})"
-            ) from None
 
     def remove_image(self, ref: str) -> None:
-        with contextlib.suppress(docker.errors.ImageNotFound):
+        with self._calling("remove it", ref), contextlib.suppress(docker.errors.ImageNotFound):
             self._client.images.remove(ref, force=True)
 
     def build(
@@ -169,23 +209,17 @@ class Engine:
 
     def read_file(self, image: str, path: str) -> bytes | None:
         """A file from the image's filesystem, without starting a container; None if absent."""
-        try:
+        with self._calling(f"read {path} from it", image):
             container = self._client.containers.create(image, command=["true"])
-        except docker.errors.APIError as error:
-            raise EnvironmentProblem(
-                f"{image}: cannot read {path} ({_first_line(error)})"
-            ) from None
-        try:
-            stream, _ = container.get_archive(path)
-            return _read_archive(b"".join(stream), Path(path).name)
-        except docker.errors.NotFound:
-            return None
-        except (docker.errors.APIError, tarfile.TarError) as error:
-            raise EnvironmentProblem(
-                f"{image}: cannot read {path} ({_first_line(error)})"
-            ) from None
-        finally:
-            container.remove(force=True)
+            try:
+                stream, _ = container.get_archive(path)
+                with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+                    member = archive.extractfile(Path(path).name)
+                    return member.read() if member is not None else None
+            except docker.errors.NotFound:
+                return None
+            finally:
+                container.remove(force=True)
 
     def has_gpus(self) -> bool:
         """Whether containers here are given GPUs (what a tier-3 verdict depends on)."""
@@ -207,51 +241,34 @@ class Engine:
         `files` maps a folder in the container to a folder on the host.
         """
         requests_, devices = self.gpu_requests() if gpus else ([], [])
-        container: Container = self._client.containers.create(
-            image,
-            command=list(command),
-            network_disabled=True,
-            network_mode="none",
-            environment=dict(environment or {}),
-            device_requests=requests_,
-            devices=devices,
-        )
-        try:
-            for inside, outside in files.items():
-                container.put_archive(
-                    str(Path(inside).parent), _tar_folder(outside, Path(inside).name)
-                )
-            container.start()
-            timed_out = False
+        with self._calling("run a container from it", image):
+            container: Container = self._client.containers.create(
+                image,
+                command=list(command),
+                network_disabled=True,
+                network_mode="none",
+                environment=dict(environment or {}),
+                device_requests=requests_,
+                devices=devices,
+            )
             try:
-                status = container.wait(timeout=timeout)
-                code = int(status.get("StatusCode", -1))
-            except requests.exceptions.RequestException:
-                timed_out, code = True, -1
-                container.kill()
-            stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
-            stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
-            return Ran(exit_code=code, stdout=stdout, stderr=stderr, timed_out=timed_out)
-        except docker.errors.APIError as error:
-            raise EnvironmentProblem(
-                f"{image}: cannot run a container ({_first_line(error)})"
-            ) from None
-        finally:
-            container.remove(force=True)
-
-
-def _read_archive(data: bytes, name: str) -> bytes | None:
-    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-        member = archive.extractfile(name)
-        return member.read() if member is not None else None
-
-
-def _split(ref: str) -> tuple[str, str]:
-    """`host:5000/a/b:tag` -> (`host:5000/a/b`, `tag`); no tag means `latest`."""
-    name, _, tag = ref.rpartition(":")
-    if not name or "/" in tag:
-        return ref, "latest"
-    return name, tag
+                for inside, outside in files.items():
+                    container.put_archive(
+                        str(Path(inside).parent), _tar_folder(outside, Path(inside).name)
+                    )
+                container.start()
+                timed_out = False
+                try:
+                    status = container.wait(timeout=timeout)
+                    code = int(status.get("StatusCode", -1))
+                except requests.exceptions.RequestException:
+                    timed_out, code = True, -1
+                    container.kill()
+                stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
+                stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+                return Ran(exit_code=code, stdout=stdout, stderr=stderr, timed_out=timed_out)
+            finally:
+                container.remove(force=True)
 
 
 def _tar_folder(folder: Path, name: str) -> bytes:
@@ -280,3 +297,29 @@ def _cli() -> str:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip() or type(error).__name__
     return text.splitlines()[0]
+
+
+def _explanation(error: BaseException) -> str:
+    """The daemon's own reason when it gave one (an APIError's explanation), else the error."""
+    explanation = getattr(error, "explanation", None)
+    if isinstance(explanation, bytes):
+        explanation = explanation.decode("utf-8", "replace")
+    if isinstance(explanation, str) and explanation.strip():
+        return explanation.strip().splitlines()[0]
+    return _first_line(error)
+
+
+def _timed_out(error: BaseException) -> bool:
+    """Whether `error`, or what it wraps (the SDK wraps its HTTP errors), is a timeout.
+
+    urllib3's NewConnectionError (refused, no route) is a ConnectTimeoutError by descent
+    only: it came at once."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, urllib3.exceptions.NewConnectionError):
+            return False
+        timeouts = (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
+        if isinstance(seen, timeouts):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -13,8 +13,13 @@ not counted as support.
 from __future__ import annotations
 
 import json
+import math
+import os
 import re
 import shutil
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,14 +28,19 @@ from typing import Any, Protocol
 from packaging.version import InvalidVersion, Version
 
 from imagegate import runner
-from imagegate.errors import EnvironmentProblem
+from imagegate.errors import EnvironmentProblem, UsageError
 from imagegate.profiles import Profile
 
 NVIDIA_SMI = ("nvidia-smi", "--query-gpu=name,compute_cap,driver_version", "--format=csv,noheader")
 AMD_SMI = ("amd-smi", "static", "--asic", "--driver", "--json")
 ROCM_SMI = ("rocm-smi", "--showproductname", "--showdriverversion", "--json")
-TIMEOUT = 60.0
-"""nvidia-smi can take seconds per GPU when persistence mode is off."""
+TIMEOUT = 20.0
+"""How long a GPU tool may take. With persistence mode off, nvidia-smi's first call
+initialises every GPU (seconds each); far longer means the driver is hung."""
+TIMEOUT_ENV = "IMAGEGATE_SMI_TIMEOUT"
+"""Seconds, to allow a slower first call (or a shorter wait in tests)."""
+PATIENCE = 1.0
+"""A tool that answers within this long is awaited silently."""
 
 CUDA_FACT = "torch.version.cuda"
 HIP_FACT = "torch.version.hip"
@@ -153,17 +163,39 @@ def parse_rocm_smi(text: str) -> tuple[Gpu, ...]:
 
 
 def detect(
-    *, run: Run = runner.run, which: Callable[[str], str | None] = shutil.which
+    *,
+    run: Run = runner.run,
+    which: Callable[[str], str | None] = shutil.which,
+    timeout: float | None = None,
 ) -> tuple[Gpu, ...]:
-    """This machine's GPUs; a vendor's tool not on PATH means no GPU of that vendor."""
+    """This machine's GPUs; a vendor's tool not on PATH means no GPU of that vendor.
+
+    Each tool gets `timeout` seconds (default: $IMAGEGATE_SMI_TIMEOUT, else `TIMEOUT`)."""
+    limit = smi_timeout() if timeout is None else timeout
     gpus: tuple[Gpu, ...] = ()
-    if (output := _query(NVIDIA_SMI, run, which)) is not None:
+    if (output := _query(NVIDIA_SMI, run, which, limit)) is not None:
         gpus += parse_nvidia_smi(output)
-    if (output := _query(AMD_SMI, run, which)) is not None:
+    if (output := _query(AMD_SMI, run, which, limit)) is not None:
         gpus += parse_amd_smi(output)
-    elif (output := _query(ROCM_SMI, run, which)) is not None:
+    elif (output := _query(ROCM_SMI, run, which, limit)) is not None:
         gpus += parse_rocm_smi(output)
     return gpus
+
+
+def smi_timeout() -> float:
+    """`TIMEOUT`, or the seconds $IMAGEGATE_SMI_TIMEOUT asks for."""
+    raw = os.environ.get(TIMEOUT_ENV)
+    if raw is None or not raw.strip():
+        return TIMEOUT
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise UsageError(
+            f"{TIMEOUT_ENV}={raw!r}: not a positive number of seconds; fix or unset it"
+        )
+    return seconds
 
 
 def supports(profile: Profile, gpu: Gpu) -> str | None:
@@ -296,11 +328,34 @@ def _amd_problems(profile: Profile, where: str) -> list[str]:
     return problems
 
 
-def _query(args: Sequence[str], run: Run, which: Callable[[str], str | None]) -> str | None:
-    """The tool's output; None when it is not installed. A tool that hangs is a problem."""
-    if which(args[0]) is None:
+def _query(
+    args: Sequence[str], run: Run, which: Callable[[str], str | None], timeout: float
+) -> str | None:
+    """The tool's output; None when it is not installed. A tool that hangs is a problem.
+
+    One line on stderr says what is awaited, once, if the tool has not answered within
+    `PATIENCE`; the runner stops it at `timeout`, and a stop that late means it hung."""
+    tool = args[0]
+    if which(tool) is None:
         return None
-    return run(args, timeout=TIMEOUT).output
+    waiting = threading.Timer(
+        PATIENCE,
+        lambda: print(f"waiting for {tool} (up to {timeout:g} s)…", file=sys.stderr, flush=True),
+    )
+    started = time.monotonic()
+    waiting.start()
+    try:
+        return run(args, timeout=timeout).output
+    except EnvironmentProblem:
+        if time.monotonic() - started < timeout:
+            raise
+        raise EnvironmentProblem(
+            f"{tool} did not answer within {timeout:g} s: the driver may be hung; "
+            "check `dmesg` for driver errors (NVRM/Xid, amdgpu) and reload the driver or "
+            f"reboot; if it is only slow, set {TIMEOUT_ENV} to more seconds"
+        ) from None
+    finally:
+        waiting.cancel()
 
 
 def _json(text: str, tool: str) -> Any:

@@ -15,6 +15,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import InvalidName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from imagegate import references
 from imagegate.errors import ProfileError
 from imagegate.target import PYTHON_VERSION, is_valid_platform
 
@@ -22,7 +23,8 @@ Check = Callable[[Any, str], None]
 
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_DEBIAN = re.compile(r"^[a-z0-9][a-z0-9.+-]*$")
+_DEBIAN = re.compile(r"^[a-z0-9][a-z0-9.+-]*\Z")
+"""Ends at `\\Z`: `$` also matches before a final newline, and this name enters a RUN line."""
 _URL = re.compile(r"^(https?|file)://\S+$")
 
 
@@ -105,6 +107,12 @@ def _code(mode: str) -> Check:
     return check
 
 
+def _image_reference(value: Any, _: str) -> None:
+    """Docker's reference grammar: nothing else may reach the Dockerfile's `ARG BASE_IMAGE=`."""
+    if (message := references.problem(_text(value, "an image reference"))) is not None:
+        raise _Bad(message)
+
+
 def _fact_value(value: Any, _: str) -> None:
     if not isinstance(value, str | int) or isinstance(value, bool):
         raise _Bad(f"{value!r} is not an expected value; write it as a quoted string")
@@ -182,9 +190,9 @@ SCHEMA: Schema = {
         "platform": _platform,
     },
     "base": {
-        "image": _some("an image reference"),
+        "image": _image_reference,
         "packages": _sequence(_matches(_DEBIAN, "a Debian package name")),
-        "local": _matches(re.compile(r"^[a-z]+$"), "a Debian suite name such as 'bookworm'"),
+        "local": _matches(re.compile(r"^[a-z]+\Z"), "a Debian suite name such as 'bookworm'"),
     },
     "indexes": _mapping(_matches(_URL, "an index URL (https://, http:// or file://)")),
     "sources": _mapping(_matches(_SLUG, "an index name"), keys=_package),

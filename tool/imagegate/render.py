@@ -1,14 +1,23 @@
-"""Render one Dockerfile per profile from the Jinja template; check committed ones are fresh."""
+"""Render one Dockerfile per profile from the Jinja template; check committed ones are fresh.
+
+A profile's values must never become instructions. Text written as a comment goes through
+`comment`, which starts every line it makes with `# `; every value written into an
+instruction must be one plain word (`_WORD`), or the render refuses the profile. The schema
+refuses most bad values first, with the key that holds them; this is the last guard.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from imagegate import lock
+from imagegate import lock, references
+from imagegate.errors import ProfileError
 from imagegate.files import write_atomic
 from imagegate.lock import Lock, lock_path
 from imagegate.profiles import Profile
@@ -25,10 +34,25 @@ _TEMPLATES = Environment(
     autoescape=False,
 )
 BUILD_FACTS = "/opt/imagegate/build-facts.json"
+_WORD = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+:/@\[\]-]*", re.ASCII)
+"""What a profile may put into an instruction: no space, quote, backslash, `$` or line break."""
+
+
+def comment(text: str, width: int | None = None) -> str:
+    """`text` as the rest of a comment line: every line break it holds, or that wrapping at
+    `width` makes, continues the comment on a new line that starts with `# `."""
+    lines = text.splitlines() or [""]
+    if width is not None:
+        lines = [part for line in lines for part in textwrap.wrap(line, width) or [""]]
+    return "\n# ".join(lines)
+
+
+_TEMPLATES.filters["comment"] = comment
 
 
 def render(profile: Profile, project: Project) -> dict[Path, str]:
     """Each file rendered for `profile`: its Dockerfile and that Dockerfile's .dockerignore."""
+    _refuse_what_is_not_a_word(profile, project)
     offline = [f"{key}={value}" for key, value in OFFLINE.items()]
     command = ["/usr/bin/env", *offline, VENV_PYTHON, f"{IN_IMAGE_DIR}/{ENTRY}"]
     command += [*collector_args(profile, fail_on_broken=True), "--output", BUILD_FACTS]
@@ -54,6 +78,25 @@ def render(profile: Profile, project: Project) -> dict[Path, str]:
     path = project.dockerfile(profile.name)
     ignore = _TEMPLATES.get_template("dockerignore.j2").render(**common)
     return {path: dockerfile, path.with_name(f"{path.name}.dockerignore"): ignore}
+
+
+def _refuse_what_is_not_a_word(profile: Profile, project: Project) -> None:
+    """Every profile value that lands inside an instruction, checked before any is written."""
+    if (message := references.problem(profile.base.image)) is not None:
+        raise ProfileError(f"{profile.path}: base.image: {message}")
+    words: dict[str, list[str]] = {
+        "the profile name (the file's name)": [profile.name],
+        "the wheelhouse folder": [project.relative(project.wheelhouse_dir(profile.name))],
+        "base.packages": list(profile.base.packages),
+        "protected": list(profile.protected),
+    }
+    for key, values in words.items():
+        for value in values:
+            if _WORD.fullmatch(value) is None:
+                raise ProfileError(
+                    f"{profile.path}: {key}: {value!r} cannot be written into a Dockerfile "
+                    "instruction (only letters, digits and _ . + : / @ -); rename it"
+                )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -25,6 +25,7 @@ from imagegate.findings import Finding, Status, counts, passed
 from imagegate.lock import Lock
 from imagegate.profiles import Profile
 from imagegate.project import Project
+from imagegate.references import with_tag_suffix
 from imagegate.smoke import VENV_PYTHON, collect_from_image, collect_models, script_files
 from imagegate.verify import judge, judge_models
 
@@ -82,8 +83,8 @@ def default_tag(profile: Profile) -> str:
 
 
 def unverified_tag(tag: str) -> str:
-    repository, _, label = tag.rpartition(":")
-    return f"{repository}:{label}-unverified" if repository else f"{tag}:unverified"
+    """The tag for a stack that failed its smoke step: same repository, `-unverified` added."""
+    return with_tag_suffix(tag, "-unverified")
 
 
 @dataclass(frozen=True, kw_only=True)
