@@ -22,7 +22,7 @@ from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, NormalizedName, parse_wheel_filename
 from packaging.version import Version
 
-from imagegate import interrupts, pip
+from imagegate import interrupts, pip, progress
 from imagegate.errors import EnvironmentProblem
 from imagegate.files import write_atomic
 from imagegate.lock import Lock
@@ -133,7 +133,7 @@ def fill(profile: Profile, lock: Lock, directory: Path, *, echo: bool = True) ->
     recover(directory, lock.path)
     with interrupts.keeping(lock.path, directory):
         outcome = _fill(profile, lock, directory, echo=echo)
-    print(f"    {outcome.summary}", file=sys.stderr)
+    progress.note(f"    {outcome.summary}")
     return outcome
 
 

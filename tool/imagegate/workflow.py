@@ -1,6 +1,6 @@
 """The runs a person asks for, each a short list of steps: build an image, verify one.
 
-Each step prints one progress line and is timed. Judgement is `verify.judge`'s alone; this
+Each step is timed and shown by `progress`. Judgement is `verify.judge`'s alone; this
 module only decides what to run, in which order, and what an outcome means.
 """
 
@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from imagegate import base, preflight, render, wheelhouse
+from imagegate import base, preflight, progress, render, wheelhouse
 from imagegate import lock as locks
 from imagegate.engine import Engine
 from imagegate.errors import BuildFailed, EnvironmentProblem
@@ -36,12 +34,11 @@ class Timings:
 
     @contextmanager
     def step(self, name: str, what: str) -> Iterator[None]:
-        print(f"==> {name}: {what}", file=sys.stderr, flush=True)
-        started = time.monotonic()
-        try:
-            yield
-        finally:
-            self.steps[name] = round(time.monotonic() - started, 2)
+        with progress.step(name, what) as task:
+            try:
+                yield
+            finally:
+                self.steps[name] = round(task.seconds, 2)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,8 +98,8 @@ def verify_image(
             evidence="not run: tiers 1-2 failed",
         )
         return [*findings, skipped]
-    print(f"==> tier 3: {', '.join(profile.probes.models)}", file=sys.stderr, flush=True)
-    models = collect_models(engine, image, profile, python=VENV_PYTHON, require_gpu=require_gpu)
+    with progress.step("tier 3", ", ".join(profile.probes.models) or "steps"):
+        models = collect_models(engine, image, profile, python=VENV_PYTHON, require_gpu=require_gpu)
     return findings + judge_models(profile, models)
 
 
@@ -127,7 +124,7 @@ def build(
         _sync_smoke_scripts(project)
     with timings.step("base", profile.base.image):
         chosen = base.choose(profile, engine, override=base_image)
-        print(f"    using {chosen.ref} ({chosen.why})", file=sys.stderr)
+        progress.note(f"    using {chosen.ref} ({chosen.why})")
     build_args = {"BASE_IMAGE": chosen.ref}
     dockerfile = project.dockerfile(profile.name)
     with timings.step("build", tag):
@@ -222,7 +219,7 @@ def gate(
         findings = preflight.check(profile)
 
     def refused(reason: str) -> Gated:
-        print(f"==> gate: nothing pushed: {reason}", file=sys.stderr, flush=True)
+        progress.note(f"==> gate: nothing pushed: {reason}")
         return Gated(
             profile=profile.name,
             ref=push,
