@@ -57,6 +57,7 @@ def test_verify_judges_the_image_against_other_pins(cpu_build: Run, project: Pat
         "imagegate/cpu:latest",
         "--format",
         "json",
+        "--verbose",
         "--profiles",
         str(project / "profiles"),
     )
@@ -85,6 +86,7 @@ def test_rebuild_after_a_light_pin_bump_keeps_the_torch_layer(
         "imagegate-test/cpu-bumped:latest",
         "--format",
         "json",
+        "--verbose",
         "--profiles",
         str(project / "profiles"),
     )

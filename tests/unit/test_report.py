@@ -20,6 +20,7 @@ from imagegate.report import (
     junit,
     markdown,
     render,
+    table,
     write,
 )
 
@@ -174,6 +175,36 @@ def test_markdown_escapes_pipes_newlines_and_html() -> None:
     assert "torch\\|cuda" in row
     assert 'File "&lt;string&gt;", line 1<br>  a \\| b<br>ImportError' in row
     assert "\n" not in row
+
+
+KEY = (
+    "ImportError: numpy.core.multiarray failed to import; a module that was compiled using "
+    "NumPy 1.x cannot be run in NumPy 2.0.0 as it may crash (compile it with NumPy 2.0)"
+)
+
+
+def test_table_never_cuts_the_key_line_of_a_failure() -> None:
+    traceback = f'Traceback (most recent call last):\n  File "<string>", line 1\n{KEY}'
+    broken = finding(Status.BROKEN, "pandas", check="import", evidence=traceback)
+    text = table([broken, finding(Status.OK)])
+    assert "…" not in text
+    cells, under = text.split("\n\n", 1)
+    assert KEY in " ".join(cells.split())  # the key line, wrapped in its cell, every word kept
+    rows = cells.splitlines()
+    assert len(rows) > 4 and all(len(row) <= 160 for row in rows)  # wrapped, not one long row
+    assert "pandas" in under and 'File "<string>", line 1' in under and KEY in under
+
+
+def test_table_gives_a_one_line_failure_only_its_cell() -> None:
+    wrong = finding(Status.WRONG_VERSION, "numpy", actual="2.0.0", evidence="z" * 200)
+    text = table([wrong])
+    assert "\n\n" not in text and "…" not in text
+    assert "".join(text.split()).count("z") == 200
+
+
+def test_table_shortens_what_passed() -> None:
+    text = table([finding(Status.OK, evidence="y" * 200)])
+    assert "…" in text and "y" * 200 not in text
 
 
 def test_render_handles_every_format() -> None:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from imagegate import references, runner
+from imagegate import progress, references, runner
 from imagegate.engine import Engine
 from imagegate.errors import EnvironmentProblem, ProfileError, UsageError
 from imagegate.profiles import Profile
@@ -50,24 +49,36 @@ def make(suite: str, engine: Engine, *, rebuild: bool = False, echo: bool = True
         )
     if os.geteuid() != 0:
         raise EnvironmentProblem(f"{ref}: debootstrap needs root; run `imagegate base` as root")
-    print(f"base: making {ref} from Debian {suite} (about a minute)", file=sys.stderr, flush=True)
-    with tempfile.TemporaryDirectory(prefix="imagegate-base-") as scratch:
+    with (
+        progress.step("base", f"{ref} from Debian {suite} (about a minute)") as task,
+        tempfile.TemporaryDirectory(prefix="imagegate-base-") as scratch,
+    ):
         root = Path(scratch) / "root"
         done = runner.run(
             ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", suite, root],
             timeout=DEBOOTSTRAP_TIMEOUT,
+            echo=echo,
+            prefix="  debootstrap: ",
+            watch=lambda line: _watch(task, line),
         )
         if not done.ok:
             raise EnvironmentProblem(f"{ref}: debootstrap {suite} failed: {done.tail(1)}")
+        task.update("packing the root file system")
         tarball = Path(scratch) / "root.tar"
         packed = runner.run(["tar", "-C", root, "-cf", tarball, "."], timeout=DEBOOTSTRAP_TIMEOUT)
         if not packed.ok:
             raise EnvironmentProblem(
                 f"{ref}: packing the root file system failed: {packed.tail(1)}"
             )
+        task.update(f"docker import {ref}")
         engine.import_rootfs(tarball, ref, _CHANGES)
-    print(f"base: {ref} is ready", file=sys.stderr, flush=True)
     return ref
+
+
+def _watch(task: progress.Task, line: str) -> None:
+    """debootstrap's "I: Retrieving …" / "I: Unpacking …" lines as what the step does now."""
+    if line.startswith("I: "):
+        task.update(line[3:])
 
 
 def choose(profile: Profile, engine: Engine, *, override: str | None = None) -> Chosen:

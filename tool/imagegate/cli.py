@@ -24,6 +24,7 @@ from imagegate import (
     lock,
     matrix,
     preflight,
+    progress,
     render,
     repair,
     report,
@@ -62,6 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="the profiles directory; its parent is the project root (default: ./profiles)",
     )
     common.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    shown = common.add_mutually_exclusive_group()
+    shown.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also show the output of pip, uv, docker and debootstrap (each warning once)",
+    )
+    shown.add_argument(
+        "-q", "--quiet", action="store_true", help="show only the result (and errors)"
+    )
     listed = argparse.ArgumentParser(add_help=False)
     listed.add_argument("--format", choices=("table", "json"), default="table")
     judged = argparse.ArgumentParser(add_help=False)
@@ -283,6 +294,7 @@ def _selected(args: argparse.Namespace) -> list[Profile]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    progress.configure(verbose=args.verbose, quiet=args.quiet)
     interrupts.install()
     try:
         return int(args.handler(args))
@@ -562,7 +574,7 @@ def _profile(name: str, directory: Path) -> Profile:
     choice = _choose(directory)
     if choice.profile is None:
         raise EnvironmentProblem(f"--profile auto: no profile fits this machine: {choice.reason}")
-    print(f"==> auto: {choice.profile} ({choice.reason})", file=sys.stderr, flush=True)
+    progress.note(f"==> auto: {choice.profile} ({choice.reason})")
     return load_profile(choice.profile, directory)
 
 
@@ -610,9 +622,8 @@ def _lock(args: argparse.Namespace) -> ExitCode:
     rows: list[dict[str, object]] = []
     worst = ExitCode.PASSED
     for profile in _selected(args):
-        print(f"==> lock: {profile.name}", file=sys.stderr, flush=True)
         try:
-            with _holding(args, profile):
+            with _holding(args, profile), progress.step("lock", profile.name):
                 locked = lock.relock(profile)
         except ImagegateError as error:
             _show(error, args)
@@ -640,9 +651,12 @@ def _wheelhouse(args: argparse.Namespace) -> ExitCode:
     project = _project(args)
     outcomes = []
     for profile in _selected(args):
-        print(f"==> wheelhouse: {profile.name}", file=sys.stderr, flush=True)
         directory = project.wheelhouse_dir(profile.name)
-        with _holding(args, profile), interrupts.keeping(lock.lock_path(profile)):
+        with (
+            _holding(args, profile),
+            progress.step("wheelhouse", profile.name),
+            interrupts.keeping(lock.lock_path(profile)),
+        ):
             with interrupts.keeping(directory):
                 locked = lock.prepare(profile)
             outcome = wheelhouse.fill(profile, locked, directory)

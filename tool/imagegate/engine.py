@@ -11,6 +11,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import tarfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -24,7 +25,7 @@ import urllib3.exceptions
 from docker.models.containers import Container
 from docker.types import DeviceRequest
 
-from imagegate import references, runner
+from imagegate import progress, references, runner
 from imagegate.errors import EnvironmentProblem
 
 BUILD_TIMEOUT = 4 * 3600.0
@@ -167,11 +168,13 @@ class Engine:
         """Push `ref`; the digest the registry answered with."""
         repository, tag = references.repository_and_tag(ref)
         digest = ""
+        layers: dict[str, tuple[str, int]] = {}
         with self._calling("push it", ref):
             for event in self._client.images.push(repository, tag=tag, stream=True, decode=True):
                 if "error" in event:
                     raise EnvironmentProblem(f"push {ref}: {event['error']}")
                 digest = (event.get("aux") or {}).get("Digest", digest)
+                _pushing(layers, event)
         return digest
 
     def prune_build_cache(self) -> None:
@@ -204,7 +207,12 @@ class Engine:
             args += ["--target", target]
         env = {"DOCKER_BUILDKIT": "1"}
         return runner.run(
-            [*args, str(context)], timeout=BUILD_TIMEOUT, env=env, echo=echo, prefix="  build: "
+            [*args, str(context)],
+            timeout=BUILD_TIMEOUT,
+            env=env,
+            echo=echo,
+            prefix="  build: ",
+            watch=_building,
         )
 
     def read_file(self, image: str, path: str) -> bytes | None:
@@ -323,3 +331,27 @@ def _timed_out(error: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+_BUILD_STEP = re.compile(r"^#\d+ (\[[^\]]+\] .+)")
+
+
+def _building(line: str) -> None:
+    """BuildKit's plain log: each "#8 [stack 3/7] RUN …" line is what the build does now."""
+    started = _BUILD_STEP.match(line)
+    if started is not None:
+        progress.current().update(started[1])
+
+
+def _pushing(layers: dict[str, tuple[str, int]], event: Mapping[str, object]) -> None:
+    """A push's stream of layer events as layers done and bytes sent."""
+    layer, status = event.get("id"), event.get("status")
+    if not isinstance(layer, str) or not isinstance(status, str):
+        return
+    detail = event.get("progressDetail")
+    sent = detail.get("current") if isinstance(detail, dict) else None
+    layers[layer] = (status, sent if isinstance(sent, int) else layers.get(layer, ("", 0))[1])
+    done = sum(s in ("Pushed", "Layer already exists") for s, _ in layers.values())
+    progress.current().update(
+        f"{status} {layer}", done=done, total=len(layers), nbytes=sum(n for _, n in layers.values())
+    )

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from imagegate import progress
 from imagegate.errors import EnvironmentProblem
 
 DEFAULT_WAIT = 300.0
@@ -33,11 +34,7 @@ def hold(path: Path, what: str, *, wait: float = DEFAULT_WAIT) -> Iterator[None]
         try:
             lock.acquire(timeout=0)
         except Timeout:
-            print(
-                f"==> waiting for {what}: held by {_describe(holder)} (up to {wait:g}s)",
-                file=sys.stderr,
-                flush=True,
-            )
+            progress.note(f"==> waiting for {what}: held by {_describe(holder)} (up to {wait:g}s)")
             try:
                 lock.acquire(timeout=wait)
             except Timeout:

@@ -30,7 +30,7 @@ from packaging.pylock import PackageWheel, Pylock, PylockValidationError
 from packaging.utils import NormalizedName, canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
-from imagegate import interrupts, pip, runner
+from imagegate import interrupts, pip, progress, runner
 from imagegate.errors import EnvironmentProblem, ProfileError
 from imagegate.files import write_atomic
 from imagegate.profiles import Profile
@@ -198,7 +198,7 @@ def prepare(profile: Profile) -> Lock:
     why = staleness(profile)
     if why is None:
         return Lock.read(lock_path(profile))
-    print(f"    {why}: locking {profile.name}", file=sys.stderr, flush=True)
+    progress.note(f"    {why}: locking {profile.name}")
     with interrupts.keeping(lock_path(profile)):
         text = resolve(profile)
     return Lock.parse(text.encode("utf-8"), lock_path(profile), written=False)

@@ -20,7 +20,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
-from imagegate import runner
+from imagegate import progress, runner
 from imagegate.errors import EnvironmentProblem, ProfileError, UsageError
 from imagegate.target import Target
 
@@ -77,9 +77,45 @@ def download(
             args += ["--extra-index-url", indexes[name]]
         else:
             out_of_reach[name] = why
-    completed = runner.run(args, timeout=DOWNLOAD_TIMEOUT, echo=echo, prefix="  pip: ")
+    watch = _Fetching(requirements, dest)
+    completed = runner.run(
+        args, timeout=DOWNLOAD_TIMEOUT, echo=echo, prefix="  pip: ", watch=watch.line
+    )
     if not completed.ok:
         raise _explain(completed, indexes, sources, out_of_reach, lock)
+
+
+_DOWNLOADING = re.compile(
+    r"^\s*Downloading (?P<file>\S+) \((?P<size>[\d.]+) (?P<unit>bytes|kB|MB|GB)\)"
+)
+_HAVE = re.compile(r"^\s*(?:Saved|File was already downloaded) (?P<path>\S+)")
+_UNITS = {"bytes": 1, "kB": 10**3, "MB": 10**6, "GB": 10**9}
+
+
+class _Fetching:
+    """pip's output read as progress: the file being fetched, how many of the lock's wheels
+    are here, and the bytes downloaded (pip names each file's size as it starts it)."""
+
+    def __init__(self, requirements: Path, dest: Path) -> None:
+        lines = requirements.read_text(encoding="utf-8").splitlines()
+        self.total = sum(1 for line in lines if line.strip() and not line.startswith(("#", "-")))
+        self.group = dest.name
+        self.done = 0
+        self.nbytes = progress.current().nbytes or 0
+        self.size = 0
+        progress.current().update(self.group, done=0, total=self.total)
+
+    def line(self, text: str) -> None:
+        task = progress.current()
+        if (started := _DOWNLOADING.match(text)) is not None:
+            self.size = int(float(started["size"]) * _UNITS[started["unit"]])
+            name = started["file"].rpartition("/")[2]
+            task.update(f"{self.group}: {name} ({started['size']} {started['unit']})")
+        elif (have := _HAVE.match(text)) is not None:
+            self.done += 1
+            self.nbytes, self.size = self.nbytes + self.size, 0
+            name = Path(have["path"]).name
+            task.update(f"{self.group}: {name}", done=self.done, nbytes=self.nbytes)
 
 
 def _explain(

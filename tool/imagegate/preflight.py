@@ -18,7 +18,7 @@ from pathlib import Path
 
 from packaging.utils import NormalizedName, parse_wheel_filename
 
-from imagegate import hardware, runner, wheelhouse
+from imagegate import hardware, progress, runner, wheelhouse
 from imagegate import lock as locks
 from imagegate.errors import EnvironmentProblem, ProfileError
 from imagegate.facts import Distribution, Facts
@@ -162,28 +162,32 @@ def deep(profile: Profile, project: Project) -> list[Finding]:
     if why is not None:
         return [_row("deep", profile.name, Status.SKIPPED, "tiers 1-2 in a venv", "", why)]
     directory = project.wheelhouse_dir(profile.name)
-    wheelhouse.fill(profile, locks.prepare(profile), directory, echo=False)
+    with progress.step("fill", f"{profile.name}: lock and wheelhouse"):
+        wheelhouse.fill(profile, locks.prepare(profile), directory, echo=False)
     with tempfile.TemporaryDirectory(prefix="imagegate-deep-") as scratch:
         venv = Path(scratch) / "venv"
-        _run([sys.executable, "-m", "venv", "--without-pip", venv], "making a venv")
         python = venv / "bin" / "python"
-        for group in ("protected", "rest"):
-            folder = directory / group
-            if not folder.is_dir():
-                continue
-            _run(
-                [
-                    *UV_INSTALL,
-                    "--python",
-                    python,
-                    "--find-links",
-                    folder,
-                    "-r",
-                    folder / wheelhouse.REQUIREMENTS,
-                ],
-                f"installing {group} from {folder}",
-            )
-        facts = collect_from_python(python, profile)
+        with progress.step("install", f"{profile.name}: a throwaway venv") as task:
+            _run([sys.executable, "-m", "venv", "--without-pip", venv], "making a venv")
+            for group in ("protected", "rest"):
+                folder = directory / group
+                if not folder.is_dir():
+                    continue
+                task.update(group)
+                _run(
+                    [
+                        *UV_INSTALL,
+                        "--python",
+                        python,
+                        "--find-links",
+                        folder,
+                        "-r",
+                        folder / wheelhouse.REQUIREMENTS,
+                    ],
+                    f"installing {group} from {folder}",
+                )
+        with progress.step("tiers", f"{profile.name}: tiers 1-2 in the venv"):
+            facts = collect_from_python(python, profile)
     return judge(profile, facts)
 
 
@@ -197,7 +201,7 @@ def _host_cannot_run(profile: Profile) -> str | None:
 
 
 def _run(args: list[str | Path], what: str) -> None:
-    done = runner.run(args, timeout=VENV_TIMEOUT)
+    done = runner.run(args, timeout=VENV_TIMEOUT, echo=True, prefix="    ")
     if not done.ok:
         raise EnvironmentProblem(f"check --deep: {what} failed: {done.tail(1)}")
 

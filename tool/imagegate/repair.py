@@ -21,7 +21,7 @@ from pathlib import Path
 
 from packaging.utils import NormalizedName
 
-from imagegate import exclusive, runner, wheelhouse
+from imagegate import exclusive, progress, runner, wheelhouse
 from imagegate import journal as journals
 from imagegate.doctor import diagnose, examine
 from imagegate.errors import EnvironmentProblem, ExitCode, ImagegateError
@@ -123,11 +123,12 @@ def _repair(
             plan=nothing, changed=False, rolled_back=None, findings=[], interrupted=left
         )
     if left is not None:
-        rollback(python, left)
-        print(f"repair: rolled back an interrupted repair in {prefix}", file=sys.stderr)
+        with progress.step("rollback", f"an interrupted repair in {prefix}"):
+            rollback(python, left)
     journal = journals.folder(prefix)
     directory = project.wheelhouse_dir(profile.name)
-    facts, findings = examine(profile, project, python)
+    with progress.step("doctor", f"{profile.name}: {python}"):
+        facts, findings = examine(profile, project, python)
     chosen = plan(profile, lock, facts, findings)
     if chosen.refused is not None:
         raise RepairRefused(f"repair {profile.name}: refused: {chosen.refused}")
@@ -139,10 +140,13 @@ def _repair(
             f"{directory}: the wheelhouse is wrong ({'; '.join(problems[:3])}); "
             f"nothing was changed; run `imagegate wheelhouse {profile.name}` first"
         )
-    recorded = _record(python, journal, facts, chosen)
+    with progress.step("journal", str(journal)):
+        recorded = _record(python, journal, facts, chosen)
     try:
-        _apply(python, directory, chosen)
-        after = diagnose(profile, project, python, repairing=True)
+        with progress.step("reinstall", f"{len(chosen.targets)} from {directory}") as task:
+            _apply(python, directory, chosen, task)
+        with progress.step("doctor", f"{profile.name}: after the repair"):
+            after = diagnose(profile, project, python, repairing=True)
     except BaseException as error:
         rollback(python, recorded)
         if isinstance(error, ImagegateError):
@@ -183,9 +187,11 @@ def _record(python: Path, folder: Path, facts: Facts, chosen: Plan) -> journals.
     return journal
 
 
-def _apply(python: Path, directory: Path, chosen: Plan) -> None:
-    for target in chosen.targets:
+def _apply(python: Path, directory: Path, chosen: Plan, task: progress.Task) -> None:
+    for done, target in enumerate(chosen.targets):
+        task.update(f"uninstall {target.name}", done=done, total=len(chosen.targets))
         _uv(["uninstall", "--python", str(python), target.name], allow_missing=True)
+        task.update(f"install {target.name}=={target.version}")
         with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as requirements:
             requirements.write(target.requirement() + "\n")
         _uv(
@@ -207,6 +213,7 @@ def _apply(python: Path, directory: Path, chosen: Plan) -> None:
             ]
         )
         Path(requirements.name).unlink()
+    task.update("", done=len(chosen.targets))
 
 
 def rollback(python: Path, journal: journals.Journal) -> None:
@@ -223,6 +230,6 @@ def rollback(python: Path, journal: journals.Journal) -> None:
 
 
 def _uv(args: list[str], *, allow_missing: bool = False) -> None:
-    done = runner.run([*UV, *args], timeout=TIMEOUT)
+    done = runner.run([*UV, *args], timeout=TIMEOUT, echo=True, prefix="  uv: ")
     if not done.ok and not (allow_missing and "not installed" in done.output.lower()):
         raise EnvironmentProblem(f"uv pip {args[0]} failed: {done.tail(1)}")

@@ -55,6 +55,8 @@ def document(subject: str, findings: Sequence[Finding], **extra: Any) -> dict[st
 
 
 def table(findings: Sequence[Finding]) -> str:
+    """The findings for a person: a failure's key line of evidence wrapped in its cell, never
+    cut, and its whole evidence under the table when there is more to it than that line."""
     rows = [
         (
             finding.tier,
@@ -63,12 +65,19 @@ def table(findings: Sequence[Finding]) -> str:
             finding.expected,
             finding.actual,
             finding.status.value,
-            _short(finding.evidence),
+            _key_line(finding.evidence) if finding.status.failed else _short(finding.evidence),
         )
         for finding in findings
     ]
     headers = ("tier", "check", "package / probe", "expected", "installed", "status", "evidence")
-    return tabulate(rows, headers=headers, tablefmt="simple")
+    widths = [None] * (len(headers) - 1) + [_EVIDENCE_WIDTH]
+    text = tabulate(rows, headers=headers, tablefmt="simple", maxcolwidths=widths)
+    for finding in findings:
+        evidence = finding.evidence.strip()
+        if finding.status.failed and evidence != _key_line(evidence):
+            full = "\n".join(f"    {line}" for line in evidence.splitlines())
+            text += f"\n\n{finding.subject} ({finding.status.value}), the whole evidence:\n{full}"
+    return text
 
 
 def summary(subject: str, findings: Sequence[Finding]) -> str:
@@ -186,8 +195,7 @@ def _tally(findings: Sequence[Finding]) -> str:
 def _verdict(finding: Finding) -> str:
     """A failure's one-line message: what was wanted and what was found."""
     if finding.status is Status.BROKEN:
-        lines = [line.strip() for line in finding.evidence.splitlines() if line.strip()]
-        return f"{finding.subject}: BROKEN: {lines[-1] if lines else 'no evidence'}"
+        return f"{finding.subject}: BROKEN: {_key_line(finding.evidence) or 'no evidence'}"
     found = finding.actual or "nothing"
     return f"{finding.subject}: {finding.status.value}: expected {finding.expected}, found {found}"
 
@@ -210,6 +218,12 @@ def _cell(text: str) -> str:
 
 def _row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cells) + " |"
+
+
+def _key_line(evidence: str) -> str:
+    """The line that says what went wrong: a traceback's last one (the exception)."""
+    lines = [line.strip() for line in evidence.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
 
 
 def _short(text: str) -> str:

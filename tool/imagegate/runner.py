@@ -12,13 +12,12 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from imagegate import interrupts
+from imagegate import interrupts, progress
 from imagegate.errors import EnvironmentProblem
 
 GRACE = 5.0
@@ -48,8 +47,10 @@ def run(
     cwd: Path | None = None,
     echo: bool = False,
     prefix: str = "",
+    watch: Callable[[str], None] | None = None,
 ) -> Completed:
-    """Run to completion; with `echo`, stream each output line to stderr as it comes."""
+    """Run to completion; each output line goes to `watch` as it comes and, with `echo`, to
+    the progress display (which shows it under --verbose)."""
     argv = tuple(str(arg) for arg in args)
     merged = {**os.environ, **(env or {})}
     process: subprocess.Popen[str] | None = None
@@ -59,8 +60,10 @@ def run(
             process = _start(argv, merged, cwd)
         for line in _lines_until(process, timeout):
             lines.append(line)
+            if watch is not None:
+                watch(line)
             if echo:
-                print(f"{prefix}{line}", end="", file=sys.stderr, flush=True)
+                progress.output(line, prefix=prefix)
     except subprocess.TimeoutExpired:
         assert process is not None
         stop_group(process)

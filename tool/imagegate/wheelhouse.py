@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, NormalizedName, parse_wheel_filename
 from packaging.version import Version
 
-from imagegate import interrupts, pip
+from imagegate import interrupts, pip, progress
 from imagegate.errors import EnvironmentProblem
 from imagegate.files import write_atomic
 from imagegate.lock import Lock, Locked
@@ -135,7 +134,7 @@ def fill(profile: Profile, lock: Lock, directory: Path, *, echo: bool = True) ->
     recover(directory, lock.path)
     with interrupts.keeping(lock.path, directory):
         outcome = _fill(profile, lock, directory, echo=echo)
-    print(f"    {outcome.summary}", file=sys.stderr)
+    progress.note(f"    {outcome.summary}")
     return outcome
 
 
@@ -252,7 +251,7 @@ def recover(directory: Path, lock_path: Path) -> None:
     staging = _staging(directory)
     with interrupts.deferred():
         if (staging / COMMITTED).is_file():
-            print(f"    completing an interrupted commit of {directory}", file=sys.stderr)
+            progress.note(f"    completing an interrupted commit of {directory}")
             if not directory.exists() and _old(directory).exists():
                 _old(directory).rename(directory)
             _commit(staging, directory, lock_path)

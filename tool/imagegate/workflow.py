@@ -1,6 +1,6 @@
 """The runs a person asks for, each a short list of steps: build an image, verify one.
 
-Each step prints one progress line and is timed. Judgement is `verify.judge`'s alone; this
+Each step is timed and shown by `progress`. Judgement is `verify.judge`'s alone; this
 module only decides what to run, in which order, and what an outcome means.
 """
 
@@ -9,14 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imagegate import base, preflight, render, verdicts, wheelhouse
+from imagegate import base, preflight, progress, render, verdicts, wheelhouse
 from imagegate import lock as locks
 from imagegate.engine import Engine
 from imagegate.errors import BuildFailed, EnvironmentProblem
@@ -40,12 +38,11 @@ class Timings:
 
     @contextmanager
     def step(self, name: str, what: str) -> Iterator[None]:
-        print(f"==> {name}: {what}", file=sys.stderr, flush=True)
-        started = time.monotonic()
-        try:
-            yield
-        finally:
-            self.steps[name] = round(time.monotonic() - started, 2)
+        with progress.step(name, what) as task:
+            try:
+                yield
+            finally:
+                self.steps[name] = round(task.seconds, 2)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,22 +124,24 @@ def verify_image(
     )
     kept = None if fresh else verdicts.recall(project, profile, wanted)
     if kept is not None:
-        print(f"==> verdict reused from {kept.when} ({info.id[:19]})", file=sys.stderr)
+        progress.note(f"==> verdict reused from {kept.when} ({info.id[:19]})")
         return Verified(findings=kept.findings, reused=kept.when)
     if facts is None:
         facts = collect_from_image(engine, image, profile, python=VENV_PYTHON)
-    findings = judge(profile, facts) + _models(profile, engine, image, facts, require_gpu)
+    tiers = judge(profile, facts)
+    findings = tiers + _models(profile, engine, image, tiers, require_gpu)
     if passed(findings):
         verdicts.keep(project, profile, wanted, image, findings)
     return Verified(findings=findings)
 
 
 def _models(
-    profile: Profile, engine: Engine, image: str, facts: Facts, require_gpu: bool
+    profile: Profile, engine: Engine, image: str, tiers: list[Finding], require_gpu: bool
 ) -> list[Finding]:
+    """Tier 3, when the profile has models or steps and tiers 1-2 passed."""
     if not (profile.probes.models or profile.probes.steps):
         return []
-    if not passed(judge(profile, facts)):
+    if not passed(tiers):
         skipped = Finding(
             tier=3,
             check="model",
@@ -151,8 +150,8 @@ def _models(
             evidence="not run: tiers 1-2 failed",
         )
         return [skipped]
-    print(f"==> tier 3: {', '.join(profile.probes.models)}", file=sys.stderr, flush=True)
-    models = collect_models(engine, image, profile, python=VENV_PYTHON, require_gpu=require_gpu)
+    with progress.step("tier 3", ", ".join(profile.probes.models) or "steps"):
+        models = collect_models(engine, image, profile, python=VENV_PYTHON, require_gpu=require_gpu)
     return judge_models(profile, models)
 
 
@@ -205,7 +204,7 @@ def build(
         _sync_smoke_scripts(project)
     with timings.step("base", profile.base.image):
         chosen = base.choose(profile, engine, override=base_image)
-        print(f"    using {chosen.ref} ({chosen.why})", file=sys.stderr)
+        progress.note(f"    using {chosen.ref} ({chosen.why})")
     build_args = {"BASE_IMAGE": chosen.ref}
     dockerfile = project.dockerfile(profile.name)
     base_info = engine.image(chosen.ref)
@@ -213,7 +212,7 @@ def build(
     existing = engine.image(tag)
     image, built, facts = tag, True, None
     if not fresh and existing is not None and existing.labels.get(INPUTS_LABEL) == inputs:
-        print(f"==> build: {tag} was built from these exact inputs; not rebuilt", file=sys.stderr)
+        progress.note(f"==> build: {tag} was built from these exact inputs; not rebuilt")
     else:
         with timings.step("build", tag):
             log = engine.build(
@@ -325,7 +324,7 @@ def gate(
         findings = preflight.check(profile)
 
     def refused(reason: str) -> Gated:
-        print(f"==> gate: nothing pushed: {reason}", file=sys.stderr, flush=True)
+        progress.note(f"==> gate: nothing pushed: {reason}")
         return Gated(
             profile=profile.name,
             ref=push,
