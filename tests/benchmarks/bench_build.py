@@ -6,7 +6,8 @@
 - a cold `imagegate build cpu` (build cache pruned, warm wheelhouse) against a hand-written
   BuildKit Dockerfile installing the same wheelhouse with no checks (a venv, two
   bind-mounted `pip install --no-index` layers), back to back from a pruned cache;
-- a rebuild after one light pin (accelerate 1.6.0 <-> 1.7.0): torch's layer must be cached;
+- a rebuild after one light pin (accelerate 1.6.0 -> 1.7.0 -> 1.8.1 -> 1.9.0, each new to
+  the build cache): torch's layer must be cached;
 - an unchanged `imagegate build cpu`.
 It prunes the engine's build cache (images are kept), so run it on a machine you own.
 """
@@ -26,7 +27,8 @@ from imagegate.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = 3
-LIGHT = ('accelerate: "1.6.0"', 'accelerate: "1.7.0"')
+LIGHT = ("1.7.0", "1.8.1", "1.9.0")
+"""accelerate releases for the light-pin rebuilds: each one new to the build cache."""
 HAND_WRITTEN = """\
 ARG BASE_IMAGE
 FROM ${BASE_IMAGE}
@@ -63,11 +65,11 @@ def hand_written(project: Path, tag: str) -> None:
         sys.exit(f"bench: the hand-written build failed:\n{done.stderr[-2000:]}")
 
 
-def swap_light_pin(project: Path) -> None:
+def bump_light_pin(project: Path, version: str) -> None:
     common = project / "profiles" / "_common.yaml"
     text = common.read_text(encoding="utf-8")
-    old, new = LIGHT if LIGHT[0] in text else LIGHT[::-1]
-    common.write_text(text.replace(old, new), encoding="utf-8")
+    current = text.split('accelerate: "', 1)[1].split('"', 1)[0]
+    common.write_text(text.replace(f'accelerate: "{current}"', f'accelerate: "{version}"'))
 
 
 def row(label: str, samples: list[float], baseline: list[float] | None = None) -> str:
@@ -101,8 +103,8 @@ def main() -> int:
             engine.prune_build_cache()
             hand.append(timed(lambda: hand_written(project, tags[1])))
         imagegate(project, *build)  # the cache warm again for the rebuilds
-        for _ in range(RUNS):
-            swap_light_pin(project)
+        for version in LIGHT[:RUNS]:
+            bump_light_pin(project, version)
             rebuild.append(timed(lambda: imagegate(project, *build)))
         for _ in range(RUNS):
             unchanged.append(timed(lambda: imagegate(project, *build)))

@@ -73,23 +73,28 @@ def test_verify_judges_the_image_against_other_pins(cpu_build: Run, project: Pat
 
 
 def test_rebuild_after_a_light_pin_bump_keeps_the_torch_layer(
-    cpu_build: Run, project: Path
+    cpu_build: Run, project: Path, engine: Engine
 ) -> None:
     assert cpu_build.code == 0
     common = project / "profiles" / "_common.yaml"
     common.write_text(common.read_text().replace('accelerate: "1.6.0"', 'accelerate: "1.7.0"'))
+    tag = "imagegate-test/cpu-bumped:latest"
 
-    run = imagegate(
-        "build",
-        "cpu",
-        "--tag",
-        "imagegate-test/cpu-bumped:latest",
-        "--format",
-        "json",
-        "--verbose",
-        "--profiles",
-        str(project / "profiles"),
-    )
+    try:
+        run = imagegate(
+            "build",
+            "cpu",
+            "--tag",
+            tag,
+            "--fresh",  # build even if an earlier session left this tag from the same inputs
+            "--format",
+            "json",
+            "--verbose",
+            "--profiles",
+            str(project / "profiles"),
+        )
+    finally:
+        engine.remove_image(tag)
 
     assert run.code == 0, run.stderr[-3000:]
     assert findings(run.json())[("pin", "accelerate")]["actual"] == "1.7.0"

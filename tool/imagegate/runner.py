@@ -58,12 +58,13 @@ def run(
     try:
         with interrupts.deferred():  # no interruption between the child's start and its name
             process = _start(argv, merged, cwd)
-        for line in _lines_until(process, timeout):
-            lines.append(line)
-            if watch is not None:
-                watch(line)
-            if echo:
-                progress.output(line, prefix=prefix)
+        with contextlib.closing(_lines_until(process, timeout)) as output:
+            for line in output:
+                lines.append(line)
+                if watch is not None:
+                    watch(line)
+                if echo:
+                    progress.output(line, prefix=prefix)
     except subprocess.TimeoutExpired:
         assert process is not None
         stop_group(process)
@@ -119,6 +120,7 @@ def _lines_until(process: subprocess.Popen[str], timeout: float) -> Iterator[str
         _signal_group(process, signal.SIGKILL)
 
     timer = threading.Timer(timeout, stop)
+    timer.daemon = True  # a watchdog never keeps the program alive after it is done
     timer.start()
     try:
         assert process.stdout is not None
