@@ -10,9 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from .test_constraints import make_wheel
 from .test_doctor import doctor, healthy, stale_transformers, uv_install
 
+IMAGEGATE = [sys.executable, "-m", "imagegate"]
 __all__ = ["healthy", "stale_transformers"]  # fixtures shared with the doctor's tests
 
 
@@ -186,3 +189,74 @@ def test_a_killed_repair_is_reported_by_dry_run_and_doctor_and_rolled_back_by_re
     code, rows = doctor(project, python)
     assert rows[("consistency", "repair journal")]["status"] == "OK"
     assert rows[("pin", "transformers")]["actual"] == "4.57.3"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
+def test_an_interrupted_repair_restores_the_environment_exactly(
+    healthy: tuple[Path, Path], stale_transformers: Path, signum: int
+) -> None:
+    project, python = healthy
+    uv_install(python, "--reinstall-package", "transformers", str(stale_transformers))
+    before, files = freeze(python), contents(python)
+    [site] = (python.parent.parent / "lib").glob("python3.*/site-packages")
+    process = subprocess.Popen(
+        [
+            *IMAGEGATE,
+            "repair",
+            "cpu",
+            "--python",
+            str(python),
+            "--profiles",
+            str(project / "profiles"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while (site / "transformers-4.57.3.dist-info").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)  # uninstalled: the repair is half-way
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=300)
+
+    assert process.returncode == 128 + signum, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert (
+        stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"imagegate: interrupted by {signal.Signals(signum).name}")
+    )
+    assert freeze(python) == before
+    assert contents(python) == files  # the journal is gone too: byte for byte as it was
+
+
+def test_a_second_repair_of_one_environment_waits_or_names_the_holder(
+    healthy: tuple[Path, Path], stale_transformers: Path
+) -> None:
+    project, python = healthy
+    uv_install(python, "--reinstall-package", "transformers", str(stale_transformers))
+    first = subprocess.Popen(
+        [
+            *IMAGEGATE,
+            "repair",
+            "cpu",
+            "--python",
+            str(python),
+            "--profiles",
+            str(project / "profiles"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    holder = project / ".imagegate" / "locks" / "cpu.lock.holder"
+    deadline = time.monotonic() + 120
+    while not holder.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    second = repair(project, python, "--wait", "0")
+    first.communicate(timeout=600)
+
+    assert second.returncode == 3, second.stderr[-2000:]
+    assert f"pid {first.pid}" in second.stderr.strip().splitlines()[-1]
+    assert first.returncode == 0

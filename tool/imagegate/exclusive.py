@@ -8,9 +8,11 @@ command. The operating system releases the lock of a process that dies, however 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,6 +55,13 @@ def hold(path: Path, what: str, *, wait: float = DEFAULT_WAIT) -> Iterator[None]
     finally:
         holder.unlink(missing_ok=True)
         lock.release()
+
+
+def environment_lock(prefix: Path) -> Path:
+    """The lock of one Python environment: outside it (a repair leaves its files exactly as
+    it found them), shared by every project on this machine that repairs it."""
+    name = hashlib.sha256(str(prefix.resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / "imagegate-locks" / f"env-{name}.lock"
 
 
 def _describe(holder: Path) -> str:

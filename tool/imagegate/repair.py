@@ -108,8 +108,7 @@ def repair(
     prefix = journals.prefix(python)
     if dry_run:
         return _repair(profile, project, lock, python, prefix, dry_run=True)
-    held = prefix / f"{journals.FOLDER}.lock"
-    with exclusive.hold(held, f"the environment {prefix}", wait=wait):
+    with exclusive.hold(exclusive.environment_lock(prefix), f"the environment {prefix}", wait=wait):
         return _repair(profile, project, lock, python, prefix, dry_run=False)
 
 

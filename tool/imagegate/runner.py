@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,7 +111,7 @@ def _signal_group(process: subprocess.Popen[str], signum: int) -> None:
         os.killpg(process.pid, signum)
 
 
-def _lines_until(process: subprocess.Popen[str], timeout: float) -> Iterator[str]:
+def _lines_until(process: subprocess.Popen[str], timeout: float) -> Generator[str]:
     """Output lines, with `timeout` enforced over the whole run by a watchdog timer."""
     expired = threading.Event()
 
