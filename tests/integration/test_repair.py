@@ -49,6 +49,16 @@ def repair(project: Path, python: Path, *args: str) -> subprocess.CompletedProce
     )
 
 
+def started(project: Path, python: Path) -> subprocess.Popen[str]:
+    """`imagegate repair cpu` running in the background, its output captured."""
+    return subprocess.Popen(
+        [*IMAGEGATE, "repair", "cpu", "--python", str(python), "--profiles", f"{project}/profiles"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def contents(python: Path) -> dict[str, str]:
     """Every file of the environment (its journal included), by path: its bytes' digest."""
     prefix = python.parent.parent
@@ -199,20 +209,7 @@ def test_an_interrupted_repair_restores_the_environment_exactly(
     uv_install(python, "--reinstall-package", "transformers", str(stale_transformers))
     before, files = freeze(python), contents(python)
     [site] = (python.parent.parent / "lib").glob("python3.*/site-packages")
-    process = subprocess.Popen(
-        [
-            *IMAGEGATE,
-            "repair",
-            "cpu",
-            "--python",
-            str(python),
-            "--profiles",
-            str(project / "profiles"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = started(project, python)
     deadline = time.monotonic() + 300
     while (site / "transformers-4.57.3.dist-info").exists() and time.monotonic() < deadline:
         time.sleep(0.01)  # uninstalled: the repair is half-way
@@ -235,20 +232,7 @@ def test_a_second_repair_of_one_environment_waits_or_names_the_holder(
 ) -> None:
     project, python = healthy
     uv_install(python, "--reinstall-package", "transformers", str(stale_transformers))
-    first = subprocess.Popen(
-        [
-            *IMAGEGATE,
-            "repair",
-            "cpu",
-            "--python",
-            str(python),
-            "--profiles",
-            str(project / "profiles"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    first = started(project, python)
     holder = project / ".imagegate" / "locks" / "cpu.lock.holder"
     deadline = time.monotonic() + 120
     while not holder.exists() and time.monotonic() < deadline:
