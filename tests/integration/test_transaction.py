@@ -207,6 +207,23 @@ def test_an_interrupted_lock_keeps_the_old_lock(cpu: Project, signum: int) -> No
     assert list(cpu.tmp.iterdir()) == []
 
 
+def test_the_next_run_removes_what_a_killed_lock_left(cpu: Project) -> None:
+    cpu.bump()
+    process = cpu.start("lock", "cpu")
+    when(process, locking(cpu))
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    for line in survivors(cpu.tmp):  # uv, its parent gone, is stopped by hand
+        os.kill(int(line.partition(":")[0]), signal.SIGKILL)
+    assert list(cpu.tmp.glob("imagegate-lock-*"))  # what the killed run left
+
+    again = cpu.start("lock", "cpu")
+    _, stderr = again.communicate(timeout=600)
+
+    assert again.returncode == 0, stderr[-2000:]
+    assert list(cpu.tmp.iterdir()) == []
+
+
 def test_two_runs_on_one_profile_take_turns(cpu: Project) -> None:
     cpu.bump()
     first = cpu.start("wheelhouse", "cpu")

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
-from imagegate import progress, references, runner
+from imagegate import files, progress, references, runner
 from imagegate.engine import Engine
 from imagegate.errors import EnvironmentProblem, ProfileError, UsageError
 from imagegate.profiles import Profile
@@ -51,9 +49,9 @@ def make(suite: str, engine: Engine, *, rebuild: bool = False, echo: bool = True
         raise EnvironmentProblem(f"{ref}: debootstrap needs root; run `imagegate base` as root")
     with (
         progress.step("base", f"{ref} from Debian {suite} (about a minute)") as task,
-        tempfile.TemporaryDirectory(prefix="imagegate-base-") as scratch,
+        files.scratch("base") as folder,
     ):
-        root = Path(scratch) / "root"
+        root = folder / "root"
         done = runner.run(
             ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", suite, root],
             timeout=DEBOOTSTRAP_TIMEOUT,
@@ -64,7 +62,7 @@ def make(suite: str, engine: Engine, *, rebuild: bool = False, echo: bool = True
         if not done.ok:
             raise EnvironmentProblem(f"{ref}: debootstrap {suite} failed: {done.tail(1)}")
         task.update("packing the root file system")
-        tarball = Path(scratch) / "root.tar"
+        tarball = folder / "root.tar"
         packed = runner.run(["tar", "-C", root, "-cf", tarball, "."], timeout=DEBOOTSTRAP_TIMEOUT)
         if not packed.ok:
             raise EnvironmentProblem(

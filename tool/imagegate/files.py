@@ -1,9 +1,13 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of one."""
+"""Files that are whole or absent: atomic writes, and temporary folders that a killed run
+does not leave behind for long."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -17,3 +21,27 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def scratch(kind: str) -> Iterator[Path]:
+    """A temporary folder named for this process (`imagegate-KIND-PID-…`), removed when the
+    block ends however it ends. The folders of the same kind that a process killed outright
+    left (its pid is gone) are removed first."""
+    root = Path(tempfile.gettempdir())
+    for left in root.glob(f"imagegate-{kind}-*-*"):
+        pid = left.name.removeprefix(f"imagegate-{kind}-").partition("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(left, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=f"imagegate-{kind}-{os.getpid()}-") as folder:
+        yield Path(folder)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -18,7 +18,6 @@ import hashlib
 import json
 import re
 import sys
-import tempfile
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from packaging.version import Version
 
 from imagegate import interrupts, pip, progress, runner
 from imagegate.errors import EnvironmentProblem, ProfileError
-from imagegate.files import write_atomic
+from imagegate.files import scratch, write_atomic
 from imagegate.profiles import Profile
 from imagegate.target import Target
 
@@ -215,8 +214,7 @@ def relock(profile: Profile) -> Lock:
 
 def resolve(profile: Profile) -> str:
     """The text of a fresh lock for `profile` (nothing is written)."""
-    with tempfile.TemporaryDirectory(prefix="imagegate-lock-") as scratch:
-        folder = Path(scratch)
+    with scratch("lock") as folder:
         _resolve(profile, folder, "all", profile.requirements())  # a conflict shows here first
         raw = tomllib.loads((folder / "pylock.all.toml").read_text(encoding="utf-8"))
         protected: list[str] = []

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import platform
 import sys
-import tempfile
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -22,6 +21,7 @@ from imagegate import hardware, progress, runner, wheelhouse
 from imagegate import lock as locks
 from imagegate.errors import EnvironmentProblem, ProfileError
 from imagegate.facts import Distribution, Facts
+from imagegate.files import scratch
 from imagegate.findings import Finding, Status
 from imagegate.lock import Lock
 from imagegate.profiles import Profile
@@ -164,8 +164,8 @@ def deep(profile: Profile, project: Project) -> list[Finding]:
     directory = project.wheelhouse_dir(profile.name)
     with progress.step("fill", f"{profile.name}: lock and wheelhouse"):
         wheelhouse.fill(profile, locks.prepare(profile), directory, echo=False)
-    with tempfile.TemporaryDirectory(prefix="imagegate-deep-") as scratch:
-        venv = Path(scratch) / "venv"
+    with scratch("deep") as folder:
+        venv = folder / "venv"
         python = venv / "bin" / "python"
         with progress.step("install", f"{profile.name}: a throwaway venv") as task:
             _run([sys.executable, "-m", "venv", "--without-pip", venv], "making a venv")

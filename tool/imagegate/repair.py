@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from imagegate import journal as journals
 from imagegate.doctor import diagnose, examine
 from imagegate.errors import EnvironmentProblem, ExitCode, ImagegateError
 from imagegate.facts import Facts
+from imagegate.files import scratch
 from imagegate.findings import Finding, Status, passed
 from imagegate.lock import Lock, Locked
 from imagegate.profiles import Profile
@@ -187,31 +187,31 @@ def _record(python: Path, folder: Path, facts: Facts, chosen: Plan) -> journals.
 
 
 def _apply(python: Path, directory: Path, chosen: Plan, task: progress.Task) -> None:
-    for done, target in enumerate(chosen.targets):
-        task.update(f"uninstall {target.name}", done=done, total=len(chosen.targets))
-        _uv(["uninstall", "--python", str(python), target.name], allow_missing=True)
-        task.update(f"install {target.name}=={target.version}")
-        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as requirements:
-            requirements.write(target.requirement() + "\n")
-        _uv(
-            [
-                "install",
-                "--python",
-                str(python),
-                "--no-index",
-                "--no-deps",
-                "--require-hashes",
-                "--only-binary",
-                ":all:",
-                "--find-links",
-                str(directory / wheelhouse.PROTECTED),
-                "--find-links",
-                str(directory / wheelhouse.REST),
-                "-r",
-                requirements.name,
-            ]
-        )
-        Path(requirements.name).unlink()
+    with scratch("repair") as folder:
+        for done, target in enumerate(chosen.targets):
+            task.update(f"uninstall {target.name}", done=done, total=len(chosen.targets))
+            _uv(["uninstall", "--python", str(python), target.name], allow_missing=True)
+            task.update(f"install {target.name}=={target.version}")
+            requirements = folder / f"{target.name}.txt"
+            requirements.write_text(target.requirement() + "\n", encoding="utf-8")
+            _uv(
+                [
+                    "install",
+                    "--python",
+                    str(python),
+                    "--no-index",
+                    "--no-deps",
+                    "--require-hashes",
+                    "--only-binary",
+                    ":all:",
+                    "--find-links",
+                    str(directory / wheelhouse.PROTECTED),
+                    "--find-links",
+                    str(directory / wheelhouse.REST),
+                    "-r",
+                    str(requirements),
+                ]
+            )
     task.update("", done=len(chosen.targets))
 
 
