@@ -164,28 +164,19 @@ def deep(profile: Profile, project: Project) -> list[Finding]:
     directory = project.wheelhouse_dir(profile.name)
     with progress.step("fill", f"{profile.name}: lock and wheelhouse"):
         wheelhouse.fill(profile, locks.prepare(profile), directory, echo=False)
-    with scratch("deep") as folder:
-        venv = folder / "venv"
+    groups = [directory / g for g in (wheelhouse.PROTECTED, wheelhouse.REST)]
+    groups = [group for group in groups if group.is_dir()]
+    with scratch("deep") as workspace:
+        venv = workspace / "venv"
         python = venv / "bin" / "python"
-        with progress.step("install", f"{profile.name}: a throwaway venv") as task:
+        with progress.step("install", f"{profile.name}: a throwaway venv"):
             _run([sys.executable, "-m", "venv", "--without-pip", venv], "making a venv")
-            for group in ("protected", "rest"):
-                folder = directory / group
-                if not folder.is_dir():
-                    continue
-                task.update(group)
-                _run(
-                    [
-                        *UV_INSTALL,
-                        "--python",
-                        python,
-                        "--find-links",
-                        folder,
-                        "-r",
-                        folder / wheelhouse.REQUIREMENTS,
-                    ],
-                    f"installing {group} from {folder}",
-                )
+            sources = [arg for group in groups for arg in ("--find-links", str(group))]
+            wanted = [arg for g in groups for arg in ("-r", str(g / wheelhouse.REQUIREMENTS))]
+            _run(
+                [*UV_INSTALL, "--python", python, *sources, *wanted],
+                f"installing the lock from {directory}",
+            )
         with progress.step("tiers", f"{profile.name}: tiers 1-2 in the venv"):
             facts = collect_from_python(python, profile)
     return judge(profile, facts)
