@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from imagegate import __version__
-from imagegate.files import write_atomic
+from imagegate.files import sha256, write_atomic
 from imagegate.findings import Finding, Status
 from imagegate.profiles import Profile
 from imagegate.project import Project
@@ -36,7 +36,7 @@ class Kept:
 
 
 def key(profile: Profile, *, image_id: str, lock_sha256: str, require_gpu: bool, gpus: bool) -> str:
-    scripts = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in script_files()}
+    scripts = {path.name: sha256(path) for path in script_files()}
     judged = replace(profile, path=Path(profile.name))  # where the file lives is no input
     inputs = {
         "image": image_id,

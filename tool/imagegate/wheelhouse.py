@@ -10,7 +10,6 @@ or partial fetch leaves the previous wheelhouse as it was.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -25,7 +24,7 @@ from packaging.version import Version
 
 from imagegate import interrupts, pip, progress
 from imagegate.errors import EnvironmentProblem
-from imagegate.files import write_atomic
+from imagegate.files import sha256, write_atomic
 from imagegate.lock import Lock, Locked
 from imagegate.profiles import Profile
 from imagegate.target import Target
@@ -98,14 +97,6 @@ def judge_wheel(
 
 def _tag_text(tags: frozenset[Tag]) -> str:
     return ".".join(sorted({str(tag) for tag in tags})[:2]) + ("…" if len(tags) > 2 else "")
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def damage(path: Path) -> str | None:

@@ -19,6 +19,7 @@ from imagegate import lock as locks
 from imagegate.engine import Engine
 from imagegate.errors import BuildFailed, EnvironmentProblem
 from imagegate.facts import Facts
+from imagegate.files import sha256
 from imagegate.findings import Finding, Status, counts, passed
 from imagegate.lock import Lock
 from imagegate.profiles import Profile
@@ -156,10 +157,8 @@ def _models(
 
 
 def _file_sha256(path: Path) -> str:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return ""
+    """The file's sha256, or "" when there is no such file (a profile not locked yet)."""
+    return sha256(path) if path.is_file() else ""
 
 
 INPUTS_LABEL = "org.imagegate.inputs"
