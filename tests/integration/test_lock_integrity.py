@@ -7,10 +7,12 @@ user's pip configuration or none of it), gives the same file.
 from __future__ import annotations
 
 import re
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
 from .conftest import imagegate
 
@@ -118,3 +120,35 @@ def test_the_same_profile_locks_to_the_same_file_wherever_wheels_were_found(
     text = with_sources.decode()
     assert 'name = "urllib3"' in text  # the closure, not only the pins
     assert "file://" not in text and "/opt/" not in text and "url = " not in text
+
+
+def locked_versions(lock: Path) -> dict[str, str]:
+    raw = tomllib.loads(lock.read_text(encoding="utf-8"))
+    return {package["name"]: package["version"] for package in raw["packages"]}
+
+
+def test_a_relock_keeps_what_still_fits_and_upgrade_takes_the_newest(tmp_path: Path) -> None:
+    """Bumping one pin moves that package; what was released upstream since the last lock
+    comes only with --upgrade."""
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    profile = profiles / "light.yaml"
+    lock = profiles / "pylock.light.toml"
+    older = LIGHT.replace('six: "1.17.0"', 'six: "1.16.0"\n  urllib3: "2.2.1"')
+    profile.write_text(older, encoding="utf-8")
+    first = imagegate("lock", "light", "--profiles", str(profiles))
+    assert first.code == 0, first.stderr[-2000:]
+    assert locked_versions(lock)["urllib3"] == "2.2.1"
+
+    profile.write_text(LIGHT, encoding="utf-8")  # six bumped, urllib3 no longer pinned
+    bumped = imagegate("lock", "light", "--profiles", str(profiles))
+
+    assert bumped.code == 0, bumped.stderr[-2000:]
+    after = locked_versions(lock)
+    assert after["six"] == "1.17.0"
+    assert after["urllib3"] == "2.2.1"  # kept: it still fits
+
+    upgraded = imagegate("lock", "light", "--upgrade", "--profiles", str(profiles))
+
+    assert upgraded.code == 0, upgraded.stderr[-2000:]
+    assert Version(locked_versions(lock)["urllib3"]) > Version("2.2.1")

@@ -69,6 +69,36 @@ def contents(python: Path) -> dict[str, str]:
     }
 
 
+def descendants(pid: int) -> set[int]:
+    """The processes started, at any depth, by `pid` (read from /proc)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(text.rsplit(")", 1)[1].split()[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def running(pids: set[int]) -> set[int]:
+    """Those of `pids` still alive (a zombie has stopped for good)."""
+    alive = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state not in ("Z", "X"):
+            alive.add(pid)
+    return alive
+
+
 def imports(python: Path) -> dict[str, str]:
     """Each stack module: "ok" or the last line of its error."""
     outcome = {}
@@ -172,8 +202,13 @@ def test_a_killed_repair_is_reported_by_dry_run_and_doctor_and_rolled_back_by_re
     deadline = time.monotonic() + 300
     while (site / "transformers-4.57.3.dist-info").exists() and time.monotonic() < deadline:
         time.sleep(0.02)
+    children = descendants(process.pid)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+    deadline = time.monotonic() + 10
+    while running(children) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not running(children)  # its uv dies with it: nothing writes after the kill
     assert journal.exists(), "the repair never journalled"
     assert freeze(python) != before  # killed half-way: the stale transformers is gone
     half = contents(python)

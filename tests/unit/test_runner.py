@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -73,4 +74,28 @@ def test_an_interruption_stops_the_group_and_goes_on_up() -> None:
 
     assert time.monotonic() - started < 60
     time.sleep(0.3)
+    assert alive(marker) == []
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the kernel's parent-death signal is Linux's")
+def test_a_program_dies_with_imagegate_killed_outright() -> None:
+    marker = uuid.uuid4().hex
+    code = (
+        "import sys\n"
+        "from imagegate import runner\n"
+        f"marker = {marker[:16]!r} + {marker[16:]!r}\n"  # in the program's arguments only
+        f"runner.run([sys.executable, '-c', {_SLEEPER!r}, marker], timeout=300)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 20
+    while not alive(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert alive(marker)  # the program runs, in a session of its own
+
+    process.kill()  # SIGKILL: imagegate can stop nothing
+    process.wait()
+
+    deadline = time.monotonic() + 5
+    while alive(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert alive(marker) == []

@@ -138,12 +138,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command(
         "lock",
         "Resolve each profile's whole closure for its target with uv and write "
-        "profiles/pylock.PROFILE.toml (PEP 751), every wheel pinned and hashed.",
+        "profiles/pylock.PROFILE.toml (PEP 751), every wheel pinned and hashed. Versions "
+        "the current lock holds are kept wherever they still fit.",
         _lock,
         listed,
         writes,
     )
     _profiles_args(sub)
+    sub.add_argument(
+        "--upgrade",
+        action="store_true",
+        help="take the newest version of every package the pins allow, not the locked ones",
+    )
 
     sub = command(
         "check",
@@ -624,7 +630,7 @@ def _lock(args: argparse.Namespace) -> ExitCode:
     for profile in _selected(args):
         try:
             with _holding(args, profile), progress.step("lock", profile.name):
-                locked = lock.relock(profile)
+                locked = lock.relock(profile, upgrade=args.upgrade)
         except ImagegateError as error:
             _show(error, args)
             rows.append({"profile": profile.name, "error": str(error)})

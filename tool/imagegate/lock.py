@@ -8,6 +8,10 @@ to the profile it came from (a digest of the profile's inputs), names the protec
 (installed in an image layer of its own) and holds a digest of the lock's body, so a lock
 edited by hand is refused. Parsing and validation are packaging's `pylock`.
 
+A new lock keeps every version the previous lock held that still fits (uv's preferences):
+bumping one pin moves that package and what it needs, never whatever was released upstream
+since; `imagegate lock --upgrade` takes the newest of everything.
+
 A new lock is not written by `prepare`: the wheelhouse commits it together with its
 verified wheels (`wheelhouse.fill`), so a lock never stands beside another lock's wheels.
 """
@@ -203,26 +207,39 @@ def prepare(profile: Profile) -> Lock:
     return Lock.parse(text.encode("utf-8"), lock_path(profile), written=False)
 
 
-def relock(profile: Profile) -> Lock:
+def relock(profile: Profile, *, upgrade: bool = False) -> Lock:
     """Resolve the profile's closure for its target and write its lock (only on success)."""
     path = lock_path(profile)
     with interrupts.keeping(path):
-        text = resolve(profile)
+        text = resolve(profile, upgrade=upgrade)
     write_atomic(path, text)
     return Lock.parse(text.encode("utf-8"), path)
 
 
-def resolve(profile: Profile) -> str:
-    """The text of a fresh lock for `profile` (nothing is written)."""
+def resolve(profile: Profile, *, upgrade: bool = False) -> str:
+    """The text of a fresh lock for `profile` (nothing is written); unless `upgrade`, the
+    versions of the lock it replaces are preferred wherever they still fit."""
+    kept = {} if upgrade else previous_versions(lock_path(profile))
     with scratch("lock") as folder:
-        _resolve(profile, folder, "all", profile.requirements())  # a conflict shows here first
+        # a conflict shows in the whole closure first
+        _resolve(profile, folder, "all", profile.requirements(), kept)
         raw = tomllib.loads((folder / "pylock.all.toml").read_text(encoding="utf-8"))
         protected: list[str] = []
         if profile.protected:
             wanted = profile.requirements(protected_only=True)
-            first = _resolve(profile, folder, "protected", wanted)
+            first = _resolve(profile, folder, "protected", wanted, kept)
             protected = sorted(canonicalize_name(p.name) for p in first.packages)
     return portable(profile, raw, protected)
+
+
+def previous_versions(path: Path) -> dict[str, str]:
+    """Each package's version in the lock at `path`; none when there is no readable lock
+    (they are preferences only: a wrong one costs a version, never a wrong wheel)."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return {str(p["name"]): str(p["version"]) for p in raw.get("packages", [])}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError):
+        return {}
 
 
 def portable(profile: Profile, raw: Mapping[str, Any], protected: list[str]) -> str:
@@ -283,11 +300,23 @@ _KEPT = ("name", "version", "marker", "requires-python")
 """What a locked package keeps of the resolver's entry; where a wheel was found is not kept."""
 
 
-def _resolve(profile: Profile, folder: Path, name: str, requirements: list[str]) -> Pylock:
+def _resolve(
+    profile: Profile,
+    folder: Path,
+    name: str,
+    requirements: list[str],
+    preferred: Mapping[str, str],
+) -> Pylock:
     source = folder / f"{name}.in"
     source.write_text("\n".join(requirements) + "\n", encoding="utf-8")
     others = [pin for pin in profile.requirements() if pin not in requirements]
     output = folder / f"pylock.{name}.toml"
+    if preferred:  # uv prefers the versions of the output file it is about to replace
+        packages = [{"name": n, "version": v} for n, v in sorted(preferred.items())]
+        output.write_text(
+            tomli_w.dumps({"lock-version": "1.0", "created-by": "imagegate", "packages": packages}),
+            encoding="utf-8",
+        )
     args = [sys.executable, "-m", "uv", "pip", "compile", str(source), "-o", str(output)]
     args += ["--format", "pylock.toml", "--quiet", "--only-binary", ":all:"]
     args += ["--python-version", profile.target.python]

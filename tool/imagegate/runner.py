@@ -4,14 +4,18 @@ Profile values reach commands only as separate arguments, never through a shell.
 that is missing or hangs becomes an EnvironmentProblem that names it. Each program runs in
 a process group of its own, and the whole group is stopped when it times out or when the run
 is interrupted: debootstrap's dpkg, pip's build helpers, the docker CLI never outlive us.
+On Linux a child is also killed by the kernel when imagegate itself dies without a chance
+to stop it (SIGKILL, the OOM killer): a killed repair leaves no uv still writing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
@@ -92,9 +96,27 @@ def _start(
             env=env,
             cwd=cwd,
             start_new_session=True,
+            preexec_fn=_dies_with(os.getpid()) if _PRCTL is not None else None,
         )
     except FileNotFoundError:
         raise EnvironmentProblem(f"{argv[0]}: not found on this machine; install it") from None
+
+
+_PR_SET_PDEATHSIG = 1
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+"""Looked up once, here: the child between fork and exec must not load a library."""
+
+
+def _dies_with(parent: int) -> Callable[[], None]:
+    """Run in the child before exec: SIGKILL when `parent` dies (and now, if it already has)."""
+
+    def arrange() -> None:
+        assert _PRCTL is not None
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # it died before the request was made
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return arrange
 
 
 def stop_group(process: subprocess.Popen[str], grace: float = GRACE) -> None:
