@@ -58,6 +58,8 @@ class ImageInfo:
     id: str
     size: int
     labels: Mapping[str, str]
+    command: tuple[str, ...] = ()
+    """The image's CMD: what a container started without a command runs."""
 
 
 class Engine:
@@ -121,6 +123,7 @@ class Engine:
             id=image.id or "",
             size=int(image.attrs.get("Size") or 0),
             labels=dict(image.labels or {}),
+            command=tuple((image.attrs.get("Config") or {}).get("Cmd") or ()),
         )
 
     def pull(self, ref: str) -> str | None:

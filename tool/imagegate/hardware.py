@@ -207,13 +207,9 @@ def supports(profile: Profile, gpu: Gpu) -> str | None:
         return (
             f"built for {VENDOR_NAMES.get(hardware.vendor, hardware.vendor)} GPUs, not {gpu.name}"
         )
-    if not any(_runs(arch, gpu.arch) for arch in hardware.architectures):
-        declared = ", ".join(hardware.architectures) or "none"
-        if gpu.vendor == "nvidia" and (sm := _SM.fullmatch(gpu.arch)) is not None:
-            need = f"an sm_{sm.group(1)}x build at or below {gpu.arch}"
-        else:
-            need = f"a {gpu.arch} build"
-        return f"{gpu.describe()} needs {need}; this profile has {declared}"
+    mismatch = architecture_mismatch(profile, gpu)
+    if mismatch is not None:
+        return mismatch
     if hardware.min_driver is None:
         return None
     minimum, runtime = str(hardware.min_driver), RUNTIMES.get(hardware.vendor, "runtime")
@@ -226,6 +222,19 @@ def supports(profile: Profile, gpu: Gpu) -> str | None:
     if too_old:
         return f"driver {gpu.driver} is older than {minimum}, which this profile's {runtime} needs"
     return None
+
+
+def architecture_mismatch(profile: Profile, gpu: Gpu) -> str | None:
+    """Why none of the profile's architectures runs on `gpu`, or None when one does."""
+    architectures = profile.hardware.architectures
+    if any(_runs(arch, gpu.arch) for arch in architectures):
+        return None
+    declared = ", ".join(architectures) or "none"
+    if gpu.vendor == "nvidia" and (sm := _SM.fullmatch(gpu.arch)) is not None:
+        need = f"an sm_{sm.group(1)}x build at or below {gpu.arch}"
+    else:
+        need = f"a {gpu.arch} build"
+    return f"{gpu.describe()} needs {need}; this profile has {declared}"
 
 
 def choose(profiles: Sequence[Profile], gpus: Sequence[Gpu]) -> Choice:

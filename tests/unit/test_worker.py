@@ -1,0 +1,215 @@
+"""Tier 4's pure parts: the Hub's tests.json read strictly, deployment settings judged,
+and the RunPod SDK's log turned into one finding per test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from imagegate.errors import ProfileError
+from imagegate.findings import Status
+from imagegate.profiles import load_profile
+from imagegate.worker import RunResult, WorkerTest, WorkerTests, judge_deployment, judge_run
+
+SHIPPED = Path(__file__).resolve().parents[2] / "profiles"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "runpod-worker"
+
+FAILED_LOG = """\
+--- Starting Serverless Worker |  Version 1.12.0 ---
+INFO   | test_input set, using test_input as job input.
+INFO   | local_test | Started.
+ERROR  | local_test | Captured Handler Exception
+ERROR  | {
+    "error_type": "<class 'ValueError'>",
+    "error_message": "input.prompt must be a \\"string\\"",
+    "error_traceback": "Traceback (most recent call last):\\n  ...",
+    "hostname": "unknown"
+}
+ERROR  | Job local_test failed with error: {"error_type": "<class 'ValueError'>"}
+"""
+ANSWERED_ERROR_LOG = """\
+DEBUG  | local_test | Handler output: {'error': 'prompt too long'}
+ERROR  | Job local_test failed with error: prompt too long
+INFO   | Local testing complete, exiting.
+"""
+OK_LOG = """\
+INFO   | Job local_test completed successfully.
+INFO   | Job result: {'output': {'echo': 'hi'}}
+INFO   | Local testing complete, exiting.
+"""
+
+
+def write_tests(tmp_path: Path, data: Any) -> Path:
+    path = tmp_path / "tests.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def parsed(**config: Any) -> WorkerTests:
+    data = {"tests": [{"name": "t", "input": {"prompt": "x"}, "timeout": 1000}], "config": config}
+    return WorkerTests.parse(data, Path("tests.json"))
+
+
+def test_the_example_worker_tests_parse() -> None:
+    tests = WorkerTests.read(EXAMPLE / ".runpod" / "tests.json")
+
+    assert [t.name for t in tests.tests] == ["answers a prompt"]
+    assert tests.tests[0].timeout_ms == 120000
+    assert tests.allowed_cuda == ("13.0", "12.8")
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"tests": []}, "tests"),
+        ({"tests": [{"name": "t"}]}, "tests[0].input"),
+        ({"tests": [{"name": "t", "input": {}, "timeout": "10s"}]}, "tests[0].timeout"),
+        ({"tests": [{"name": "t", "input": {}, "expect": 1}]}, "tests[0].expect"),
+        ({"tests": [{"name": "t", "input": {}}], "config": {"gpuCnt": 1}}, "config.gpuCnt"),
+        ({"tests": [{"name": "t", "input": {}}], "config": {"env": [{"k": 1}]}}, "config.env[0]"),
+        (
+            {"tests": [{"name": "t", "input": {}}], "config": {"allowedCudaVersions": ["12"]}},
+            "config.allowedCudaVersions",
+        ),
+        ({"tests": [{"name": "t", "input": {}}], "extra": 1}, "extra"),
+    ],
+)
+def test_a_mistake_is_one_line_naming_the_file_and_key(tmp_path: Path, data: Any, key: str) -> None:
+    path = write_tests(tmp_path, data)
+
+    with pytest.raises(ProfileError) as raised:
+        WorkerTests.read(path)
+
+    message = str(raised.value)
+    assert message.startswith(f"{path}: {key}: ") and "\n" not in message
+
+
+def test_a_file_that_is_not_json_is_bad_input(tmp_path: Path) -> None:
+    path = tmp_path / "tests.json"
+    path.write_text("{tests: ", encoding="utf-8")
+
+    with pytest.raises(ProfileError, match="not valid JSON"):
+        WorkerTests.read(path)
+
+
+def test_env_becomes_the_containers_environment() -> None:
+    tests = parsed(env=[{"key": "MODEL", "value": "tiny"}, {"key": "N", "value": 3}])
+
+    assert tests.env == {"MODEL": "tiny", "N": "3"}
+
+
+def cuda130_deployment(allowed: list[str], require: str | None) -> Any:
+    profile = load_profile("cuda130", SHIPPED)
+    [finding] = judge_deployment(
+        profile, parsed(allowedCudaVersions=allowed), cuda_runtime="13.0", require_cuda=require
+    )
+    return finding
+
+
+def test_hosts_older_than_the_image_needs_fail_naming_both() -> None:
+    finding = cuda130_deployment(["12.8", "12.4"], "cuda>=13.0")
+
+    assert finding.status is Status.BROKEN
+    assert "13.0" in finding.expected
+    assert "12.8" in finding.evidence and "12.4" in finding.evidence
+
+
+def test_one_old_host_among_new_ones_still_fails_it_would_be_placed_there() -> None:
+    finding = cuda130_deployment(["13.1", "13.0", "12.9"], "cuda>=13.0")
+
+    assert finding.status is Status.BROKEN
+    assert "12.9" in finding.evidence and "13.1" not in finding.evidence
+
+
+def test_hosts_at_or_above_the_requirement_pass() -> None:
+    assert cuda130_deployment(["13.0", "13.1"], "cuda>=13.0").status is Status.OK
+
+
+def test_without_a_requirement_minor_version_compatibility_applies() -> None:
+    # no NVIDIA_REQUIRE_CUDA: a 13.0 runtime runs on any 13.x driver, never on 12.x
+    assert cuda130_deployment(["13.0", "13.2"], None).status is Status.OK
+    assert cuda130_deployment(["12.8"], None).status is Status.BROKEN
+
+
+def test_a_cpu_image_starts_on_any_host() -> None:
+    profile = load_profile("cpu", SHIPPED)
+    [finding] = judge_deployment(
+        profile, parsed(allowedCudaVersions=["11.8"]), cuda_runtime="None", require_cuda=None
+    )
+
+    assert finding.status is Status.OK
+
+
+def test_a_gpu_type_outside_the_profiles_architectures_fails() -> None:
+    profile = load_profile("cuda130", SHIPPED)  # sm_75 and newer: Volta (sm_70) was dropped
+
+    [v100] = judge_deployment(
+        profile, parsed(gpuTypeId="Tesla V100-SXM2-32GB"), cuda_runtime="13.0", require_cuda=None
+    )
+    [ada] = judge_deployment(
+        profile, parsed(gpuTypeId="NVIDIA GeForce RTX 4090"), cuda_runtime="13.0", require_cuda=None
+    )
+    [typo] = judge_deployment(
+        profile, parsed(gpuTypeId="NVIDIA RTX 4090"), cuda_runtime="13.0", require_cuda=None
+    )
+
+    assert v100.status is Status.BROKEN and v100.actual == "sm_70"
+    assert ada.status is Status.OK and ada.actual == "sm_89"  # sm_86 code runs on sm_89
+    assert typo.status is Status.BROKEN and typo.actual == "unknown"
+
+
+def run_of(output: str, code: int, *, timed_out: bool = False) -> RunResult:
+    return RunResult(exit_code=code, output=output, timed_out=timed_out, seconds=1.5)
+
+
+ONE = WorkerTest(name="t", input={}, timeout_ms=1000)
+
+
+def test_a_passing_run_is_ok_with_its_time() -> None:
+    finding = judge_run(parsed(), ONE, run_of(OK_LOG, 0), gpus=False)
+
+    assert finding.status is Status.OK and finding.seconds == 1.5
+
+
+def test_a_handler_exception_is_its_type_and_message_not_the_log() -> None:
+    finding = judge_run(parsed(), ONE, run_of(FAILED_LOG, 1), gpus=False)
+
+    assert finding.status is Status.BROKEN
+    assert finding.evidence == 'ValueError: input.prompt must be a "string"'
+
+
+def test_an_error_the_handler_answers_fails_even_when_the_sdk_exits_0() -> None:
+    finding = judge_run(parsed(), ONE, run_of(ANSWERED_ERROR_LOG, 0), gpus=False)
+
+    assert finding.status is Status.BROKEN and "prompt too long" in finding.evidence
+
+
+def test_a_crash_before_the_handler_is_the_last_line() -> None:
+    output = "Traceback (most recent call last):\nModuleNotFoundError: No module named 'x'\n"
+
+    finding = judge_run(parsed(), ONE, run_of(output, 1), gpus=False)
+
+    assert finding.status is Status.BROKEN
+    assert finding.evidence.endswith("ModuleNotFoundError: No module named 'x'")
+
+
+def test_a_timeout_is_reported_as_such() -> None:
+    finding = judge_run(parsed(), ONE, run_of("", -1, timed_out=True), gpus=False)
+
+    assert finding.status is Status.BROKEN and finding.actual == "timed out"
+
+
+def test_a_gpu_test_without_a_gpu_is_skipped_only_when_it_failed_for_want_of_one() -> None:
+    gpu_tests = parsed(gpuCount=1)
+    no_cuda = run_of("RuntimeError: Found no NVIDIA driver on your system.\n", 1)
+
+    skipped = judge_run(gpu_tests, ONE, no_cuda, gpus=False)
+    broken = judge_run(gpu_tests, ONE, run_of(FAILED_LOG, 1), gpus=False)
+    with_gpu = judge_run(gpu_tests, ONE, no_cuda, gpus=True)
+
+    assert skipped.status is Status.SKIPPED and "no GPU here" in skipped.evidence
+    assert broken.status is Status.BROKEN
+    assert with_gpu.status is Status.BROKEN

@@ -1,0 +1,440 @@
+"""Tier 4: a RunPod worker's own tests, run in its image offline, and its deployment judged.
+
+A worker's tests are the RunPod Hub's `.runpod/tests.json`: `tests` (each a `name`, the
+job's `input`, a `timeout` in milliseconds) and `config` (`gpuTypeId`, `gpuCount`, `env`,
+`allowedCudaVersions`). Each test starts a container from the image with networking off,
+the config's environment, and the image's own entrypoint and command followed by
+`--test_input '{"input": …}'`: the RunPod SDK then runs the handler once on that job and
+exits 0, or 1 with the handler's error in its log.
+
+Which host CUDA versions can start an image (`allowedCudaVersions`):
+- An image that carries `NVIDIA_REQUIRE_CUDA="cuda>=X.Y"` is refused by the NVIDIA
+  container runtime on a host whose driver supports an older CUDA: X.Y or newer is needed.
+- Without it, CUDA's minor-version compatibility lets a runtime X.y run on any driver of
+  major X, from X.0 on, so the major must match and be no older; a newer major's driver
+  runs it too (drivers are backward compatible).
+Every allowed version must be able to start the image: RunPod places a worker on any of
+them.
+
+The parsing and the judging are pure; `run_tests` is the side effect (the engine).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from packaging.version import InvalidVersion, Version
+
+from imagegate import hardware, progress
+from imagegate.errors import ProfileError
+from imagegate.findings import Finding, Status
+from imagegate.profiles import Profile
+
+if TYPE_CHECKING:
+    from imagegate.engine import Engine
+
+TIER = 4
+DEFAULT_FILE = Path(".runpod") / "tests.json"
+DEFAULT_TIMEOUT_MS = 300_000
+"""A test without a `timeout`: five minutes, as long as a cold worker may take to start."""
+
+_TEST_KEYS = {"name", "input", "timeout"}
+_CONFIG_KEYS = {"gpuTypeId", "gpuTypeIds", "gpuCount", "env", "allowedCudaVersions"}
+_CUDA = re.compile(r"^(\d+)\.(\d+)$")
+_REQUIRE = re.compile(r"cuda>=(\d+\.\d+)")
+_GPU_TROUBLE = re.compile(
+    r"CUDA|cuda|NVIDIA|nvidia|GPU|no kernel image|libcuda|cudaGetDeviceCount|HIP|ROCm"
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerTest:
+    name: str
+    input: Any
+    timeout_ms: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerTests:
+    path: Path
+    tests: tuple[WorkerTest, ...]
+    gpu_types: tuple[str, ...]
+    gpu_count: int
+    env: Mapping[str, str]
+    allowed_cuda: tuple[str, ...]
+
+    @classmethod
+    def read(cls, path: Path) -> WorkerTests:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as error:
+            raise ProfileError(f"{path}: cannot be read ({error.strerror})") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ProfileError(f"{path}: not valid JSON ({error}); fix the file") from None
+        return cls.parse(data, path)
+
+    @classmethod
+    def parse(cls, data: Any, path: Path) -> WorkerTests:
+        """The file's content, checked: every mistake named by its key, exit 2."""
+
+        def bad(key: str, what: str) -> ProfileError:
+            return ProfileError(f"{path}: {key}: {what}; see the RunPod Hub's tests.json format")
+
+        if not isinstance(data, dict):
+            raise bad("(top level)", "must be an object with `tests` and `config`")
+        for key in data:
+            if key not in ("tests", "config"):
+                raise bad(key, "unknown key (known: tests, config)")
+        raw_tests = data.get("tests")
+        if not isinstance(raw_tests, list) or not raw_tests:
+            raise bad("tests", "must be a non-empty list of tests")
+        tests = []
+        for index, raw in enumerate(raw_tests):
+            where = f"tests[{index}]"
+            if not isinstance(raw, dict):
+                raise bad(where, "must be an object with name, input and timeout")
+            for key in raw:
+                if key not in _TEST_KEYS:
+                    raise bad(
+                        f"{where}.{key}", f"unknown key (known: {', '.join(sorted(_TEST_KEYS))})"
+                    )
+            name = raw.get("name")
+            if not isinstance(name, str) or not name.strip():
+                raise bad(f"{where}.name", "must be a non-empty string")
+            if "input" not in raw:
+                raise bad(f"{where}.input", "missing: the job input the handler is given")
+            timeout = raw.get("timeout", DEFAULT_TIMEOUT_MS)
+            if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
+                raise bad(f"{where}.timeout", f"{timeout!r} is not a positive number of ms")
+            tests.append(WorkerTest(name=name, input=raw["input"], timeout_ms=timeout))
+        config = data.get("config", {})
+        if not isinstance(config, dict):
+            raise bad("config", "must be an object")
+        for key in config:
+            if key not in _CONFIG_KEYS:
+                raise bad(
+                    f"config.{key}", f"unknown key (known: {', '.join(sorted(_CONFIG_KEYS))})"
+                )
+        return cls(
+            path=path,
+            tests=tuple(tests),
+            gpu_types=_gpu_types(config, bad),
+            gpu_count=_gpu_count(config, bad),
+            env=_env(config, bad),
+            allowed_cuda=_allowed_cuda(config, bad),
+        )
+
+
+def _gpu_types(config: Mapping[str, Any], bad: Any) -> tuple[str, ...]:
+    found: list[str] = []
+    for key in ("gpuTypeId", "gpuTypeIds"):
+        value = config.get(key)
+        values = [value] if isinstance(value, str) else value
+        if value is None:
+            continue
+        if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+            raise bad(f"config.{key}", "must be a GPU type id or a list of them")
+        found += values
+    return tuple(found)
+
+
+def _gpu_count(config: Mapping[str, Any], bad: Any) -> int:
+    count = config.get("gpuCount", 0)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise bad("config.gpuCount", f"{count!r} is not a whole number of GPUs")
+    return count
+
+
+def _env(config: Mapping[str, Any], bad: Any) -> dict[str, str]:
+    raw = config.get("env", [])
+    if not isinstance(raw, list):
+        raise bad("config.env", 'must be a list of {"key": …, "value": …}')
+    env: dict[str, str] = {}
+    for index, item in enumerate(raw):
+        if (
+            not isinstance(item, dict)
+            or set(item) != {"key", "value"}
+            or not isinstance(item["key"], str)
+            or not item["key"]
+        ):
+            raise bad(f"config.env[{index}]", 'must be {"key": NAME, "value": VALUE}')
+        env[item["key"]] = str(item["value"])
+    return env
+
+
+def _allowed_cuda(config: Mapping[str, Any], bad: Any) -> tuple[str, ...]:
+    raw = config.get("allowedCudaVersions", [])
+    if not isinstance(raw, list) or not all(isinstance(v, str) and _CUDA.fullmatch(v) for v in raw):
+        raise bad("config.allowedCudaVersions", 'must be a list of versions such as "12.8"')
+    return tuple(raw)
+
+
+def find(project_root: Path, given: Path | None) -> WorkerTests | None:
+    """The worker tests to run: `given`, else the project's `.runpod/tests.json` if any."""
+    if given is not None:
+        return WorkerTests.read(given)
+    default = project_root / DEFAULT_FILE
+    return WorkerTests.read(default) if default.is_file() else None
+
+
+@cache
+def gpu_architectures() -> Mapping[str, str]:
+    """RunPod GPU type id → CUDA architecture (sm_89), from the data file."""
+    text = (files("imagegate") / "data" / "runpod_gpus.yaml").read_text(encoding="utf-8")
+    return {str(name): str(arch) for name, arch in yaml.safe_load(text).items()}
+
+
+def judge_deployment(
+    profile: Profile,
+    tests: WorkerTests,
+    *,
+    cuda_runtime: str | None,
+    require_cuda: str | None,
+) -> list[Finding]:
+    """The deployment settings against the image: host CUDA versions and GPU types.
+
+    `cuda_runtime` is the image's `torch.version.cuda` ("None" or None for a CPU build);
+    `require_cuda` is its NVIDIA_REQUIRE_CUDA, if it carries one."""
+    findings = []
+    if tests.allowed_cuda:
+        findings.append(_judge_cuda(tests, cuda_runtime, require_cuda))
+    for gpu_type in tests.gpu_types:
+        findings.append(_judge_gpu_type(profile, gpu_type))
+    return findings
+
+
+def _judge_cuda(tests: WorkerTests, runtime: str | None, require: str | None) -> Finding:
+    subject = "allowedCudaVersions"
+    allowed = ", ".join(tests.allowed_cuda)
+    required = _REQUIRE.search(require or "")
+    if required is not None:
+        need, strict, expected = _version(required.group(1)), True, f"cuda>={required.group(1)}"
+    elif runtime and runtime != "None" and _CUDA.fullmatch(runtime):
+        need, strict, expected = _version(runtime), False, f"a {runtime.split('.')[0]}.x host"
+    else:
+        return Finding(
+            tier=TIER,
+            check="deployment",
+            subject=subject,
+            status=Status.OK,
+            actual=allowed,
+            evidence="the image runs no CUDA: any host CUDA version starts it",
+        )
+    refused = [v for v in tests.allowed_cuda if not _starts(_version(v), need, strict=strict)]
+    why = (
+        "the NVIDIA container runtime refuses it there (NVIDIA_REQUIRE_CUDA)"
+        if strict
+        else f"CUDA {runtime} needs a driver of major {need.major} or newer"
+    )
+    return Finding(
+        tier=TIER,
+        check="deployment",
+        subject=subject,
+        status=Status.BROKEN if refused else Status.OK,
+        expected=expected,
+        actual=allowed,
+        evidence=(
+            f"hosts with CUDA {', '.join(refused)} cannot start this image: {why}"
+            if refused
+            else f"every allowed host CUDA version starts an image built for CUDA {runtime or need}"
+        ),
+    )
+
+
+def _starts(host: Version, need: Version, *, strict: bool) -> bool:
+    return host >= need if strict else host.major >= need.major
+
+
+def _version(text: str) -> Version:
+    try:
+        return Version(text)
+    except InvalidVersion:  # the parser accepted only N.N
+        return Version("0")
+
+
+def _judge_gpu_type(profile: Profile, gpu_type: str) -> Finding:
+    arch = gpu_architectures().get(gpu_type)
+    declared = ", ".join(profile.hardware.architectures) or "none"
+    if profile.hardware.vendor == "none":
+        return Finding(
+            tier=TIER,
+            check="deployment",
+            subject=f"gpuTypeId {gpu_type}",
+            status=Status.OK,
+            expected="any",
+            actual=arch or "unknown",
+            evidence=f"{profile.name} is a CPU build: it runs on any GPU host, unused",
+        )
+    if arch is None:
+        return Finding(
+            tier=TIER,
+            check="deployment",
+            subject=f"gpuTypeId {gpu_type}",
+            status=Status.BROKEN,
+            expected=declared,
+            actual="unknown",
+            evidence="not a RunPod GPU type imagegate knows: check the id (its exact spelling "
+            "in RunPod's GPU list) or add it to imagegate/data/runpod_gpus.yaml",
+        )
+    gpu = hardware.Gpu(vendor="nvidia", name=gpu_type, arch=arch, driver=None)
+    why = hardware.architecture_mismatch(profile, gpu)
+    return Finding(
+        tier=TIER,
+        check="deployment",
+        subject=f"gpuTypeId {gpu_type}",
+        status=Status.OK if why is None else Status.BROKEN,
+        expected=declared,
+        actual=arch,
+        evidence=why or f"{profile.name}'s wheels carry code for {arch}",
+    )
+
+
+def judge_run(test: WorkerTests, one: WorkerTest, ran: RunResult, *, gpus: bool) -> Finding:
+    """One test's outcome: OK with its time, or BROKEN with the handler's error."""
+    subject = one.name
+    expected = f"handled within {one.timeout_ms / 1000:g} s"
+    if ran.timed_out:
+        return Finding(
+            tier=TIER,
+            check="worker",
+            subject=subject,
+            status=Status.BROKEN,
+            expected=expected,
+            actual="timed out",
+            evidence=f"no answer within {one.timeout_ms / 1000:g} s; it was stopped",
+            seconds=ran.seconds,
+        )
+    if ran.exit_code == 0 and _job_failed(ran.output) is None:
+        return Finding(
+            tier=TIER,
+            check="worker",
+            subject=subject,
+            status=Status.OK,
+            expected=expected,
+            actual=f"answered in {ran.seconds:.1f} s",
+            seconds=ran.seconds,
+        )
+    error = _handler_error(ran.output, ran.exit_code)
+    if test.gpu_count > 0 and not gpus and _GPU_TROUBLE.search(error):
+        return Finding(
+            tier=TIER,
+            check="worker",
+            subject=subject,
+            status=Status.SKIPPED,
+            expected=expected,
+            actual="needs a GPU",
+            evidence=f"gpuCount {test.gpu_count} and no GPU here: {error}",
+            seconds=ran.seconds,
+        )
+    return Finding(
+        tier=TIER,
+        check="worker",
+        subject=subject,
+        status=Status.BROKEN,
+        expected=expected,
+        actual="failed",
+        evidence=error,
+        seconds=ran.seconds,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunResult:
+    exit_code: int
+    output: str
+    timed_out: bool
+    seconds: float
+
+
+_ERROR_BLOCK = re.compile(
+    r'"error_type":\s*"(?P<type>[^"]*)",\s*"error_message":\s*"(?P<msg>(?:[^"\\]|\\.)*)"'
+)
+_JOB_FAILED = re.compile(r"Job \S+ failed with error: (?P<error>.*)$", re.MULTILINE)
+_CLASS = re.compile(r"<class '(?:[\w.]*\.)?(?P<name>\w+)'>")
+
+
+def _job_failed(output: str) -> str | None:
+    found = _JOB_FAILED.search(output)
+    return found.group("error").strip() if found else None
+
+
+def _handler_error(output: str, exit_code: int) -> str:
+    """The handler's error type and message, not the SDK's whole log."""
+    block = _ERROR_BLOCK.search(output)
+    if block is not None:
+        kind = _CLASS.fullmatch(block.group("type"))
+        message = json.loads(f'"{block.group("msg")}"')
+        return f"{kind.group('name') if kind else block.group('type')}: {message}"
+    failed = _job_failed(output)
+    if failed is not None:
+        return f"the handler answered an error: {failed}"
+    lines = [line for line in output.strip().splitlines() if line.strip()]
+    last = lines[-1].strip() if lines else "no output"
+    return f"exit {exit_code}: {last}"
+
+
+def run_tests(
+    engine: Engine,
+    image: str,
+    tests: WorkerTests,
+    *,
+    gpus: bool,
+    require_gpu: bool,
+) -> list[Finding]:
+    """Each test in a fresh container from `image`, networking off, the image's own
+    entrypoint and command (a worker's CMD is what RunPod starts)."""
+    info = engine.image(image)
+    command = list(info.command) if info is not None else []
+    findings = []
+    for one in tests.tests:
+        job = json.dumps({"input": one.input})
+        with progress.step("tier 4", f"worker test {one.name}"):
+            started = time.monotonic()
+            ran = engine.run(
+                image,
+                [*command, "--test_input", job],
+                files={},
+                timeout=one.timeout_ms / 1000,
+                environment=dict(tests.env),
+                gpus=gpus,
+            )
+        result = RunResult(
+            exit_code=ran.exit_code,
+            output=ran.stdout + ran.stderr,
+            timed_out=ran.timed_out,
+            seconds=time.monotonic() - started,
+        )
+        finding = judge_run(tests, one, result, gpus=gpus)
+        if require_gpu and finding.status is Status.SKIPPED:
+            finding = replace(
+                finding, status=Status.BROKEN, evidence=f"--require-gpu: {finding.evidence}"
+            )
+        findings.append(finding)
+    return findings
+
+
+def worker_findings(
+    engine: Engine,
+    image: str,
+    profile: Profile,
+    tests: WorkerTests,
+    *,
+    cuda_runtime: str | None,
+    require_cuda: str | None,
+    gpus: bool,
+    require_gpu: bool,
+) -> list[Finding]:
+    """Tier 4: the deployment settings, then every test."""
+    return [
+        *judge_deployment(profile, tests, cuda_runtime=cuda_runtime, require_cuda=require_cuda),
+        *run_tests(engine, image, tests, gpus=gpus, require_gpu=require_gpu),
+    ]
