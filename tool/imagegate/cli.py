@@ -28,6 +28,7 @@ from imagegate import (
     render,
     repair,
     report,
+    sbom,
     wheelhouse,
 )
 from imagegate.errors import (
@@ -270,6 +271,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("profile")
     sub.add_argument("--push", required=True, metavar="REF", help="where to push on a pass")
     sub.add_argument("--base-image", metavar="REF", help="as for build")
+    sub.add_argument(
+        "--sbom",
+        type=Path,
+        metavar="FILE",
+        help="where to write the CycloneDX SBOM of the pushed image, whose digest it is "
+        "labelled with (default: .imagegate/sbom/PROFILE.cdx.json)",
+    )
 
     sub = command(
         "verify",
@@ -280,6 +288,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("profile")
     sub.add_argument("--image", metavar="REF", help="default: imagegate/PROFILE:latest")
+    sub.add_argument(
+        "--sbom",
+        type=Path,
+        metavar="FILE",
+        help="also write a CycloneDX JSON SBOM of the Python distributions found in the image, "
+        "each with the lock's sha256 where the lock holds that exact version",
+    )
     return parser
 
 
@@ -432,6 +447,7 @@ def _gate(args: argparse.Namespace) -> ExitCode:
             _project(args),
             Engine(),
             push=args.push,
+            bom_file=args.sbom or _project(args).sbom(profile.name),
             base_image=args.base_image,
             require_gpu=args.require_gpu,
             fresh=args.fresh,
@@ -457,7 +473,17 @@ def _verify(args: argparse.Namespace) -> ExitCode:
         fresh=args.fresh,
     )
     extra = {"image": image, **verified.report_fields()}
+    unwritten: ImagegateError | None = None
+    if args.sbom is not None:
+        try:
+            locked = lock.Lock.read(lock.lock_path(profile))
+            document = sbom.document(image, verified.installed, locked)
+            extra |= {"sbom": str(args.sbom), "sbom_digest": sbom.write(args.sbom, document)}
+        except (UsageError, ProfileError) as error:  # the verdict is still shown, then exit 2
+            unwritten = error
     _print(args, f"{profile.name} ({image})", verified.findings, extra)
+    if unwritten is not None:
+        raise unwritten
     return ExitCode.PASSED if passed(verified.findings) else ExitCode.VERIFICATION_FAILED
 
 

@@ -10,6 +10,10 @@ written twice:
   version in `torch.version.cuda`; a ROCm torch reports `None` there and its HIP version in
   `torch.version.hip`. A version number alone cannot tell: PyPI's torch 2.5.1 is a CUDA
   build with no local label, `2.5.1+cpu` is not.
+- `runner`, `require_gpu`: the profile's `ci` section; by default GitHub's hosted
+  `ubuntu-latest`, which has no GPU, so GPU steps are SKIPPED there. A profile that names
+  a GPU runner (e.g. `[self-hosted, gpu]`) with `require_gpu: true` is verified with
+  `--require-gpu` there: a GPU step that can't run fails the job.
 - `slow`: the build pulls a multi-GB vendor base image (CUDA, ROCm) or installs torchvision
   beside a GPU torch; CI uses it to make room on the runner first.
 """
@@ -20,8 +24,6 @@ from typing import Literal, TypedDict
 
 from imagegate.profiles import Profile
 
-RUNNER = "ubuntu-latest"
-"""Every image builds on a hosted runner: none has a GPU, so GPU checks are SKIPPED there."""
 CUDA_FACT = "torch.version.cuda"
 HIP_FACT = "torch.version.hip"
 """A prefix: a profile may check a slice of it, e.g. `torch.version.hip[:3]`."""
@@ -40,7 +42,9 @@ class Entry(TypedDict):
     python: str
     platform: str
     gpu: Gpu
-    runner: str
+    runner: list[str]
+    """GitHub's `runs-on`: the labels the runner must all have."""
+    require_gpu: bool
     slow: bool
 
 
@@ -59,7 +63,8 @@ def entry(profile: Profile) -> Entry:
         "python": profile.target.python,
         "platform": profile.target.platform,
         "gpu": gpu(profile),
-        "runner": RUNNER,
+        "runner": list(profile.ci.runner),
+        "require_gpu": profile.ci.require_gpu,
         "slow": is_vendor_image(profile.base.image) or SLOW_PACKAGE in profile.protected,
     }
 

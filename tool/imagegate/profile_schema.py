@@ -26,6 +26,7 @@ _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _DEBIAN = re.compile(r"^[a-z0-9][a-z0-9.+-]*\Z")
 """Ends at `\\Z`: `$` also matches before a final newline, and this name enters a RUN line."""
 _URL = re.compile(r"^(https?|file)://\S+$")
+_RUNNER_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 
 
 class _Bad(Exception):
@@ -135,6 +136,18 @@ def _positive(value: Any, _: str) -> None:
         raise _Bad(f"{value!r} is not a positive number of seconds")
 
 
+def _boolean(value: Any, _: str) -> None:
+    if not isinstance(value, bool):
+        raise _Bad(f"{value!r} is not true or false")
+
+
+def _runner(value: Any, path: str) -> None:
+    """A GitHub Actions `runs-on`: the labels a runner must all have."""
+    _sequence(_matches(_RUNNER_LABEL, "a runner label such as 'self-hosted' or 'gpu'"))(value, path)
+    if not value:
+        raise _Bad("names no runner; list its labels, e.g. [self-hosted, gpu], or remove the key")
+
+
 def _package(name: Any, _: str = "") -> None:
     try:
         canonicalize_name(str(name), validate=True)
@@ -208,6 +221,10 @@ SCHEMA: Schema = {
             )
         ),
         "min_driver": _some("a driver version such as '525.60.13'"),
+    },
+    "ci": {
+        "runner": _runner,
+        "require_gpu": _boolean,
     },
     "probes": {
         "imports": _sequence(_matches(_DOTTED, "a module name")),

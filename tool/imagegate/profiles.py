@@ -56,6 +56,18 @@ class Hardware:
 
 
 ARCH_FLAGS = "torch._C._cuda_getArchFlags()"
+HOSTED_RUNNER = ("ubuntu-latest",)
+"""GitHub's hosted runner: no GPU, so GPU steps can only be SKIPPED there."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ci:
+    """Where the profile's CI job runs (`imagegate matrix`), and what it must prove there."""
+
+    runner: tuple[str, ...] = HOSTED_RUNNER
+    """The labels of the runner (GitHub's `runs-on`), e.g. ("self-hosted", "gpu")."""
+    require_gpu: bool = False
+    """Verify with `--require-gpu`: tier 3's GPU steps fail instead of being SKIPPED."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,6 +97,7 @@ class Profile:
     facts: Mapping[str, str]
     probes: Probes
     hardware: Hardware = field(default_factory=Hardware)
+    ci: Ci = field(default_factory=Ci)
 
     def requirements(self, *, protected_only: bool = False) -> list[str]:
         """Exact requirement lines (`name==version`, local label included) for pip."""
@@ -122,6 +135,15 @@ class Profile:
                 )
         probes = data.get("probes") or {}
         hardware = data.get("hardware") or {}
+        ci = Ci(
+            runner=tuple((data.get("ci") or {}).get("runner") or HOSTED_RUNNER),
+            require_gpu=bool((data.get("ci") or {}).get("require_gpu")),
+        )
+        if ci.require_gpu and ci.runner == HOSTED_RUNNER:
+            raise ProfileError(
+                f"{path}: ci.require_gpu: {HOSTED_RUNNER[0]} has no GPU; name a GPU runner "
+                "under ci.runner (e.g. [self-hosted, gpu]) or remove require_gpu"
+            )
         base = data["base"]
         return cls(
             name=name,
@@ -147,6 +169,7 @@ class Profile:
                 architectures=tuple(hardware.get("architectures") or ()),
                 min_driver=hardware.get("min_driver"),
             ),
+            ci=ci,
             probes=Probes(
                 imports=tuple(probes.get("imports") or ()),
                 statements=dict(_live(probes.get("statements"))),

@@ -34,5 +34,9 @@ class Project:
         """The lock file held by every run that writes what belongs to profile `name`."""
         return self.state / "locks" / f"{name}.lock"
 
+    def sbom(self, name: str) -> Path:
+        """Where `gate` writes the SBOM of what it pushes for profile `name` unless told."""
+        return self.state / "sbom" / f"{name}.cdx.json"
+
     def relative(self, path: Path) -> str:
         return path.resolve().relative_to(self.root).as_posix()

@@ -12,9 +12,12 @@ import contextlib
 import hashlib
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from packaging.utils import NormalizedName, canonicalize_name
 
 from imagegate import __version__
 from imagegate.files import sha256, write_atomic
@@ -33,6 +36,8 @@ class Kept:
     when: str
     """When the verdict was reached (UTC, ISO 8601)."""
     image: str
+    installed: dict[NormalizedName, str]
+    """What tier 1 found installed (name -> version): a reused verdict still has its SBOM."""
 
 
 def key(profile: Profile, *, image_id: str, lock_sha256: str, require_gpu: bool, gpus: bool) -> str:
@@ -62,13 +67,21 @@ def recall(project: Project, profile: Profile, wanted: str) -> Kept | None:
             findings=[_finding(row) for row in entry["findings"]],
             when=str(entry["when"]),
             image=str(entry["image"]),
+            installed={canonicalize_name(n): str(v) for n, v in entry["installed"].items()},
         )
     except (OSError, ValueError, KeyError, TypeError, StopIteration):
         return None
 
 
-def keep(project: Project, profile: Profile, wanted: str, image: str, found: list[Finding]) -> str:
-    """Remember a verdict; returns when it was reached."""
+def keep(
+    project: Project,
+    profile: Profile,
+    wanted: str,
+    image: str,
+    found: list[Finding],
+    installed: Mapping[NormalizedName, str],
+) -> str:
+    """Remember a verdict and what the image holds; returns when it was reached."""
     when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     path = _file(project, profile)
     try:
@@ -76,7 +89,13 @@ def keep(project: Project, profile: Profile, wanted: str, image: str, found: lis
         assert isinstance(entries, list)
     except (OSError, ValueError, AssertionError):
         entries = []
-    entry = {"key": wanted, "when": when, "image": image, "findings": [f.to_dict() for f in found]}
+    entry = {
+        "key": wanted,
+        "when": when,
+        "image": image,
+        "findings": [f.to_dict() for f in found],
+        "installed": dict(sorted(installed.items())),
+    }
     entries = [entry, *(e for e in entries if e.get("key") != wanted)][:KEPT]
     with contextlib.suppress(OSError):  # a verdict not kept is only judged again next time
         write_atomic(path, json.dumps(entries, indent=1))

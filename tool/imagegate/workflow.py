@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imagegate import base, preflight, progress, render, verdicts, wheelhouse
+from packaging.utils import NormalizedName
+
+from imagegate import base, preflight, progress, render, sbom, verdicts, wheelhouse
 from imagegate import lock as locks
 from imagegate.engine import Engine
 from imagegate.errors import BuildFailed, EnvironmentProblem
@@ -59,6 +61,8 @@ class Built:
     seconds: dict[str, float]
     reused: str | None = None
     """When the verdict reused was reached; None when the tiers ran in this build."""
+    installed: Mapping[NormalizedName, str] = field(default_factory=dict)
+    """What tier 1 found in the image (name -> version): the SBOM's components."""
 
     @property
     def passed(self) -> bool:
@@ -90,6 +94,9 @@ class Verified:
     findings: list[Finding]
     reused: str | None = None
     """When the verdict reused was reached; None when the tiers ran now."""
+    installed: Mapping[NormalizedName, str] = field(default_factory=dict)
+    """What tier 1 found in the image (name -> version), kept with the verdict: the SBOM's
+    components, also when the verdict is reused."""
 
     def report_fields(self) -> dict[str, object]:
         return {"verdict": f"reused from {self.reused}"} if self.reused else {}
@@ -126,14 +133,15 @@ def verify_image(
     kept = None if fresh else verdicts.recall(project, profile, wanted)
     if kept is not None:
         progress.note(f"==> verdict reused from {kept.when} ({info.id[:19]})")
-        return Verified(findings=kept.findings, reused=kept.when)
+        return Verified(findings=kept.findings, reused=kept.when, installed=kept.installed)
     if facts is None:
         facts = collect_from_image(engine, image, profile, python=VENV_PYTHON)
+    installed = sbom.installed_versions(facts)
     tiers = judge(profile, facts)
     findings = tiers + _models(profile, engine, image, tiers, require_gpu)
     if passed(findings):
-        verdicts.keep(project, profile, wanted, image, findings)
-    return Verified(findings=findings)
+        verdicts.keep(project, profile, wanted, image, findings, installed)
+    return Verified(findings=findings, installed=installed)
 
 
 def _models(
@@ -270,6 +278,7 @@ def build(
         size=info.size if info else 0,
         seconds=timings.steps,
         reused=verified.reused,
+        installed=verified.installed,
     )
 
 
@@ -295,6 +304,9 @@ class Gated:
     reason: str
     findings: list[Finding]
     seconds: dict[str, float]
+    sbom: str = ""
+    """The SBOM's digest (the image's `org.imagegate.sbom` label); empty when none was written."""
+    bom_file: Path | None = None
 
     def report_fields(self) -> dict[str, object]:
         """What a report shows beside the findings."""
@@ -304,6 +316,7 @@ class Gated:
             "digest": self.digest,
             "reason": self.reason,
             "seconds": self.seconds,
+            **({"sbom": str(self.bom_file), "sbom_digest": self.sbom} if self.bom_file else {}),
         }
 
 
@@ -313,11 +326,13 @@ def gate(
     engine: Engine,
     *,
     push: str,
+    bom_file: Path,
     base_image: str | None = None,
     require_gpu: bool = False,
     fresh: bool = False,
 ) -> Gated:
-    """Check, build, verify; label and push `push` only when every finding passed."""
+    """Check, build, verify; label and push `push` only when every finding passed, with
+    the SBOM of what it pushes written to `bom_file` and its digest in a label."""
     timings = Timings()
     with timings.step("check", f"preflight of {profile.name}"):
         findings = preflight.check(profile)
@@ -343,9 +358,13 @@ def gate(
     timings.steps.update({f"build.{k}": v for k, v in built.seconds.items()})
     if not built.passed:
         return refused("the image failed its smoke tiers")
+    lock = Lock.read(locks.lock_path(profile))
+    bom = sbom.write(bom_file, sbom.document(push, built.installed, lock))
+    progress.note(f"==> sbom: {bom_file} ({bom})")
     labels = {
         "org.imagegate.profile": profile.name,
-        "org.imagegate.lock": f"sha256:{Lock.read(locks.lock_path(profile)).sha256}",
+        "org.imagegate.lock": f"sha256:{lock.sha256}",
+        sbom.LABEL: bom,
         "org.imagegate.verified": "passed",
         "org.imagegate.findings": json.dumps(counts(findings), sort_keys=True),
     }
@@ -360,4 +379,6 @@ def gate(
         reason="every finding passed",
         findings=findings,
         seconds=timings.steps,
+        sbom=bom,
+        bom_file=bom_file,
     )
