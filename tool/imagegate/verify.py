@@ -10,7 +10,7 @@ compared as `packaging` Versions with their local label: `2.5.1+cu121`, `2.5.1` 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 
@@ -18,7 +18,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from imagegate import known_issues
+from imagegate import known_issues, nvidia_runtime
 from imagegate.facts import Facts, ItemResult, ModelFacts
 from imagegate.findings import Finding, Status
 from imagegate.known_issues import KnownIssue
@@ -266,3 +266,53 @@ def judge_models(profile: Profile, facts: ModelFacts) -> list[Finding]:
         if name not in ran
     ]
     return found
+
+
+# --- what the image tells the container runtime ------------------------------------------
+
+
+def judge_runtime(profile: Profile, env: Mapping[str, str]) -> list[Finding]:
+    """Tier 1: the image's NVIDIA_REQUIRE_CUDA (from its config's Env) against the profile.
+
+    The rule: the runtime can evaluate it, nothing turns it off, and every alternative sets
+    a floor at least the profile's, `cuda>=V` with V at least the profile's CUDA or
+    `driver>=D` with D at least its min_driver (`>` and `=` are floors too). An alternative
+    with neither, such as the `brand=tesla,driver>=470,driver<471` ranges NVIDIA's base
+    images carry, lets the runtime start the image on a host the profile says cannot run
+    it. A higher floor passes: it refuses hosts, never admits a wrong one. Nothing is
+    judged for a profile without CUDA.
+    """
+    wanted = nvidia_runtime.require_cuda(profile)
+    if wanted is None:
+        return []
+    subject = nvidia_runtime.REQUIRE_CUDA
+    written = env.get(subject)
+    common = partial(Finding, tier=1, check="runtime", subject=subject, expected=wanted)
+    if not written or not written.strip():
+        why = "the NVIDIA runtime starts it on any host, however old its driver"
+        return [common(status=Status.MISSING, actual="not set", evidence=why)]
+    if nvidia_runtime.disabled(env):
+        why = f"{nvidia_runtime.DISABLE_REQUIRE}={env[nvidia_runtime.DISABLE_REQUIRE]}"
+        return [common(status=Status.WRONG_VERSION, actual=written, evidence=f"{why} turns it off")]
+    try:
+        alternatives = nvidia_runtime.parse(written)
+    except ValueError as error:
+        why = f"the runtime refuses to start it: {error}"
+        return [common(status=Status.BROKEN, actual=written, evidence=why)]
+    floors = {"cuda": nvidia_runtime.cuda_version(profile), "driver": profile.hardware.min_driver}
+    loose = [terms for terms in alternatives if not _has_floor(terms, floors)]
+    if loose:
+        shown = " ".join(",".join(map(str, terms)) for terms in loose)
+        floor = " or ".join(f"{key}>={value}" for key, value in floors.items() if value)
+        why = f"{shown} sets no floor at {floor}: it admits hosts the profile cannot run on"
+        return [common(status=Status.WRONG_VERSION, actual=written, evidence=why)]
+    return [common(status=Status.OK, actual=written)]
+
+
+def _has_floor(terms: list[nvidia_runtime.Term], floors: Mapping[str, str | None]) -> bool:
+    return any(
+        (floor := floors.get(term.key)) is not None
+        and term.operator in (">=", ">", "=")
+        and Version(term.value) >= Version(floor)
+        for term in terms
+    )
