@@ -28,6 +28,8 @@ RUN --mount=type=bind,source=wheelhouse/cpu/rest,target=/wheels/rest \
 # Tiers 1-2 as a build step: a stack that installs but does not import fails the build.
 FROM stack
 LABEL org.imagegate.profile="cpu" \
-      org.imagegate.lock="sha256:e721953bdd927aeca560317e703e33fef309140a1ba47db5f67f8966eb40e6d0"
+      org.imagegate.lock="sha256:e721953bdd927aeca560317e703e33fef309140a1ba47db5f67f8966eb40e6d0" \
+      org.opencontainers.image.title="cpu" \
+      org.opencontainers.image.version="e721953bdd92"
 COPY smoke_tests /opt/imagegate/smoke_tests
-RUN ["/usr/bin/env", "HF_HUB_OFFLINE=1", "TRANSFORMERS_OFFLINE=1", "PYTHONDONTWRITEBYTECODE=1", "/opt/venv/bin/python", "/opt/imagegate/smoke_tests/collect.py", "--all-distributions", "--timeout", "120", "--import", "torch", "--import", "numpy", "--import", "transformers", "--import", "peft", "--import", "accelerate", "--statement", "transformers-bnb-config=from transformers import BitsAndBytesConfig", "--statement", "transformers-auto-model=from transformers import AutoModelForCausalLM, AutoConfig", "--statement", "peft-lora=from peft import LoraConfig, get_peft_model", "--statement", "accelerate-empty-weights=from accelerate import init_empty_weights", "--fact", "torch.version.cuda", "--exclude", "isympy", "--fail-on-broken", "--output", "/opt/imagegate/build-facts.json"]
+RUN ["/usr/bin/env", "HF_HUB_OFFLINE=1", "TRANSFORMERS_OFFLINE=1", "PYTHONDONTWRITEBYTECODE=1", "/opt/venv/bin/python", "/opt/imagegate/smoke_tests/collect.py", "--all-distributions", "--timeout", "120", "--import", "torch", "--import", "numpy", "--import", "transformers", "--import", "peft", "--import", "accelerate", "--statement", "transformers-bnb-config=from transformers import BitsAndBytesConfig", "--statement", "transformers-auto-model=from transformers import AutoModelForCausalLM, AutoConfig", "--statement", "peft-lora=from peft import LoraConfig, get_peft_model", "--statement", "accelerate-empty-weights=from accelerate import init_empty_weights", "--fact", "torch.version.cuda", "--fact", "torch.backends.cudnn.version()", "--exclude", "isympy", "--fail-on-broken", "--output", "/opt/imagegate/build-facts.json"]

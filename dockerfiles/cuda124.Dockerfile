@@ -30,7 +30,11 @@ RUN --mount=type=bind,source=wheelhouse/cuda124/rest,target=/wheels/rest \
 
 # Tiers 1-2 as a build step: a stack that installs but does not import fails the build.
 FROM stack
+# The NVIDIA container runtime refuses to start the image on a host whose driver is too old.
+ENV NVIDIA_REQUIRE_CUDA="cuda>=12.4 driver>=525.60.13"
 LABEL org.imagegate.profile="cuda124" \
-      org.imagegate.lock="sha256:93cf2ec2faf4098059fcb38caf2282abebc5d1ddbca8b05287d524395947e732"
+      org.imagegate.lock="sha256:93cf2ec2faf4098059fcb38caf2282abebc5d1ddbca8b05287d524395947e732" \
+      org.opencontainers.image.title="cuda124" \
+      org.opencontainers.image.version="93cf2ec2faf4"
 COPY smoke_tests /opt/imagegate/smoke_tests
-RUN ["/usr/bin/env", "HF_HUB_OFFLINE=1", "TRANSFORMERS_OFFLINE=1", "PYTHONDONTWRITEBYTECODE=1", "/opt/venv/bin/python", "/opt/imagegate/smoke_tests/collect.py", "--all-distributions", "--timeout", "120", "--import", "torch", "--import", "numpy", "--import", "transformers", "--import", "peft", "--import", "accelerate", "--statement", "transformers-bnb-config=from transformers import BitsAndBytesConfig", "--statement", "transformers-auto-model=from transformers import AutoModelForCausalLM, AutoConfig", "--statement", "peft-lora=from peft import LoraConfig, get_peft_model", "--statement", "accelerate-empty-weights=from accelerate import init_empty_weights", "--fact", "torch.version.cuda", "--fact", "torch._C._cuda_getArchFlags()", "--exclude", "isympy", "--fail-on-broken", "--output", "/opt/imagegate/build-facts.json"]
+RUN ["/usr/bin/env", "HF_HUB_OFFLINE=1", "TRANSFORMERS_OFFLINE=1", "PYTHONDONTWRITEBYTECODE=1", "/opt/venv/bin/python", "/opt/imagegate/smoke_tests/collect.py", "--all-distributions", "--timeout", "120", "--import", "torch", "--import", "numpy", "--import", "transformers", "--import", "peft", "--import", "accelerate", "--statement", "transformers-bnb-config=from transformers import BitsAndBytesConfig", "--statement", "transformers-auto-model=from transformers import AutoModelForCausalLM, AutoConfig", "--statement", "peft-lora=from peft import LoraConfig, get_peft_model", "--statement", "accelerate-empty-weights=from accelerate import init_empty_weights", "--fact", "torch.version.cuda", "--fact", "torch._C._cuda_getArchFlags()", "--fact", "torch.backends.cudnn.version()", "--fact", "torchvision.version.__dict__.get('cuda')", "--exclude", "isympy", "--fail-on-broken", "--output", "/opt/imagegate/build-facts.json"]

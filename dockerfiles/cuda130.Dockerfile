@@ -29,7 +29,11 @@ RUN --mount=type=bind,source=wheelhouse/cuda130/rest,target=/wheels/rest \
 
 # Tiers 1-2 as a build step: a stack that installs but does not import fails the build.
 FROM stack
+# The NVIDIA container runtime refuses to start the image on a host whose driver is too old.
+ENV NVIDIA_REQUIRE_CUDA="cuda>=13.0 driver>=580.65.06"
 LABEL org.imagegate.profile="cuda130" \
-      org.imagegate.lock="sha256:c1ccffed5e977eb6051662cf1557198ef8dc53b4ed4ed5fd75d74e6034f9421d"
+      org.imagegate.lock="sha256:c1ccffed5e977eb6051662cf1557198ef8dc53b4ed4ed5fd75d74e6034f9421d" \
+      org.opencontainers.image.title="cuda130" \
+      org.opencontainers.image.version="c1ccffed5e97"
 COPY smoke_tests /opt/imagegate/smoke_tests
-RUN ["/usr/bin/env", "HF_HUB_OFFLINE=1", "TRANSFORMERS_OFFLINE=1", "PYTHONDONTWRITEBYTECODE=1", "/opt/venv/bin/python", "/opt/imagegate/smoke_tests/collect.py", "--all-distributions", "--timeout", "120", "--import", "torch", "--import", "torchvision", "--import", "numpy", "--import", "transformers", "--import", "peft", "--import", "accelerate", "--statement", "transformers-bnb-config=from transformers import BitsAndBytesConfig", "--statement", "transformers-auto-model=from transformers import AutoModelForCausalLM, AutoConfig", "--statement", "peft-lora=from peft import LoraConfig, get_peft_model", "--statement", "accelerate-empty-weights=from accelerate import init_empty_weights", "--fact", "torch.version.cuda", "--fact", "torch.backends.cudnn.version()", "--fact", "torch._C._cuda_getArchFlags()", "--exclude", "isympy", "--fail-on-broken", "--output", "/opt/imagegate/build-facts.json"]
+RUN ["/usr/bin/env", "HF_HUB_OFFLINE=1", "TRANSFORMERS_OFFLINE=1", "PYTHONDONTWRITEBYTECODE=1", "/opt/venv/bin/python", "/opt/imagegate/smoke_tests/collect.py", "--all-distributions", "--timeout", "120", "--import", "torch", "--import", "torchvision", "--import", "numpy", "--import", "transformers", "--import", "peft", "--import", "accelerate", "--statement", "transformers-bnb-config=from transformers import BitsAndBytesConfig", "--statement", "transformers-auto-model=from transformers import AutoModelForCausalLM, AutoConfig", "--statement", "peft-lora=from peft import LoraConfig, get_peft_model", "--statement", "accelerate-empty-weights=from accelerate import init_empty_weights", "--fact", "torch.version.cuda", "--fact", "torch.backends.cudnn.version()", "--fact", "torch._C._cuda_getArchFlags()", "--fact", "torchvision.version.__dict__.get('cuda')", "--exclude", "isympy", "--fail-on-broken", "--output", "/opt/imagegate/build-facts.json"]

@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
-from .conftest import findings, imagegate
+from imagegate.engine import Engine
+from imagegate.lock import Lock
+
+from .conftest import Run, findings, imagegate
+
+pytestmark = pytest.mark.docker
+
+IMAGE = "imagegate/cuda130:latest"
+DRIFT = {"nvidia-cuda-runtime": "13.2.51"}
+"""Another real release of a wheel torch 2.14.1 (built with CUDA 13.0.96) loads: a stray
+upgrade, as `pip install -U` of one package makes. (nvidia-cudnn-cu13 9.24.1.1 would be the
+other natural one, but it adds about 2 GB; its check is unit-tested in test_torch_consistency.)
+"""
+
+
+@pytest.fixture(scope="module")
+def cuda130(base_image: str) -> Run:
+    """`imagegate build cuda130` once for the module; its image is IMAGE."""
+    return imagegate("build", "cuda130", "--format", "json")
 
 
 @pytest.mark.slow
-def test_cuda130_builds_and_reports_cuda_13_and_its_cudnn(base_image: str) -> None:
-    run = imagegate("build", "cuda130", "--format", "json")
-
-    assert run.code == 0, run.stderr[-3000:]
-    document = run.json()
+def test_cuda130_builds_and_reports_cuda_13_and_its_cudnn(cuda130: Run) -> None:
+    assert cuda130.code == 0, cuda130.stderr[-3000:]
+    document = cuda130.json()
     rows = findings(document)
     assert rows[("fact", "torch.version.cuda")]["actual"] == "13.0"
     assert rows[("fact", "torch.backends.cudnn.version()")]["status"] == "OK"
@@ -23,3 +44,74 @@ def test_cuda130_builds_and_reports_cuda_13_and_its_cudnn(base_image: str) -> No
     print(
         f"\ncuda130: {document['size_bytes'] / 1e9:.2f} GB, steps {document['seconds']} (seconds)"
     )
+
+
+@pytest.mark.slow
+def test_cuda130_tells_the_nvidia_runtime_its_cuda_and_carries_stable_oci_labels(
+    cuda130: Run, engine: Engine, workspace: Path
+) -> None:
+    assert cuda130.code == 0, cuda130.stderr[-3000:]
+    info = engine.image(IMAGE)
+    assert info is not None
+    assert info.env["NVIDIA_REQUIRE_CUDA"] == "cuda>=13.0 driver>=580.65.06"
+    rows = findings(cuda130.json())
+    assert rows[("runtime", "NVIDIA_REQUIRE_CUDA")]["status"] == "OK"
+    consistency = [row for (check, _), row in rows.items() if check == "consistency"]
+    assert len(consistency) == 3
+    assert all(row["status"] == "OK" for row in consistency), consistency
+    lock = Lock.read(workspace / "profiles" / "pylock.cuda130.toml")
+    oci = {k: v for k, v in info.labels.items() if k.startswith("org.opencontainers.image.")}
+    assert oci["org.opencontainers.image.title"] == "cuda130"
+    assert oci["org.opencontainers.image.version"] == lock.sha256[:12]
+    assert "org.opencontainers.image.created" not in oci  # nothing that changes per build
+
+
+@pytest.fixture
+def drifted(request: pytest.FixtureRequest, engine: Engine, tmp_path: Path) -> Iterator[str]:
+    """IMAGE with one more layer: DRIFT's wheels installed over torch's, with pip --no-deps.
+
+    IMAGE as imagegate built it; built here only when there is none (a 6 GB image: what
+    the drift is judged against does not depend on the build's own smoke step)."""
+    if engine.image(IMAGE) is None:
+        cuda130: Run = request.getfixturevalue("cuda130")
+        assert cuda130.code == 0, cuda130.stderr[-3000:]
+    wheels = tmp_path / "wheels"
+    pins = [f"{name}=={version}" for name, version in DRIFT.items()]
+    download = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
+    subprocess.run([*download, "--dest", str(wheels), *pins], check=True, capture_output=True)
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {IMAGE}\n"
+        "RUN --mount=type=bind,source=wheels,target=/drift \\\n"
+        "    pip install --no-deps --no-index /drift/*.whl\n"
+    )
+    tag = "imagegate-test/cuda130-drifted:latest"
+    built = engine.build(
+        context=tmp_path, dockerfile=tmp_path / "Dockerfile", tag=tag, build_args={}, echo=False
+    )
+    assert built.ok, built.tail(20)
+    yield tag
+    engine.remove_image(tag)
+
+
+@pytest.mark.slow
+def test_a_stray_nvidia_wheel_upgrade_fails_tier_1_naming_both_versions(drifted: str) -> None:
+    run = imagegate("verify", "cuda130", "--image", drifted, "--format", "json")
+
+    assert run.code == 1, run.stderr[-3000:]
+    rows = findings(run.json())
+    failed = [
+        row
+        for row in rows.values()
+        if row["status"] != "OK" and row["tier"] == 1 and row["check"] != "runtime"
+    ]  # (NVIDIA_REQUIRE_CUDA is the test above's: an IMAGE kept from before it has none)
+    # No declared requirement pins the runtime wheel outside an extra (torch needs
+    # cuda-toolkit[cudart], which pins it): only the consistency check sees the drift.
+    assert [(row["check"], row["subject"]) for row in failed] == [
+        ("consistency", "torch.version.cuda = nvidia-cuda-runtime")
+    ]
+    [runtime] = failed
+    assert runtime["status"] == "WRONG VERSION"
+    assert DRIFT["nvidia-cuda-runtime"] in runtime["expected"]
+    assert runtime["actual"] == "13.0"
+    cudnn = rows[("consistency", "cuDNN torch loads = nvidia-cudnn-cu13")]
+    assert (cudnn["status"], cudnn["actual"]) == ("OK", "9.24.0 (92400)")

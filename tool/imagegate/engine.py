@@ -15,7 +15,7 @@ import re
 import shutil
 import tarfile
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
@@ -60,6 +60,9 @@ class ImageInfo:
     labels: Mapping[str, str]
     command: tuple[str, ...] = ()
     """The image's CMD: what a container started without a command runs."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    """The image config's environment (what a container starts with, and what a container
+    runtime reads its requirements from)."""
 
 
 class Engine:
@@ -124,6 +127,7 @@ class Engine:
             size=int(image.attrs.get("Size") or 0),
             labels=dict(image.labels or {}),
             command=tuple((image.attrs.get("Config") or {}).get("Cmd") or ()),
+            env=_environment((image.attrs.get("Config") or {}).get("Env") or []),
         )
 
     def pull(self, ref: str) -> str | None:
@@ -280,6 +284,11 @@ class Engine:
                 return Ran(exit_code=code, stdout=stdout, stderr=stderr, timed_out=timed_out)
             finally:
                 container.remove(force=True)
+
+
+def _environment(entries: Sequence[str]) -> dict[str, str]:
+    """`KEY=VALUE` entries as Docker stores them; a later entry for a key wins, as in a run."""
+    return dict(entry.partition("=")[::2] for entry in entries)
 
 
 def _tar_folder(folder: Path, name: str) -> bytes:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from imagegate import lock, references
+from imagegate import lock, nvidia_runtime, references
 from imagegate.errors import ProfileError
 from imagegate.files import write_atomic
 from imagegate.lock import Lock, lock_path
@@ -70,6 +70,8 @@ def render(profile: Profile, project: Project) -> dict[Path, str]:
         base_packages=profile.base.packages,
         lock_name=lock_file.name,
         lock_digest=f"sha256:{locked.sha256}" if locked else "none: not locked",
+        version=locked.sha256[:12] if locked else "unlocked",
+        require_cuda=nvidia_runtime.require_cuda(profile),
         groups=[PROTECTED, REST] if profile.protected else [REST],
         protected=list(profile.protected),
         smoke_dir=IN_IMAGE_DIR,

@@ -14,6 +14,7 @@ from imagegate import runner
 from imagegate.errors import BuildFailed
 from imagegate.facts import Facts, ModelFacts
 from imagegate.profiles import Profile
+from imagegate.verify import consistency_facts
 
 if TYPE_CHECKING:
     from imagegate.engine import Engine
@@ -33,6 +34,7 @@ def collector_args(profile: Profile, *, fail_on_broken: bool = False) -> list[st
     facts = [*profile.facts]
     if profile.hardware.arch_fact and profile.hardware.arch_fact not in facts:
         facts.append(profile.hardware.arch_fact)
+    facts += [fact for fact in consistency_facts(profile) if fact not in facts]
     for expression in facts:
         args += ["--fact", expression]
     for module in profile.probes.exclude:

@@ -10,7 +10,8 @@ compared as `packaging` Versions with their local label: `2.5.1+cu121`, `2.5.1` 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 
@@ -18,9 +19,10 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from imagegate import known_issues
-from imagegate.facts import Facts, ItemResult, ModelFacts
+from imagegate import known_issues, nvidia_runtime
+from imagegate.facts import Distribution, Facts, ItemResult, ModelFacts
 from imagegate.findings import Finding, Status
+from imagegate.hardware import CUDA_FACT
 from imagegate.known_issues import KnownIssue
 from imagegate.profiles import Profile
 
@@ -34,6 +36,7 @@ def judge(
         *_requirements(facts),
         *_facts(profile, facts),
         *_architectures(profile, facts),
+        *_torch_consistency(facts),
         *_probes(profile, facts),
     ]
 
@@ -266,3 +269,169 @@ def judge_models(profile: Profile, facts: ModelFacts) -> list[Finding]:
         if name not in ran
     ]
     return found
+
+
+# --- what the image tells the container runtime ------------------------------------------
+
+
+def judge_runtime(profile: Profile, env: Mapping[str, str]) -> list[Finding]:
+    """Tier 1: the image's NVIDIA_REQUIRE_CUDA (from its config's Env) against the profile.
+
+    The rule: the runtime can evaluate it, nothing turns it off, and every alternative sets
+    a floor at least the profile's, `cuda>=V` with V at least the profile's CUDA or
+    `driver>=D` with D at least its min_driver (`>` and `=` are floors too). An alternative
+    with neither, such as the `brand=tesla,driver>=470,driver<471` ranges NVIDIA's base
+    images carry, lets the runtime start the image on a host the profile says cannot run
+    it. A higher floor passes: it refuses hosts, never admits a wrong one. Nothing is
+    judged for a profile without CUDA.
+    """
+    wanted = nvidia_runtime.require_cuda(profile)
+    if wanted is None:
+        return []
+    subject = nvidia_runtime.REQUIRE_CUDA
+    written = env.get(subject)
+    common = partial(Finding, tier=1, check="runtime", subject=subject, expected=wanted)
+    if not written or not written.strip():
+        why = "the NVIDIA runtime starts it on any host, however old its driver"
+        return [common(status=Status.MISSING, actual="not set", evidence=why)]
+    if nvidia_runtime.disabled(env):
+        why = f"{nvidia_runtime.DISABLE_REQUIRE}={env[nvidia_runtime.DISABLE_REQUIRE]}"
+        return [common(status=Status.WRONG_VERSION, actual=written, evidence=f"{why} turns it off")]
+    try:
+        alternatives = nvidia_runtime.parse(written)
+    except ValueError as error:
+        why = f"the runtime refuses to start it: {error}"
+        return [common(status=Status.BROKEN, actual=written, evidence=why)]
+    floors = {"cuda": nvidia_runtime.cuda_version(profile), "driver": profile.hardware.min_driver}
+    loose = [terms for terms in alternatives if not _has_floor(terms, floors)]
+    if loose:
+        shown = " ".join(",".join(map(str, terms)) for terms in loose)
+        floor = " or ".join(f"{key}>={value}" for key, value in floors.items() if value)
+        why = f"{shown} sets no floor at {floor}: it admits hosts the profile cannot run on"
+        return [common(status=Status.WRONG_VERSION, actual=written, evidence=why)]
+    return [common(status=Status.OK, actual=written)]
+
+
+def _has_floor(terms: list[nvidia_runtime.Term], floors: Mapping[str, str | None]) -> bool:
+    return any(
+        (floor := floors.get(term.key)) is not None
+        and term.operator in (">=", ">", "=")
+        and Version(term.value) >= Version(floor)
+        for term in terms
+    )
+
+
+# --- PyTorch's own consistency checks that need no GPU -----------------------------------
+
+TORCH_CUDA = CUDA_FACT
+TORCH_CUDNN = "torch.backends.cudnn.version()"
+TORCHVISION_CUDA = "torchvision.version.__dict__.get('cuda')"
+"""torchvision defines `version.cuda` only in a CUDA build; a CPU build reports None here."""
+_CUDNN_WHEEL = re.compile(r"nvidia-cudnn-cu\d+")
+_RUNTIME_WHEEL = re.compile(r"nvidia-cuda-runtime(?:-cu\d+)?")
+
+
+def consistency_facts(profile: Profile) -> list[str]:
+    """The facts the consistency checks read, for a profile that pins torch (torchvision's
+    only where it pins torchvision: the expression fails where torchvision is absent)."""
+    facts = [TORCH_CUDA, TORCH_CUDNN] if "torch" in profile.pins else []
+    return facts + ([TORCHVISION_CUDA] if "torchvision" in profile.pins else [])
+
+
+def _torch_consistency(facts: Facts) -> Iterator[Finding]:
+    """The cuDNN torch loads is the installed nvidia-cudnn wheel's; torchvision was built for
+    torch's CUDA; torch's CUDA is the installed nvidia-cuda-runtime wheel's major.minor.
+
+    Each check applies only where both sides are installed: a CPU image has no nvidia
+    wheels and gets no finding, as a profile without torchvision gets none for it.
+    """
+    if "torch" not in facts.distributions:
+        return
+    reported = {item.subject: item for item in facts.items if item.kind == "fact"}
+    for name, wheel in sorted(facts.distributions.items()):
+        if _CUDNN_WHEEL.fullmatch(name):
+            yield _cudnn(wheel, reported.get(TORCH_CUDNN))
+        elif _RUNTIME_WHEEL.fullmatch(name):
+            yield _cuda_runtime(wheel, reported.get(TORCH_CUDA))
+    if "torchvision" in facts.distributions and TORCHVISION_CUDA in reported:
+        yield _torchvision(reported.get(TORCH_CUDA), reported[TORCHVISION_CUDA])
+
+
+def _compare(
+    subject: str,
+    expected: str,
+    item: ItemResult | None,
+    reading: Callable[[str | None], tuple[bool, str]],
+) -> Finding:
+    """`reading` says whether the fact's value agrees with `expected`, and how to show it."""
+    common = partial(Finding, tier=1, check="consistency", subject=subject, expected=expected)
+    if item is None:
+        return common(status=Status.MISSING, actual="not collected")
+    if not item.ok:
+        return common(status=Status.BROKEN, evidence=item.error or "", seconds=item.seconds)
+    same, actual = reading(item.value)
+    status = Status.OK if same else Status.WRONG_VERSION
+    return common(status=status, actual=actual, seconds=item.seconds)
+
+
+def _cudnn(wheel: Distribution, item: ItemResult | None) -> Finding:
+    def reading(value: str | None) -> tuple[bool, str]:
+        loaded = cudnn_release(value)
+        if loaded is None:
+            return False, f"no cuDNN ({value})"
+        return _release(wheel.version, 3) == loaded, f"{'.'.join(map(str, loaded))} ({value})"
+
+    return _compare(f"cuDNN torch loads = {wheel.name}", wheel.version, item, reading)
+
+
+def _cuda_runtime(wheel: Distribution, item: ItemResult | None) -> Finding:
+    wanted = _release(wheel.version, 2)
+    shown = ".".join(map(str, wanted)) if wanted else wheel.version
+
+    def reading(value: str | None) -> tuple[bool, str]:
+        return wanted is not None and cuda_release(value) == wanted, str(value)
+
+    subject = f"torch.version.cuda = {wheel.name}"
+    return _compare(subject, f"{shown} ({wheel.name} {wheel.version})", item, reading)
+
+
+def _torchvision(torch: ItemResult | None, item: ItemResult) -> Finding:
+    subject = "torchvision's CUDA = torch.version.cuda"
+    if torch is None or not torch.ok:
+        return _compare(subject, "torch.version.cuda", torch, lambda _: (False, ""))
+    wanted = cuda_release(torch.value)
+
+    def reading(value: str | None) -> tuple[bool, str]:
+        built = cuda_release(value)
+        shown = str(value) if built is None else f"{'.'.join(map(str, built))} ({value})"
+        return built == wanted, shown
+
+    return _compare(subject, str(torch.value), item, reading)
+
+
+def _release(version: str, parts: int) -> tuple[int, ...] | None:
+    try:
+        return Version(version).release[:parts]
+    except InvalidVersion:
+        return None
+
+
+def cuda_release(value: str | None) -> tuple[int, ...] | None:
+    """(major, minor) of a CUDA version as torch (`13.0`) or torchvision (13000, that is
+    major * 1000 + minor * 10) reports it; None for a build without CUDA."""
+    if value is None or value == "None":
+        return None
+    if value.isdigit():
+        number = int(value)
+        return (number // 1000, number % 1000 // 10)
+    return _release(value, 2)
+
+
+def cudnn_release(value: str | None) -> tuple[int, ...] | None:
+    """(major, minor, patch) of `torch.backends.cudnn.version()`: 92400 is 9.24.0 (cuDNN 9
+    counts major * 10000 + minor * 100 + patch; cuDNN 7 and 8 counted major * 1000, 8907)."""
+    if value is None or not value.isdigit():
+        return None
+    number = int(value)
+    major, rest = divmod(number, 10000) if number >= 90000 else divmod(number, 1000)
+    return (major, rest // 100, rest % 100)

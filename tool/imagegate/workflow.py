@@ -16,7 +16,7 @@ from pathlib import Path
 
 from packaging.utils import NormalizedName
 
-from imagegate import base, preflight, progress, render, sbom, verdicts, wheelhouse
+from imagegate import base, preflight, progress, provenance, render, sbom, verdicts, wheelhouse
 from imagegate import lock as locks
 from imagegate.engine import Engine
 from imagegate.errors import BuildFailed, EnvironmentProblem
@@ -28,7 +28,7 @@ from imagegate.profiles import Profile
 from imagegate.project import Project
 from imagegate.references import with_tag_suffix
 from imagegate.smoke import VENV_PYTHON, collect_from_image, collect_models, script_files
-from imagegate.verify import judge, judge_models
+from imagegate.verify import judge, judge_models, judge_runtime
 
 STACK_STAGE = "stack"
 """The Dockerfile stage with everything installed and nothing yet checked."""
@@ -138,6 +138,7 @@ def verify_image(
         facts = collect_from_image(engine, image, profile, python=VENV_PYTHON)
     installed = sbom.installed_versions(facts)
     tiers = judge(profile, facts)
+    tiers += judge_runtime(profile, info.env)  # what the image asks of the container runtime
     findings = tiers + _models(profile, engine, image, tiers, require_gpu)
     if passed(findings):
         verdicts.keep(project, profile, wanted, image, findings, installed)
@@ -174,12 +175,17 @@ INPUTS_LABEL = "org.imagegate.inputs"
 the tag means a build would change nothing, so none is run."""
 
 
-def build_inputs(project: Project, profile: Profile, dockerfile: Path, base_id: str) -> str:
-    """The Dockerfile and its ignore file, the lock, the scripts copied in, the base."""
+def input_files(project: Project, profile: Profile, dockerfile: Path) -> list[Path]:
+    """The Dockerfile and its ignore file, the lock, the scripts copied in."""
     files = [dockerfile, dockerfile.with_name(f"{dockerfile.name}.dockerignore")]
     files += [locks.lock_path(profile), *sorted((project.root / "smoke_tests").glob("*.py"))]
+    return files
+
+
+def build_inputs(project: Project, profile: Profile, dockerfile: Path, base_id: str) -> str:
+    """The input files and the base."""
     digest = hashlib.sha256(base_id.encode())
-    for path in files:
+    for path in input_files(project, profile, dockerfile):
         digest.update(path.name.encode() + b"\0" + _file_sha256(path).encode())
     return digest.hexdigest()
 
@@ -227,7 +233,10 @@ def build(
                 dockerfile=dockerfile,
                 tag=tag,
                 build_args=build_args,
-                labels={INPUTS_LABEL: inputs},
+                labels={
+                    INPUTS_LABEL: inputs,
+                    **provenance.labels(project.root, input_files(project, profile, dockerfile)),
+                },
             )
         built = log.ok
         if log.ok:

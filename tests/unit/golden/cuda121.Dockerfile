@@ -32,7 +32,11 @@ RUN --mount=type=bind,source=wheelhouse/cuda121/rest,target=/wheels/rest \
 
 # Tiers 1-2 as a build step: a stack that installs but does not import fails the build.
 FROM stack
+# The NVIDIA container runtime refuses to start the image on a host whose driver is too old.
+ENV NVIDIA_REQUIRE_CUDA="cuda>=12.1 driver>=525.60.13"
 LABEL org.imagegate.profile="cuda121" \
-      org.imagegate.lock="none: not locked"
+      org.imagegate.lock="none: not locked" \
+      org.opencontainers.image.title="cuda121" \
+      org.opencontainers.image.version="unlocked"
 COPY smoke_tests /opt/imagegate/smoke_tests
-RUN ["/usr/bin/env", "HF_HUB_OFFLINE=1", "TRANSFORMERS_OFFLINE=1", "PYTHONDONTWRITEBYTECODE=1", "/opt/venv/bin/python", "/opt/imagegate/smoke_tests/collect.py", "--all-distributions", "--timeout", "120", "--import", "torch", "--import", "numpy", "--import", "transformers", "--import", "peft", "--import", "accelerate", "--statement", "transformers-bnb-config=from transformers import BitsAndBytesConfig", "--statement", "transformers-auto-model=from transformers import AutoModelForCausalLM, AutoConfig", "--statement", "peft-lora=from peft import LoraConfig, get_peft_model", "--statement", "accelerate-empty-weights=from accelerate import init_empty_weights", "--fact", "torch.version.cuda", "--fact", "torch._C._cuda_getArchFlags()", "--exclude", "isympy", "--fail-on-broken", "--output", "/opt/imagegate/build-facts.json"]
+RUN ["/usr/bin/env", "HF_HUB_OFFLINE=1", "TRANSFORMERS_OFFLINE=1", "PYTHONDONTWRITEBYTECODE=1", "/opt/venv/bin/python", "/opt/imagegate/smoke_tests/collect.py", "--all-distributions", "--timeout", "120", "--import", "torch", "--import", "numpy", "--import", "transformers", "--import", "peft", "--import", "accelerate", "--statement", "transformers-bnb-config=from transformers import BitsAndBytesConfig", "--statement", "transformers-auto-model=from transformers import AutoModelForCausalLM, AutoConfig", "--statement", "peft-lora=from peft import LoraConfig, get_peft_model", "--statement", "accelerate-empty-weights=from accelerate import init_empty_weights", "--fact", "torch.version.cuda", "--fact", "torch._C._cuda_getArchFlags()", "--fact", "torch.backends.cudnn.version()", "--fact", "torchvision.version.__dict__.get('cuda')", "--exclude", "isympy", "--fail-on-broken", "--output", "/opt/imagegate/build-facts.json"]

@@ -1,0 +1,161 @@
+"""Tier 4 on the example RunPod worker: its Hub tests run in the image, offline.
+
+The example project (examples/runpod-worker) is copied to a temp folder; its stack is built
+by imagegate (the `runpod` wheel locked and installed like any other) and the worker image
+from the example's own Dockerfile, as its user would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from imagegate.engine import Engine
+
+from .conftest import ROOT, Run, findings, imagegate, tags
+
+pytestmark = pytest.mark.docker
+
+EXAMPLE = ROOT / "examples" / "runpod-worker"
+STACK = "imagegate-test/worker-stack:latest"
+WORKER = "imagegate-test/worker:ok"
+RAISES = "imagegate-test/worker:raises"
+RAISING_HANDLER = """\
+import runpod
+
+
+def handler(job):
+    raise RuntimeError("the model file /models/tiny.safetensors is missing")
+
+
+runpod.serverless.start({"handler": handler})
+"""
+
+
+@dataclass(frozen=True)
+class Worker:
+    root: Path
+    """The example project's copy: its profiles, its .runpod/tests.json."""
+
+
+def docker_build(context: Path, tag: str, *args: str) -> None:
+    done = subprocess.run(
+        ["docker", "build", "-q", "-t", tag, *args, str(context)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DOCKER_BUILDKIT": "1"},
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iterator[Worker]:
+    root = tmp_path_factory.mktemp("worker")
+    shutil.copytree(EXAMPLE, root, dirs_exist_ok=True, symlinks=False)  # links become files
+    shutil.copytree(ROOT / "smoke_tests", root / "smoke_tests")
+    built = imagegate("build", "worker", "--tag", STACK, cwd=root)
+    assert built.code == 0, built.stderr[-3000:]
+    docker_build(root, WORKER, "--build-arg", f"STACK={STACK}")
+    broken = root / "broken"
+    broken.mkdir()
+    (broken / "handler.py").write_text(RAISING_HANDLER, encoding="utf-8")
+    (broken / "Dockerfile").write_text(f"FROM {WORKER}\nCOPY handler.py /worker/handler.py\n")
+    docker_build(broken, RAISES)
+    try:
+        yield Worker(root=root)
+    finally:
+        engine = Engine()
+        for image in (RAISES, WORKER, STACK):
+            engine.remove_image(image)
+
+
+def verify(worker: Worker, image: str, *args: str) -> tuple[Run, dict[tuple[str, str], dict]]:
+    run = imagegate("verify", "worker", "--image", image, "--format", "json", *args, cwd=worker.root)
+    return run, findings(run.json()) if run.stdout.strip().startswith("{") else {}
+
+
+def tier4(rows: dict[tuple[str, str], dict]) -> dict[tuple[str, str], dict]:
+    return {key: row for key, row in rows.items() if row["tier"] == 4}
+
+
+def test_the_example_workers_hub_tests_pass_offline(worker: Worker) -> None:
+    run, rows = verify(worker, WORKER)
+
+    assert run.code == 0, run.stderr[-2000:]
+    answered = rows[("worker", "answers a prompt")]
+    assert answered["status"] == "OK" and answered["seconds"] > 0
+    assert rows[("deployment", "allowedCudaVersions")]["status"] == "OK"
+
+
+def test_an_input_the_handler_rejects_fails_with_its_message(worker: Worker) -> None:
+    run, rows = verify(worker, WORKER, "--worker-tests", str(worker.root / "rejected.json"))
+
+    assert run.code == 1, run.stderr[-2000:]
+    rejected = rows[("worker", "rejects a prompt that is not text")]
+    assert rejected["status"] == "BROKEN"
+    assert rejected["evidence"] == "ValueError: input.prompt must be a non-empty string"
+
+
+def test_a_handler_that_raises_fails_tier_4_with_its_error(worker: Worker) -> None:
+    run, rows = verify(worker, RAISES)
+
+    assert run.code == 1, run.stderr[-2000:]
+    answered = rows[("worker", "answers a prompt")]
+    assert answered["status"] == "BROKEN"
+    assert "RuntimeError" in answered["evidence"] and "tiny.safetensors" in answered["evidence"]
+    assert all(row["status"] == "OK" for key, row in rows.items() if row["tier"] < 3)
+
+
+def test_a_test_over_its_timeout_is_reported_as_such(worker: Worker, tmp_path: Path) -> None:
+    impatient = tmp_path / "impatient.json"
+    test = {"name": "answers at once", "input": {"prompt": "hi"}, "timeout": 300}
+    impatient.write_text(json.dumps({"tests": [test]}), encoding="utf-8")
+
+    run, rows = verify(worker, WORKER, "--worker-tests", str(impatient))
+
+    assert run.code == 1, run.stderr[-2000:]
+    assert rows[("worker", "answers at once")]["actual"] == "timed out"
+
+
+def test_a_malformed_tests_file_is_one_line_exit_2(worker: Worker, tmp_path: Path) -> None:
+    typo = tmp_path / "tests.json"
+    typo.write_text(json.dumps({"tests": [{"name": "t", "inputs": {}}]}), encoding="utf-8")
+
+    run = imagegate("verify", "worker", "--image", WORKER, "--worker-tests", str(typo), cwd=worker.root)
+
+    assert run.code == 2
+    last = run.stderr.strip().splitlines()[-1]
+    assert str(typo) in last and "tests[0].inputs" in last
+    assert "Traceback" not in run.stderr
+
+
+def test_a_broken_worker_is_never_pushed(worker: Worker, registry: str) -> None:
+    destination = f"{registry}/imagegate-test/worker:broken"
+
+    run = imagegate("gate", "worker", "--image", RAISES, "--push", destination, cwd=worker.root)
+
+    assert run.code == 1, run.stderr[-2000:]
+    assert tags(registry, "imagegate-test/worker") == []
+
+
+def test_a_passing_worker_is_pushed_labelled_with_its_tests(
+    worker: Worker, registry: str, engine: Engine
+) -> None:
+    destination = f"{registry}/imagegate-test/worker:ok"
+
+    run = imagegate("gate", "worker", "--image", WORKER, "--push", destination, cwd=worker.root)
+
+    assert run.code == 0, run.stderr[-2000:]
+    assert tags(registry, "imagegate-test/worker") == ["ok"]
+    info = engine.image(destination)
+    assert info is not None
+    assert info.labels["org.imagegate.worker"] == "passed: 1 of 1 tests"
+    engine.remove_image(destination)
