@@ -24,6 +24,7 @@ RUN --mount=type=bind,source=wheelhouse/cpu/protected,target=/wheels/protected \
 RUN --mount=type=bind,source=wheelhouse/cpu/rest,target=/wheels/rest \
     pip install --no-index --no-deps --require-hashes --only-binary=:all: \
       --find-links /wheels/rest -r /wheels/rest/requirements.txt
+LABEL org.imagegate.python="/opt/venv/bin/python"
 
 # Tiers 1-2 as a build step: a stack that installs but does not import fails the build.
 FROM stack

@@ -26,6 +26,7 @@ RUN --mount=type=bind,source=wheelhouse/cuda130/protected,target=/wheels/protect
 RUN --mount=type=bind,source=wheelhouse/cuda130/rest,target=/wheels/rest \
     pip install --no-index --no-deps --require-hashes --only-binary=:all: \
       --find-links /wheels/rest -r /wheels/rest/requirements.txt
+LABEL org.imagegate.python="/opt/venv/bin/python"
 
 # Tiers 1-2 as a build step: a stack that installs but does not import fails the build.
 FROM stack

@@ -309,6 +309,16 @@ BAD_CHILDREN = {
         "invariants.numpy",
         '2.0 is a number in YAML; quote it ("2.0")',
     ),
+    "allow-extra-without-a-reason": (
+        "extends: _common\nallow_extra:\n  pip: ''\n",
+        "allow_extra.pip",
+        "not a reason",
+    ),
+    "allow-extra-invalid-package-name": (
+        "extends: _common\nallow_extra:\n  'pip!': a reason\n",
+        "allow_extra.pip!",
+        "not a valid package name",
+    ),
     "fact-not-python": (
         "extends: _common\nfacts:\n  'torch.version.(': 'None'\n",
         "facts.torch.version.(",
@@ -566,3 +576,12 @@ def test_one_bad_profile_spoils_only_itself(project: Path) -> None:
     with pytest.raises(ProfileError) as caught:
         load_profiles(profile_names(directory), directory)
     assert str(caught.value).startswith(f"{directory / 'bad.yaml'}: line 2")
+
+
+def test_allow_extra_is_inherited_by_package_name_and_a_child_adds_to_it(profiles: Path) -> None:
+    write(profiles, "_tools", "extends: _common\nallow_extra:\n  pip: venv installs it\n")
+    write(profiles, "child", "extends: _tools\nallow_extra:\n  Wheel: the base image's own\n")
+
+    profile = load_profile("child", profiles)
+
+    assert profile.allow_extra == {"pip": "venv installs it", "wheel": "the base image's own"}

@@ -18,6 +18,7 @@ from tests.unit.test_lock import make_profile
 def key(profile: Profile, **changes: object) -> str:
     inputs: dict[str, object] = {
         "image_id": "sha256:aa",
+        "python": "/opt/venv/bin/python",
         "lock_sha256": "bb",
         "require_gpu": False,
         "gpus": False,
@@ -32,6 +33,7 @@ def test_every_input_of_a_verdict_changes_its_key(tmp_path: Path) -> None:
 
     others = [
         key(profile, image_id="sha256:cc"),
+        key(profile, python="/workspace/venv/bin/python"),
         key(profile, lock_sha256="dd"),
         key(profile, require_gpu=True),
         key(profile, gpus=True),

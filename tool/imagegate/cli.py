@@ -259,24 +259,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="build FROM this local image instead of the profile's base.image",
     )
 
+    in_image = argparse.ArgumentParser(add_help=False)
+    in_image.add_argument(
+        "--python",
+        metavar="PATH",
+        help="the stack's interpreter in the image, e.g. /workspace/venv/bin/python (default: "
+        "the one the image's org.imagegate.python label names, else the one Python on its PATH "
+        "or in /opt/venv, /workspace/venv, /opt/conda, /usr/local/bin, /usr/bin that holds "
+        "the profile's protected packages)",
+    )
     sub = command(
         "gate",
-        "The pre-deploy gate: check, build, verify, and push REF only if everything passed; "
-        "the pushed image is labelled with the profile, the lock's digest and the result.",
+        "The pre-deploy gate: check, build (or take --image, built elsewhere), verify, and push "
+        "REF only if everything passed; the pushed image is labelled with the profile, the "
+        "lock's digest and the result.",
         _gate,
         judged,
         gpu,
         writes,
+        in_image,
     )
     sub.add_argument("profile")
     sub.add_argument("--push", required=True, metavar="REF", help="where to push on a pass")
-    sub.add_argument("--base-image", metavar="REF", help="as for build")
     sub.add_argument(
         "--sbom",
         type=Path,
         metavar="FILE",
         help="where to write the CycloneDX SBOM of the pushed image, whose digest it is "
         "labelled with (default: .imagegate/sbom/PROFILE.cdx.json)",
+    )
+    source = sub.add_mutually_exclusive_group()
+    source.add_argument("--base-image", metavar="REF", help="as for build")
+    source.add_argument(
+        "--image", metavar="REF", help="gate this image, built elsewhere: every tier, no build"
     )
 
     sub = command(
@@ -285,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
         _verify,
         judged,
         gpu,
+        in_image,
     )
     sub.add_argument("profile")
     sub.add_argument("--image", metavar="REF", help="default: imagegate/PROFILE:latest")
@@ -441,6 +457,11 @@ def _gate(args: argparse.Namespace) -> ExitCode:
     from imagegate import workflow
     from imagegate.engine import Engine
 
+    if args.python is not None and args.image is None:
+        raise UsageError(
+            "gate: --python names the interpreter of an image built elsewhere; pass --image REF "
+            "too (an image gate builds names its own)"
+        )
     with _holding(args, profile):
         gated = workflow.gate(
             profile,
@@ -448,6 +469,8 @@ def _gate(args: argparse.Namespace) -> ExitCode:
             Engine(),
             push=args.push,
             bom_file=args.sbom or _project(args).sbom(profile.name),
+            image=args.image,
+            python=args.python,
             base_image=args.base_image,
             require_gpu=args.require_gpu,
             fresh=args.fresh,
@@ -469,6 +492,7 @@ def _verify(args: argparse.Namespace) -> ExitCode:
         _project(args),
         Engine(),
         image,
+        python=args.python,
         require_gpu=args.require_gpu,
         fresh=args.fresh,
     )

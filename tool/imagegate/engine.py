@@ -130,6 +130,25 @@ class Engine:
             env=_environment((image.attrs.get("Config") or {}).get("Env") or []),
         )
 
+    def present(self, image: str, paths: Sequence[str]) -> list[str]:
+        """Those of `paths` that exist in the image (a link counts, wherever it points),
+        read from one container that is never started."""
+        found = []
+        with self._calling("look for files in it", image):
+            container = self._client.containers.create(image, command=["true"])
+            try:
+                for path in paths:
+                    try:
+                        stream, _ = container.get_archive(path)
+                    except docker.errors.NotFound:
+                        continue
+                    for _ in stream:  # a link or an interpreter: small; read to free the socket
+                        pass
+                    found.append(path)
+            finally:
+                container.remove(force=True)
+        return found
+
     def pull(self, ref: str) -> str | None:
         """Pull `ref`; None on success, else why the registry would not give it.
 
@@ -294,12 +313,18 @@ def _environment(entries: Sequence[str]) -> dict[str, str]:
 def _tar_folder(folder: Path, name: str) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
-        archive.add(folder, arcname=name, filter=_no_caches)
+        archive.add(folder, arcname=name, filter=_readable_by_anyone)
     return buffer.getvalue()
 
 
-def _no_caches(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
-    return None if "__pycache__" in info.name else info
+def _readable_by_anyone(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    """Owned by root and readable by every user (an image's USER may be anyone); no caches."""
+    if "__pycache__" in info.name:
+        return None
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    info.mode = 0o755 if info.isdir() else 0o644
+    return info
 
 
 def _cli() -> str:

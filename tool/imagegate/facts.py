@@ -132,6 +132,42 @@ class ModelFacts:
             raise _unusable(source, "the tier 3 script", error, text) from None
 
 
+@dataclass(frozen=True, kw_only=True)
+class Interpreter:
+    """One Python as smoke_tests/interpreters.py found it in an image (schema 1)."""
+
+    path: str
+    version: str
+    environment: str
+    """Its prefix and real executable: two paths of one venv are one environment."""
+    holds: Mapping[str, str | None]
+    """Each distribution asked about: its installed version, or None."""
+    error: str | None
+
+    @property
+    def has_all(self) -> bool:
+        return self.error is None and all(version is not None for version in self.holds.values())
+
+    @classmethod
+    def list_from_json(cls, text: str, *, source: str) -> list[Interpreter]:
+        try:
+            data = json.loads(text)
+            if data["schema"] != SCHEMA:
+                raise ValueError(f"schema {data['schema']!r}, expected {SCHEMA}")
+            return [
+                cls(
+                    path=str(raw["path"]),
+                    version=str(raw.get("version") or ""),
+                    environment=f"{raw.get('prefix')} {raw.get('executable')}",
+                    holds=dict(raw.get("found") or {}),
+                    error=raw.get("error"),
+                )
+                for raw in data["pythons"]
+            ]
+        except (ValueError, KeyError, TypeError) as error:
+            raise _unusable(source, "the interpreter probe", error, text) from None
+
+
 def _unusable(source: str, script: str, error: Exception, output: str) -> BuildFailed:
     tail = output.strip().splitlines()[-1:] or ["no output"]
     return BuildFailed(f"{source}: {script} gave no usable facts ({error}); last output: {tail[0]}")

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
+from packaging.markers import Marker
 from packaging.pylock import PackageWheel, Pylock, PylockValidationError
 from packaging.utils import NormalizedName, canonicalize_name, parse_wheel_filename
 from packaging.version import Version
@@ -58,6 +59,8 @@ class Locked:
     wheels: tuple[LockedWheel, ...]
     protected: bool
     """In the protected closure: installed in the image's first layer."""
+    marker: Marker | None = None
+    """Where the package is installed at all (evaluated in the image's environment)."""
 
     def requirement(self) -> str:
         """A pip requirement line that accepts only these wheels (hash-checking mode)."""
@@ -126,7 +129,11 @@ class Lock:
                     "run `imagegate lock` again"
                 )
             packages[name] = Locked(
-                name=name, version=package.version, wheels=wheels, protected=name in protected
+                name=name,
+                version=package.version,
+                wheels=wheels,
+                protected=name in protected,
+                marker=package.marker,
             )
         return cls(
             path=path,

@@ -212,6 +212,7 @@ SCHEMA: Schema = {
     "pins": _mapping(_version, keys=_package),
     "protected": _package_list,
     "invariants": _mapping(_specifier, keys=_package),
+    "allow_extra": _mapping(_some("a reason"), keys=_package),
     "facts": _mapping(_fact_value, keys=_code("eval")),
     "hardware": {
         "vendor": _matches(re.compile(r"^(nvidia|amd|none)$"), "one of nvidia, amd, none"),

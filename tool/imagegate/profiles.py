@@ -98,6 +98,9 @@ class Profile:
     probes: Probes
     hardware: Hardware = field(default_factory=Hardware)
     ci: Ci = field(default_factory=Ci)
+    allow_extra: Mapping[NormalizedName, str] = field(default_factory=dict)
+    """Distributions an image may hold beyond its lock (pip, a base's own tools), each
+    with the reason it is allowed."""
 
     def requirements(self, *, protected_only: bool = False) -> list[str]:
         """Exact requirement lines (`name==version`, local label included) for pip."""
@@ -164,6 +167,9 @@ class Profile:
                 for k, v in _live(data.get("invariants")).items()
             },
             facts={k: str(v) for k, v in _live(data.get("facts")).items()},
+            allow_extra={
+                canonicalize_name(k): str(v) for k, v in _live(data.get("allow_extra")).items()
+            },
             hardware=Hardware(
                 vendor=str(hardware.get("vendor") or "none"),
                 architectures=tuple(hardware.get("architectures") or ()),
@@ -319,7 +325,7 @@ _StrictLoader.add_constructor("tag:yaml.org,2002:float", _StrictLoader.construct
 _StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
 
 
-PACKAGE_KEYED = ("pins", "sources", "invariants")
+PACKAGE_KEYED = ("pins", "sources", "invariants", "allow_extra")
 """Sections keyed by package name: `NumPy` and `numpy` are one key, in a file and across files."""
 
 

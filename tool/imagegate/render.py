@@ -75,6 +75,7 @@ def render(profile: Profile, project: Project) -> dict[Path, str]:
         groups=[PROTECTED, REST] if profile.protected else [REST],
         protected=list(profile.protected),
         smoke_dir=IN_IMAGE_DIR,
+        python=VENV_PYTHON,
         smoke_command=json.dumps(command),
     )
     path = project.dockerfile(profile.name)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from imagegate import runner
 from imagegate.errors import BuildFailed
-from imagegate.facts import Facts, ModelFacts
+from imagegate.facts import Facts, Interpreter, ModelFacts
 from imagegate.profiles import Profile
 from imagegate.verify import consistency_facts
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 IN_IMAGE_DIR = "/opt/imagegate/smoke_tests"
 ENTRY = "collect.py"
 TIER3 = "tier3_model.py"
+INTERPRETERS = "interpreters.py"
 
 
 def collector_args(profile: Profile, *, fail_on_broken: bool = False) -> list[str]:
@@ -75,6 +76,17 @@ def collect_models(
         engine, image, python, TIER3, args, _models_budget(profile, args), gpus=True
     )
     return ModelFacts.from_json(output, source=f"{image}: {TIER3}")
+
+
+def collect_interpreters(
+    engine: Engine, image: str, launcher: str, candidates: list[str], wanted: list[str]
+) -> list[Interpreter]:
+    """Each candidate Python in `image` and which of `wanted` it has installed: one
+    container, run by `launcher` (any Python 3 there), networking off."""
+    args = [*(arg for name in wanted for arg in ("--want", name)), *candidates]
+    budget = 60.0 * len(candidates) + 60.0
+    output = _run_script(engine, image, launcher, INTERPRETERS, args, budget, gpus=False)
+    return Interpreter.list_from_json(output, source=f"{image}: {INTERPRETERS}")
 
 
 def _tiers_budget(profile: Profile) -> float:

@@ -1,6 +1,7 @@
 """Verdicts kept beside the project: a verdict is a fact about an image, a lock and a judge.
 
-The key is everything the verdict depends on: the image's ID, the lock's sha256, the profile
+The key is everything the verdict depends on: the image's ID, the interpreter in it that
+was judged, the lock's sha256, the profile
 as loaded (pins, invariants, facts, probes), the in-image scripts' bytes, imagegate's own
 version, whether GPU steps were required and whether GPUs were visible. Any change to one
 is another key, so a changed probe, script or lock is never served an old verdict.
@@ -40,11 +41,20 @@ class Kept:
     """What tier 1 found installed (name -> version): a reused verdict still has its SBOM."""
 
 
-def key(profile: Profile, *, image_id: str, lock_sha256: str, require_gpu: bool, gpus: bool) -> str:
+def key(
+    profile: Profile,
+    *,
+    image_id: str,
+    python: str,
+    lock_sha256: str,
+    require_gpu: bool,
+    gpus: bool,
+) -> str:
     scripts = {path.name: sha256(path) for path in script_files()}
     judged = replace(profile, path=Path(profile.name))  # where the file lives is no input
     inputs = {
         "image": image_id,
+        "python": python,
         "lock": lock_sha256,
         "profile": repr(judged),
         "scripts": scripts,

@@ -2,7 +2,7 @@
 
 Pure functions over facts. Build, verify and doctor call `judge` on facts from a live
 Python; `check` calls `judge_versions` on a lock's closure, the versions half of the same
-judgement. Versions are
+judgement; `judge_closure` holds an image's whole closure against its lock. Versions are
 compared as `packaging` Versions with their local label: `2.5.1+cu121`, `2.5.1` and
 `2.5.1+cpu` are three different builds, so an exact pin never uses a specifier (where
 `==2.5.1` would accept `2.5.1+cpu`).
@@ -16,7 +16,7 @@ from dataclasses import replace
 from functools import partial
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from imagegate import known_issues, nvidia_runtime
@@ -24,6 +24,7 @@ from imagegate.facts import Distribution, Facts, ItemResult, ModelFacts
 from imagegate.findings import Finding, Status
 from imagegate.hardware import CUDA_FACT
 from imagegate.known_issues import KnownIssue
+from imagegate.lock import Lock
 from imagegate.profiles import Profile
 
 
@@ -54,6 +55,96 @@ def judge_versions(
         *known_issues.findings(versions, known, tier=tier),
     ]
     return [replace(finding, tier=tier) for finding in found]
+
+
+def judge_closure(
+    profile: Profile, facts: Facts, lock: Lock, *, image_lock: str | None
+) -> list[Finding]:
+    """Tier 1: every distribution installed against `lock`, exactly, both ways.
+
+    `image_lock` is the lock the image says it was built from (its `org.imagegate.lock`
+    label, `sha256:…`), or None. One row says which lock is judged, one row holds all that
+    is as locked, and each deviation is a row of its own: a locked package missing or at
+    another build, an installed one the lock does not hold (failing unless the profile
+    allows it under `allow_extra`)."""
+    environment = {**facts.environment, "extra": ""}
+    deviations: list[Finding] = []
+    matched = 0
+    for name, locked in lock.packages.items():
+        if locked.marker is not None and not locked.marker.evaluate(environment):
+            continue
+        installed = facts.distributions.get(name)
+        if installed is not None and same_build(installed.version, locked.version):
+            matched += 1
+            continue
+        deviations.append(
+            Finding(
+                tier=1,
+                check="lock",
+                subject=name,
+                status=Status.MISSING if installed is None else Status.WRONG_VERSION,
+                expected=f"=={locked.version}",
+                actual="not installed" if installed is None else installed.version,
+            )
+        )
+    extras = [
+        _extra(profile, lock, name, dist.version)
+        for name, dist in facts.distributions.items()
+        if name not in lock.packages
+    ]
+    as_locked = Finding(
+        tier=1,
+        check="lock",
+        subject=f"{matched} distributions",
+        status=Status.OK,
+        expected=f"as locked in {lock.path.name}",
+        actual="as locked",
+    )
+    return [_lock_label(lock, image_lock), as_locked, *deviations, *extras]
+
+
+def _lock_label(lock: Lock, image_lock: str | None) -> Finding:
+    """Which lock is judged: the image's own when it names this one; else this one, said so."""
+    judged = f"sha256:{lock.sha256}"
+    same = image_lock == judged
+    named = "another lock (not in this project)" if image_lock else "no lock"
+    return Finding(
+        tier=1,
+        check="lock-label",
+        subject=LOCK_LABEL,
+        status=Status.OK if same else Status.SKIPPED,
+        expected=f"{judged} ({lock.path.name})",
+        actual=image_lock or "none",
+        evidence="" if same else f"the image names {named}; judged against {lock.path.name}",
+    )
+
+
+def _extra(profile: Profile, lock: Lock, name: NormalizedName, version: str) -> Finding:
+    reason = profile.allow_extra.get(name)
+    if reason is not None:
+        return Finding(
+            tier=1,
+            check="extra",
+            subject=name,
+            status=Status.OK,
+            expected="allowed (allow_extra)",
+            actual=version,
+            evidence=reason,
+        )
+    return Finding(
+        tier=1,
+        check="extra",
+        subject=name,
+        status=Status.WRONG_VERSION,
+        expected=f"not installed (not in {lock.path.name})",
+        actual=version,
+        evidence=f"remove it from the image, or allow it under allow_extra in "
+        f"{profile.path.name} with a reason",
+    )
+
+
+LOCK_LABEL = "org.imagegate.lock"
+"""The image label naming the lock an image was built from (`sha256:` and the lock's digest)."""
 
 
 def same_build(installed: str, pinned: Version) -> bool:

@@ -16,9 +16,19 @@ from pathlib import Path
 
 from packaging.utils import NormalizedName
 
-from imagegate import base, preflight, progress, provenance, render, sbom, verdicts, wheelhouse
+from imagegate import (
+    base,
+    interpreters,
+    preflight,
+    progress,
+    provenance,
+    render,
+    sbom,
+    verdicts,
+    wheelhouse,
+)
 from imagegate import lock as locks
-from imagegate.engine import Engine
+from imagegate.engine import Engine, ImageInfo
 from imagegate.errors import BuildFailed, EnvironmentProblem
 from imagegate.facts import Facts
 from imagegate.files import sha256
@@ -27,8 +37,8 @@ from imagegate.lock import Lock
 from imagegate.profiles import Profile
 from imagegate.project import Project
 from imagegate.references import with_tag_suffix
-from imagegate.smoke import VENV_PYTHON, collect_from_image, collect_models, script_files
-from imagegate.verify import judge, judge_models, judge_runtime
+from imagegate.smoke import collect_from_image, collect_models, script_files
+from imagegate.verify import LOCK_LABEL, judge, judge_closure, judge_models, judge_runtime
 
 STACK_STAGE = "stack"
 """The Dockerfile stage with everything installed and nothing yet checked."""
@@ -59,6 +69,8 @@ class Built:
     base_image: str
     size: int
     seconds: dict[str, float]
+    python: str
+    """The interpreter in the image that the tiers ran with."""
     reused: str | None = None
     """When the verdict reused was reached; None when the tiers ran in this build."""
     installed: Mapping[NormalizedName, str] = field(default_factory=dict)
@@ -76,7 +88,9 @@ class Built:
             "base_image": self.base_image,
             "size_bytes": self.size,
             "seconds": self.seconds,
-            **Verified(findings=self.findings, reused=self.reused).report_fields(),
+            **Verified(
+                findings=self.findings, python=self.python, reused=self.reused
+            ).report_fields(),
         }
 
 
@@ -92,6 +106,8 @@ def unverified_tag(tag: str) -> str:
 @dataclass(frozen=True, kw_only=True)
 class Verified:
     findings: list[Finding]
+    python: str
+    """The interpreter in the image that the tiers ran with."""
     reused: str | None = None
     """When the verdict reused was reached; None when the tiers ran now."""
     installed: Mapping[NormalizedName, str] = field(default_factory=dict)
@@ -99,7 +115,8 @@ class Verified:
     components, also when the verdict is reused."""
 
     def report_fields(self) -> dict[str, object]:
-        return {"verdict": f"reused from {self.reused}"} if self.reused else {}
+        reused = {"verdict": f"reused from {self.reused}"} if self.reused else {}
+        return {"python": self.python, **reused}
 
 
 def verify_image(
@@ -108,14 +125,17 @@ def verify_image(
     engine: Engine,
     image: str,
     *,
+    python: str | None = None,
     require_gpu: bool = False,
     fresh: bool = False,
     facts: Facts | None = None,
 ) -> Verified:
-    """Tiers 1-2, then tier 3 (tiny models, the profile's own steps) when they passed.
+    """Tiers 1-2 (the whole closure against the lock among them), then tier 3 (tiny models,
+    the profile's own steps) when they passed, with the image's stack interpreter: `python`,
+    else the one its label names, else the one found holding the protected packages.
 
-    A passing verdict on the same image, lock, profile and scripts is reused (unless
-    `fresh`); `facts` are tiers 1-2 already collected from this image (its build's own).
+    A passing verdict on the same image, interpreter, lock, profile and scripts is reused
+    (unless `fresh`); `facts` are tiers 1-2 already collected from this image (its build's).
     """
     info = engine.image(image)
     if info is None:
@@ -123,9 +143,11 @@ def verify_image(
             f"{image}: no such image here; build it with `imagegate build {profile.name}` "
             "or pass --image REF"
         )
+    python = interpreters.resolve(profile, engine, image, info, python)
     wanted = verdicts.key(
         profile,
         image_id=info.id,
+        python=python,
         lock_sha256=_file_sha256(locks.lock_path(profile)),
         require_gpu=require_gpu,
         gpus=engine.has_gpus(),
@@ -133,20 +155,43 @@ def verify_image(
     kept = None if fresh else verdicts.recall(project, profile, wanted)
     if kept is not None:
         progress.note(f"==> verdict reused from {kept.when} ({info.id[:19]})")
-        return Verified(findings=kept.findings, reused=kept.when, installed=kept.installed)
+        return Verified(
+            findings=kept.findings, python=python, reused=kept.when, installed=kept.installed
+        )
     if facts is None:
-        facts = collect_from_image(engine, image, profile, python=VENV_PYTHON)
+        facts = collect_from_image(engine, image, profile, python=python)
     installed = sbom.installed_versions(facts)
-    tiers = judge(profile, facts)
+    tiers = [*_closure(profile, facts, info), *judge(profile, facts)]
     tiers += judge_runtime(profile, info.env)  # what the image asks of the container runtime
-    findings = tiers + _models(profile, engine, image, tiers, require_gpu)
+    findings = tiers + _models(profile, engine, image, python, tiers, require_gpu)
     if passed(findings):
         verdicts.keep(project, profile, wanted, image, findings, installed)
-    return Verified(findings=findings, installed=installed)
+    return Verified(findings=findings, python=python, installed=installed)
+
+
+def _closure(profile: Profile, facts: Facts, info: ImageInfo) -> list[Finding]:
+    """The image's closure against the profile's lock (the one images built from it name)."""
+    path = locks.lock_path(profile)
+    if not path.is_file():
+        return [
+            Finding(
+                tier=1,
+                check="lock",
+                subject=path.name,
+                status=Status.SKIPPED,
+                evidence=f"no lock: the closure is not judged; run `imagegate lock {profile.name}`",
+            )
+        ]
+    return judge_closure(profile, facts, Lock.read(path), image_lock=info.labels.get(LOCK_LABEL))
 
 
 def _models(
-    profile: Profile, engine: Engine, image: str, tiers: list[Finding], require_gpu: bool
+    profile: Profile,
+    engine: Engine,
+    image: str,
+    python: str,
+    tiers: list[Finding],
+    require_gpu: bool,
 ) -> list[Finding]:
     """Tier 3, when the profile has models or steps and tiers 1-2 passed."""
     if not (profile.probes.models or profile.probes.steps):
@@ -161,7 +206,7 @@ def _models(
         )
         return [skipped]
     with progress.step("tier 3", ", ".join(profile.probes.models) or "steps"):
-        models = collect_models(engine, image, profile, python=VENV_PYTHON, require_gpu=require_gpu)
+        models = collect_models(engine, image, profile, python=python, require_gpu=require_gpu)
     return judge_models(profile, models)
 
 
@@ -286,6 +331,7 @@ def build(
         base_image=chosen.ref,
         size=info.size if info else 0,
         seconds=timings.steps,
+        python=verified.python,
         reused=verified.reused,
         installed=verified.installed,
     )
@@ -336,12 +382,15 @@ def gate(
     *,
     push: str,
     bom_file: Path,
+    image: str | None = None,
+    python: str | None = None,
     base_image: str | None = None,
     require_gpu: bool = False,
     fresh: bool = False,
 ) -> Gated:
-    """Check, build, verify; label and push `push` only when every finding passed, with
-    the SBOM of what it pushes written to `bom_file` and its digest in a label."""
+    """Check, build (or take `image`, built elsewhere), verify; label and push `push` only
+    when every finding passed, with the SBOM of what it pushes written to `bom_file` and
+    its digest in a label."""
     timings = Timings()
     with timings.step("check", f"preflight of {profile.name}"):
         findings = preflight.check(profile)
@@ -360,25 +409,43 @@ def gate(
 
     if not passed(findings):
         return refused("the preflight failed")
-    built = build(
-        profile, project, engine, base_image=base_image, require_gpu=require_gpu, fresh=fresh
-    )
-    findings += built.findings
-    timings.steps.update({f"build.{k}": v for k, v in built.seconds.items()})
-    if not built.passed:
-        return refused("the image failed its smoke tiers")
+    if image is None:
+        built = build(
+            profile, project, engine, base_image=base_image, require_gpu=require_gpu, fresh=fresh
+        )
+        findings += built.findings
+        timings.steps.update({f"build.{k}": v for k, v in built.seconds.items()})
+        if not built.passed:
+            return refused("the image failed its smoke tiers")
+        image, python, installed = built.image, built.python, built.installed
+    else:
+        with timings.step("verify", f"every tier against {image}, networking off"):
+            verified = verify_image(
+                profile,
+                project,
+                engine,
+                image,
+                python=python,
+                require_gpu=require_gpu,
+                fresh=fresh,
+            )
+        findings += verified.findings
+        if not passed(verified.findings):
+            return refused("the image failed its smoke tiers")
+        python, installed = verified.python, verified.installed
     lock = Lock.read(locks.lock_path(profile))
-    bom = sbom.write(bom_file, sbom.document(push, built.installed, lock))
+    bom = sbom.write(bom_file, sbom.document(push, installed, lock))
     progress.note(f"==> sbom: {bom_file} ({bom})")
     labels = {
         "org.imagegate.profile": profile.name,
-        "org.imagegate.lock": f"sha256:{lock.sha256}",
+        LOCK_LABEL: f"sha256:{lock.sha256}",
+        interpreters.PYTHON_LABEL: python,
         sbom.LABEL: bom,
         "org.imagegate.verified": "passed",
         "org.imagegate.findings": json.dumps(counts(findings), sort_keys=True),
     }
     with timings.step("push", push):
-        engine.label(built.image, push, labels)
+        engine.label(image, push, labels)
         digest = engine.push(push)
     return Gated(
         profile=profile.name,

@@ -29,6 +29,7 @@ RUN --mount=type=bind,source=wheelhouse/cuda121/protected,target=/wheels/protect
 RUN --mount=type=bind,source=wheelhouse/cuda121/rest,target=/wheels/rest \
     pip install --no-index --no-deps --require-hashes --only-binary=:all: \
       --find-links /wheels/rest -r /wheels/rest/requirements.txt
+LABEL org.imagegate.python="/opt/venv/bin/python"
 
 # Tiers 1-2 as a build step: a stack that installs but does not import fails the build.
 FROM stack

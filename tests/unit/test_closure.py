@@ -1,0 +1,119 @@
+"""An image's whole closure against its lock: every locked build exactly, and nothing else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from imagegate.findings import Finding, Status, passed
+from imagegate.lock import Lock
+from imagegate.verify import judge_closure
+from tests.unit.test_lock import lock_text, package
+from tests.unit.test_verify import dist, make_facts, make_profile
+
+LOCKED = {"torch": "2.5.1+cu121", "numpy": "1.26.4", "filelock": "3.16.1", "jinja2": "3.1.6"}
+
+
+def make_lock(tmp_path: Path, *extra: str) -> Lock:
+    packages = [package(name, version) for name, version in LOCKED.items()]
+    text = lock_text(*packages, *extra, profile="cuda121")
+    path = tmp_path / "pylock.cuda121.toml"
+    path.write_text(text, encoding="utf-8")
+    return Lock.read(path)
+
+
+def installed(**changes: str | None) -> list[dict[str, object]]:
+    """The locked closure as installed; a change replaces a version, None removes it."""
+    versions: dict[str, str | None] = {**LOCKED, **changes}
+    return [dist(name, version) for name, version in versions.items() if version is not None]
+
+
+def rows(findings: list[Finding], check: str) -> dict[str, Finding]:
+    return {f.subject: f for f in findings if f.check == check}
+
+
+def test_an_image_as_locked_is_one_ok_row_and_its_label_names_the_lock(tmp_path: Path) -> None:
+    lock = make_lock(tmp_path)
+    found = judge_closure(
+        make_profile(),
+        make_facts(distributions=installed()),
+        lock,
+        image_lock=f"sha256:{lock.sha256}",
+    )
+
+    assert passed(found)
+    assert list(rows(found, "lock")) == ["4 distributions"]
+    assert rows(found, "lock-label")["org.imagegate.lock"].status is Status.OK
+    assert len(found) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "status", "actual"),
+    [
+        ("jinja2", "3.1.5", Status.WRONG_VERSION, "3.1.5"),
+        ("torch", "2.5.1", Status.WRONG_VERSION, "2.5.1"),
+        ("torch", "2.5.1+cpu", Status.WRONG_VERSION, "2.5.1+cpu"),
+        ("filelock", None, Status.MISSING, "not installed"),
+    ],
+)
+def test_each_locked_package_off_its_locked_build_is_a_row_of_its_own(
+    tmp_path: Path, name: str, version: str | None, status: Status, actual: str
+) -> None:
+    lock = make_lock(tmp_path)
+    facts = make_facts(distributions=installed(**{name: version}))
+
+    found = judge_closure(make_profile(), facts, lock, image_lock=f"sha256:{lock.sha256}")
+
+    assert not passed(found)
+    row = rows(found, "lock")[name]
+    assert (row.status, row.expected, row.actual) == (status, f"=={LOCKED[name]}", actual)
+    assert rows(found, "lock")["3 distributions"].status is Status.OK
+
+
+def test_a_locked_package_whose_marker_excludes_this_image_is_not_required(
+    tmp_path: Path,
+) -> None:
+    arm_only = package("nvidia-nccl", "2.1.0") + "marker = \"platform_machine == 'aarch64'\"\n"
+    lock = make_lock(tmp_path, arm_only)
+
+    found = judge_closure(
+        make_profile(), make_facts(distributions=installed()), lock, image_lock=None
+    )
+
+    assert passed(found)
+    assert "nvidia-nccl" not in rows(found, "lock")
+
+
+def test_an_extra_distribution_fails_until_the_profile_allows_it(tmp_path: Path) -> None:
+    lock = make_lock(tmp_path)
+    facts = make_facts(distributions=[*installed(), dist("pip", "23.0.1")])
+
+    refused = judge_closure(make_profile(), facts, lock, image_lock=None)
+    allowed = judge_closure(
+        make_profile(allow_extra={"pip": "venv installs it"}), facts, lock, image_lock=None
+    )
+
+    assert rows(refused, "extra")["pip"].status is Status.WRONG_VERSION
+    assert rows(refused, "extra")["pip"].actual == "23.0.1"
+    assert not passed(refused)
+    assert rows(allowed, "extra")["pip"].status is Status.OK
+    assert rows(allowed, "extra")["pip"].evidence == "venv installs it"
+    assert passed(allowed)
+
+
+@pytest.mark.parametrize("label", [None, "sha256:" + "0" * 64])
+def test_an_image_naming_no_lock_or_another_is_judged_against_this_one_and_told(
+    tmp_path: Path, label: str | None
+) -> None:
+    lock = make_lock(tmp_path)
+
+    found = judge_closure(
+        make_profile(), make_facts(distributions=installed()), lock, image_lock=label
+    )
+
+    row = rows(found, "lock-label")["org.imagegate.lock"]
+    assert row.status is Status.SKIPPED
+    assert row.actual == (label or "none")
+    assert lock.path.name in row.evidence
+    assert passed(found)
