@@ -8,7 +8,6 @@ from the example's own Dockerfile, as its user would.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ EXAMPLE = ROOT / "examples" / "runpod-worker"
 STACK = "imagegate-test/worker-stack:latest"
 WORKER = "imagegate-test/worker:ok"
 RAISES = "imagegate-test/worker:raises"
+FAILED = ("WRONG VERSION", "BROKEN", "MISSING")
 RAISING_HANDLER = """\
 import runpod
 
@@ -50,7 +50,6 @@ def docker_build(context: Path, tag: str, *args: str) -> None:
         ["docker", "build", "-q", "-t", tag, *args, str(context)],
         capture_output=True,
         text=True,
-        env={**os.environ, "DOCKER_BUILDKIT": "1"},
         timeout=900,
     )
     assert done.returncode == 0, done.stderr[-2000:]
@@ -78,7 +77,9 @@ def worker(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iterato
 
 
 def verify(worker: Worker, image: str, *args: str) -> tuple[Run, dict[tuple[str, str], dict]]:
-    run = imagegate("verify", "worker", "--image", image, "--format", "json", *args, cwd=worker.root)
+    run = imagegate(
+        "verify", "worker", "--image", image, "--format", "json", *args, cwd=worker.root
+    )
     return run, findings(run.json()) if run.stdout.strip().startswith("{") else {}
 
 
@@ -111,7 +112,8 @@ def test_a_handler_that_raises_fails_tier_4_with_its_error(worker: Worker) -> No
     answered = rows[("worker", "answers a prompt")]
     assert answered["status"] == "BROKEN"
     assert "RuntimeError" in answered["evidence"] and "tiny.safetensors" in answered["evidence"]
-    assert all(row["status"] == "OK" for key, row in rows.items() if row["tier"] < 3)
+    failing = {key for key, row in rows.items() if row["status"] in FAILED}
+    assert failing == {("worker", "answers a prompt")}  # the stack beneath it is sound
 
 
 def test_a_test_over_its_timeout_is_reported_as_such(worker: Worker, tmp_path: Path) -> None:
@@ -129,7 +131,9 @@ def test_a_malformed_tests_file_is_one_line_exit_2(worker: Worker, tmp_path: Pat
     typo = tmp_path / "tests.json"
     typo.write_text(json.dumps({"tests": [{"name": "t", "inputs": {}}]}), encoding="utf-8")
 
-    run = imagegate("verify", "worker", "--image", WORKER, "--worker-tests", str(typo), cwd=worker.root)
+    run = imagegate(
+        "verify", "worker", "--image", WORKER, "--worker-tests", str(typo), cwd=worker.root
+    )
 
     assert run.code == 2
     last = run.stderr.strip().splitlines()[-1]

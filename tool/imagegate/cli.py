@@ -30,6 +30,7 @@ from imagegate import (
     report,
     sbom,
     wheelhouse,
+    worker,
 )
 from imagegate.errors import (
     EnvironmentProblem,
@@ -95,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
         f"before giving up with exit 3 (default: {exclusive.DEFAULT_WAIT:g})",
     )
     gpu = argparse.ArgumentParser(add_help=False)
+    gpu.add_argument(
+        "--worker-tests",
+        type=Path,
+        metavar="FILE",
+        help="a RunPod worker's tests (the Hub's tests.json) to run in the image as tier 4, "
+        "offline, with its own entrypoint and command (verify and gate --image default to "
+        "the project's .runpod/tests.json when there is one)",
+    )
     gpu.add_argument(
         "--fresh",
         action="store_true",
@@ -441,6 +450,7 @@ def _build(args: argparse.Namespace) -> ExitCode:
             base_image=args.base_image,
             require_gpu=args.require_gpu,
             fresh=args.fresh,
+            worker_tests=_worker_tests(args, default=False),
         )
     if not built.built:
         print(
@@ -474,6 +484,7 @@ def _gate(args: argparse.Namespace) -> ExitCode:
             base_image=args.base_image,
             require_gpu=args.require_gpu,
             fresh=args.fresh,
+            worker_tests=_worker_tests(args, default=args.image is not None),
         )
     outcome = f"pushed {gated.ref} ({gated.digest})" if gated.pushed else "pushed nothing"
     print(f"imagegate: gate {profile.name}: {outcome}: {gated.reason}", file=sys.stderr)
@@ -495,6 +506,7 @@ def _verify(args: argparse.Namespace) -> ExitCode:
         python=args.python,
         require_gpu=args.require_gpu,
         fresh=args.fresh,
+        worker_tests=_worker_tests(args, default=True),
     )
     extra = {"image": image, **verified.report_fields()}
     unwritten: ImagegateError | None = None
@@ -509,6 +521,16 @@ def _verify(args: argparse.Namespace) -> ExitCode:
     if unwritten is not None:
         raise unwritten
     return ExitCode.PASSED if passed(verified.findings) else ExitCode.VERIFICATION_FAILED
+
+
+def _worker_tests(args: argparse.Namespace, *, default: bool) -> worker.WorkerTests | None:
+    """--worker-tests, else (with `default`) the project's .runpod/tests.json if it has one.
+
+    The default serves the commands given the worker image (verify, gate --image): what
+    `build` makes is the stack a worker is built FROM, whose command is no handler."""
+    if args.worker_tests is None and not default:
+        return None
+    return worker.find(_project(args).root, args.worker_tests)
 
 
 def _print(

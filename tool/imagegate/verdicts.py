@@ -3,7 +3,8 @@
 The key is everything the verdict depends on: the image's ID, the interpreter in it that
 was judged, the lock's sha256, the profile
 as loaded (pins, invariants, facts, probes), the in-image scripts' bytes, imagegate's own
-version, whether GPU steps were required and whether GPUs were visible. Any change to one
+version, whether GPU steps were required and whether GPUs were visible, and the worker's
+tests (tier 4) when there are any. Any change to one
 is another key, so a changed probe, script or lock is never served an old verdict.
 """
 
@@ -49,6 +50,7 @@ def key(
     lock_sha256: str,
     require_gpu: bool,
     gpus: bool,
+    worker_tests: str = "",
 ) -> str:
     scripts = {path.name: sha256(path) for path in script_files()}
     judged = replace(profile, path=Path(profile.name))  # where the file lives is no input
@@ -61,6 +63,7 @@ def key(
         "imagegate": __version__,
         "require_gpu": require_gpu,
         "gpus": gpus,
+        "worker_tests": worker_tests,
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 

@@ -26,6 +26,7 @@ from imagegate import (
     sbom,
     verdicts,
     wheelhouse,
+    worker,
 )
 from imagegate import lock as locks
 from imagegate.engine import Engine, ImageInfo
@@ -33,12 +34,14 @@ from imagegate.errors import BuildFailed, EnvironmentProblem
 from imagegate.facts import Facts
 from imagegate.files import sha256
 from imagegate.findings import Finding, Status, counts, passed
+from imagegate.hardware import CUDA_FACT
 from imagegate.lock import Lock
 from imagegate.profiles import Profile
 from imagegate.project import Project
 from imagegate.references import with_tag_suffix
 from imagegate.smoke import collect_from_image, collect_models, script_files
 from imagegate.verify import LOCK_LABEL, judge, judge_closure, judge_models, judge_runtime
+from imagegate.worker import WorkerTests
 
 STACK_STAGE = "stack"
 """The Dockerfile stage with everything installed and nothing yet checked."""
@@ -129,13 +132,18 @@ def verify_image(
     require_gpu: bool = False,
     fresh: bool = False,
     facts: Facts | None = None,
+    worker_tests: WorkerTests | None = None,
 ) -> Verified:
     """Tiers 1-2 (the whole closure against the lock among them), then tier 3 (tiny models,
     the profile's own steps) when they passed, with the image's stack interpreter: `python`,
     else the one its label names, else the one found holding the protected packages.
 
-    A passing verdict on the same image, interpreter, lock, profile and scripts is reused
-    (unless `fresh`); `facts` are tiers 1-2 already collected from this image (its build's).
+    Tier 4 follows when the project has a RunPod worker's tests (`worker_tests`) and the
+    tiers before it passed: the worker's deployment settings, then each test in the image.
+
+    A passing verdict on the same image, interpreter, lock, profile, scripts and worker
+    tests is reused (unless `fresh`); `facts` are tiers 1-2 already collected from this
+    image (its build's own).
     """
     info = engine.image(image)
     if info is None:
@@ -151,6 +159,7 @@ def verify_image(
         lock_sha256=_file_sha256(locks.lock_path(profile)),
         require_gpu=require_gpu,
         gpus=engine.has_gpus(),
+        worker_tests=sha256(worker_tests.path) if worker_tests is not None else "",
     )
     kept = None if fresh else verdicts.recall(project, profile, wanted)
     if kept is not None:
@@ -164,9 +173,47 @@ def verify_image(
     tiers = [*_closure(profile, facts, info), *judge(profile, facts)]
     tiers += judge_runtime(profile, info.env)  # what the image asks of the container runtime
     findings = tiers + _models(profile, engine, image, python, tiers, require_gpu)
+    if worker_tests is not None:
+        findings += _worker(
+            profile, engine, image, info, facts, findings, worker_tests, require_gpu
+        )
     if passed(findings):
         verdicts.keep(project, profile, wanted, image, findings, installed)
     return Verified(findings=findings, python=python, installed=installed)
+
+
+def _worker(
+    profile: Profile,
+    engine: Engine,
+    image: str,
+    info: ImageInfo,
+    facts: Facts,
+    before: list[Finding],
+    tests: WorkerTests,
+    require_gpu: bool,
+) -> list[Finding]:
+    """Tier 4, when tiers 1-3 passed: a worker on a broken stack proves nothing more."""
+    if not passed(before):
+        return [
+            Finding(
+                tier=worker.TIER,
+                check="worker",
+                subject=str(tests.path),
+                status=Status.SKIPPED,
+                evidence="not run: tiers 1-3 failed",
+            )
+        ]
+    cuda = next((i.value for i in facts.items if i.kind == "fact" and i.subject == CUDA_FACT), None)
+    return worker.worker_findings(
+        engine,
+        image,
+        profile,
+        tests,
+        cuda_runtime=cuda,
+        require_cuda=info.env.get("NVIDIA_REQUIRE_CUDA"),
+        gpus=engine.has_gpus(),
+        require_gpu=require_gpu,
+    )
 
 
 def _closure(profile: Profile, facts: Facts, info: ImageInfo) -> list[Finding]:
@@ -244,6 +291,7 @@ def build(
     base_image: str | None = None,
     require_gpu: bool = False,
     fresh: bool = False,
+    worker_tests: WorkerTests | None = None,
 ) -> Built:
     """Lock, fill the wheelhouse, render, build, and run the tiers against the image.
 
@@ -313,7 +361,14 @@ def build(
                 )
     with timings.step("verify", f"the smoke tiers against {image}, networking off"):
         verified = verify_image(
-            profile, project, engine, image, require_gpu=require_gpu, fresh=fresh, facts=facts
+            profile,
+            project,
+            engine,
+            image,
+            require_gpu=require_gpu,
+            fresh=fresh,
+            facts=facts,
+            worker_tests=worker_tests,
         )
     findings = verified.findings
     if not built and passed(findings):
@@ -387,6 +442,7 @@ def gate(
     base_image: str | None = None,
     require_gpu: bool = False,
     fresh: bool = False,
+    worker_tests: WorkerTests | None = None,
 ) -> Gated:
     """Check, build (or take `image`, built elsewhere), verify; label and push `push` only
     when every finding passed, with the SBOM of what it pushes written to `bom_file` and
@@ -411,7 +467,13 @@ def gate(
         return refused("the preflight failed")
     if image is None:
         built = build(
-            profile, project, engine, base_image=base_image, require_gpu=require_gpu, fresh=fresh
+            profile,
+            project,
+            engine,
+            base_image=base_image,
+            require_gpu=require_gpu,
+            fresh=fresh,
+            worker_tests=worker_tests,
         )
         findings += built.findings
         timings.steps.update({f"build.{k}": v for k, v in built.seconds.items()})
@@ -428,6 +490,7 @@ def gate(
                 python=python,
                 require_gpu=require_gpu,
                 fresh=fresh,
+                worker_tests=worker_tests,
             )
         findings += verified.findings
         if not passed(verified.findings):
@@ -444,6 +507,10 @@ def gate(
         "org.imagegate.verified": "passed",
         "org.imagegate.findings": json.dumps(counts(findings), sort_keys=True),
     }
+    ran = [f for f in findings if f.tier == worker.TIER and f.check == "worker"]
+    if ran:
+        ok = sum(f.status is Status.OK for f in ran)
+        labels[worker.LABEL] = f"passed: {ok} of {len(ran)} tests"
     with timings.step("push", push):
         engine.label(image, push, labels)
         digest = engine.push(push)
