@@ -5,8 +5,9 @@
 1. `imagegate propose cpu accelerate numpy peft transformers`: each candidate static first,
    deep (a throwaway venv with torch) only for what passed static.
 2. `bisect cpu` over 8 changes with one culprit: a bad closure made of the shipped cpu lock
-   and 8 changes taken from a lock of the same pins upgraded (numpy 2.0.2 among them: it
-   breaks cpu's numpy<2 invariant; the other 7 are harmless bumps).
+   and 8 changes taken from a lock of the same pins upgraded, with accelerate and peft bumped
+   and six and tabulate added (numpy 2.0.2 among them: it breaks cpu's numpy<2 invariant;
+   the other 7 are harmless).
 Both in a fresh copy of the project: the trial wheel pool starts empty (uv's own cache is
 whatever this machine has), so the figures include fetching the candidates' wheels.
 """
@@ -31,7 +32,10 @@ from imagegate.project import Project
 
 ROOT = Path(__file__).resolve().parents[2]
 LIGHT = ("accelerate", "numpy", "peft", "transformers")
-UPGRADED = 'extends: cpu\npins:\n  numpy: "2.0.2"\n'
+UPGRADED = 'extends: cpu\npins:\n  numpy: "2.0.2"\n  accelerate: "1.15.0"\n  peft: "0.21.2"\n'
+UPGRADED += '  six: "1.17.0"\n  tabulate: "0.9.0"\n'
+KEPT_BACK = ("transformers", "tokenizers", "huggingface-hub")
+"""Not among the harmless bumps: a newer transformers needs the others with it."""
 CULPRIT = "numpy"
 HARMLESS = 7
 
@@ -51,7 +55,9 @@ def _bad_lock(project: Path) -> tuple[Lock, Lock]:
     upgraded = locks.relock(load_profile("cpu-upgraded", profiles), upgrade=True)
     good = Lock.read(profiles / "pylock.cpu.toml")
     found = bisect.changes(good, upgraded)
-    harmless = [c.package for c in found if c.package != CULPRIT and c.good and c.bad]
+    harmless = [
+        c.package for c in found if c.package != CULPRIT and c.package not in KEPT_BACK and c.bad
+    ]
     chosen = {CULPRIT, *harmless[:HARMLESS]}
     return good, replace(good, packages=bisect.mix(good, upgraded, chosen))
 
