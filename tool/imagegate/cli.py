@@ -178,6 +178,42 @@ def build_parser() -> argparse.ArgumentParser:
         "tiers 1-2 there (when the host can run the target's wheels)",
     )
 
+    proof = argparse.ArgumentParser(add_help=False)
+    proof.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    proof.add_argument("--tier", type=int, choices=(2, 3), default=2, help="3 adds tiny models")
+    sub = command(
+        "propose",
+        "Newer releases of the profile's pins (the newest, and the newest patch of the current "
+        "minor), each proven before it is proposed: static first (resolves with every other "
+        "pin, invariants, known issues), then its closure in a throwaway venv (tiers 1-2). "
+        "No Docker.",
+        _propose,
+        proof,
+        writes,
+    )
+    sub.add_argument("profile")
+    sub.add_argument(
+        "packages", nargs="*", metavar="PACKAGE", help="only these pins (protected ones too)"
+    )
+    sub.add_argument(
+        "--write",
+        action="store_true",
+        help="put the newest proven version of each package in the file that writes its pin "
+        "(comments and order kept) and lock again; on any failure nothing changes",
+    )
+
+    sub = command(
+        "bisect",
+        "The smallest set of package changes between a good and a bad lock that breaks "
+        "tiers 1-2, by installing mixed closures in throwaway venvs (about log2(N) rounds). "
+        "No Docker.",
+        _bisect,
+        proof,
+    )
+    sub.add_argument("profile")
+    sub.add_argument("--good", required=True, metavar="LOCK", help="a lock file, or a git revision")
+    sub.add_argument("--bad", required=True, metavar="LOCK", help="a lock file, or a git revision")
+
     sub = command(
         "doctor",
         "Check a live Python environment against the profile with the same scripts and judge "
@@ -625,6 +661,63 @@ def _check(args: argparse.Namespace) -> ExitCode:
     if problem:
         raise EnvironmentProblem(problem)
     return max(worst, ExitCode.PASSED if passed(everything) else ExitCode.VERIFICATION_FAILED)
+
+
+def _propose(args: argparse.Namespace) -> ExitCode:
+    from imagegate import propose
+
+    profile = load_profile(args.profile, args.profiles)
+    proposal = propose.propose(profile, _project(args), args.packages, tier3=args.tier == 3)
+    if args.write:
+        with _holding(args, profile):
+            proposal = replace(proposal, written=propose.write(profile, proposal))
+    rows = [candidate.row() for candidate in proposal.candidates]
+    proven = sum(candidate.proven for candidate in proposal.candidates)
+    title = (
+        f"propose {profile.name}: {proven} of {len(rows)} candidates proven "
+        f"({proposal.venvs} venvs, {proposal.seconds:.0f} s)"
+    )
+    notes = [f"written: {line}" for line in proposal.written]
+    if args.format == "json":
+        print(json.dumps(proposal.to_dict(), indent=2))
+    else:
+        print(report.grid(title, rows, args.format, notes))
+    return ExitCode.PASSED if proven or not rows else ExitCode.VERIFICATION_FAILED
+
+
+def _bisect(args: argparse.Namespace) -> ExitCode:
+    from imagegate import bisect
+
+    profile = load_profile(args.profile, args.profiles)
+    good, bad = bisect.read_lock(args.good, profile), bisect.read_lock(args.bad, profile)
+    found = bisect.bisect(profile, _project(args), good, bad, tier3=args.tier == 3)
+    if args.format == "json":
+        print(json.dumps(found.to_dict(), indent=2))
+        return ExitCode.PASSED
+    rows = [
+        {
+            "round": str(number),
+            "changes applied": ", ".join(r.changes) or "none",
+            "outcome": r.outcome,
+            "evidence": r.evidence.partition("; ")[0],
+        }
+        for number, r in enumerate(found.rounds, 1)
+    ]
+    last = "the good lock" if found.last_good is None else ", ".join(found.last_good) or "none"
+    notes = [
+        f"changes ({len(found.changes)}): {'; '.join(map(str, found.changes))}",
+        f"culprit{'s' if len(found.culprits) > 1 else ''}: {' + '.join(found.culprits)}"
+        + (" (mixes between them could not be installed)" if found.unsplit else ""),
+        f"evidence: {found.evidence}",
+        f"last good mix: {last}",
+    ]
+    skipped = len(found.rounds) - found.venvs
+    title = (
+        f"bisect {profile.name}: {found.venvs} rounds (venvs), {skipped} mixes skipped, "
+        f"{found.seconds:.0f} s"
+    )
+    print(report.grid(title, rows, args.format, notes))
+    return ExitCode.PASSED
 
 
 def _unloadable(name: str, error: ProfileError) -> Finding:

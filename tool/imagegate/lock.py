@@ -239,6 +239,15 @@ def resolve(profile: Profile, *, upgrade: bool = False) -> str:
     return portable(profile, raw, protected)
 
 
+def resolve_exact(profile: Profile, requirements: Sequence[str]) -> list[NormalizedName]:
+    """The closure the resolver makes of exact `requirements` for the profile's target, by
+    name: a set of versions that can be installed together gives back only its own names.
+    Raises ProfileError (with the resolver's sentence) when they cannot."""
+    with scratch("lock") as folder:
+        resolved = _resolve(profile, folder, "exact", list(requirements), {})
+    return [canonicalize_name(package.name) for package in resolved.packages]
+
+
 def previous_versions(path: Path) -> dict[str, str]:
     """Each package's version in the lock at `path`; none when there is no readable lock
     (they are preferences only: a wrong one costs a version, never a wrong wheel)."""

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from imagegate import progress, runner
 from imagegate.errors import EnvironmentProblem, ProfileError, UsageError
@@ -214,3 +215,30 @@ def _unreadable_configuration(error: Exception) -> UsageError:
         f"{at}pip cannot read its configuration file ({reason}); fix the file, "
         "or point PIP_CONFIG_FILE at a valid one"
     )
+
+
+_AVAILABLE = re.compile(r"^Available versions: (?P<versions>.+)$", re.MULTILINE)
+
+
+def versions(
+    name: str, *, target: Target, indexes: Mapping[str, str], sources: Mapping[NormalizedName, str]
+) -> list[Version]:
+    """The releases of `name` that have a wheel for `target`, where pip looks (the user's
+    configuration and the profile's index for it), newest first."""
+    args = [sys.executable, "-m", "pip", "index", "versions", name, *target.pip_options()]
+    index = sources.get(canonicalize_name(name))
+    if index is not None and unreachable(indexes[index]) is None:
+        args += ["--extra-index-url", indexes[index]]
+    listed = runner.run(args, timeout=PROBE_TIMEOUT * 6)
+    found = _AVAILABLE.search(listed.output)
+    if found is None:
+        if listed.ok or "No matching distribution" in listed.output:
+            return []
+        raise FetchProblem(f"pip index versions {name} failed: {listed.tail(1)}")
+    parsed = []
+    for text in found["versions"].split(","):
+        try:
+            parsed.append(Version(text.strip()))
+        except InvalidVersion:
+            continue
+    return sorted(parsed, reverse=True)

@@ -9,33 +9,23 @@ lock into a throwaway virtual environment and runs tiers 1-2 there.
 
 from __future__ import annotations
 
-import platform
-import sys
 from collections.abc import Mapping
 from dataclasses import replace
-from pathlib import Path
 
 from packaging.utils import NormalizedName, parse_wheel_filename
 
-from imagegate import hardware, progress, runner, wheelhouse
+from imagegate import hardware, progress, trial, wheelhouse
 from imagegate import lock as locks
 from imagegate.errors import EnvironmentProblem, ProfileError
 from imagegate.facts import Distribution, Facts
-from imagegate.files import scratch
 from imagegate.findings import Finding, Status
 from imagegate.lock import Lock
 from imagegate.profiles import Profile
 from imagegate.project import Project
-from imagegate.smoke import collect_from_python
-from imagegate.verify import judge, judge_versions
+from imagegate.verify import judge_versions
 
 TIER = 0
 """Preflight findings: before any image exists."""
-VENV_TIMEOUT = 1800.0
-UV_INSTALL = [sys.executable, "-m", "uv", "pip", "install", "--no-index", "--no-deps"]
-UV_INSTALL += ["--require-hashes", "--only-binary", ":all:"]
-"""Only the locked wheels, by hash; uv's cache makes a repeat install of torch a matter of
-links, not unzips."""
 
 
 class Unresolved(EnvironmentProblem):
@@ -54,7 +44,7 @@ def check(profile: Profile) -> list[Finding]:
     stale = locks.staleness(profile)
     if stale is None:
         rows.append(_row("lock", path.name, Status.OK, "fresh", "fresh"))
-        return rows + _judge_closure(profile, Lock.read(path))
+        return rows + judge_closure(profile, Lock.read(path))
     status = Status.MISSING if not path.is_file() else Status.WRONG_VERSION
     lock_row = _row(
         "lock", path.name, status, "fresh", stale, f"run `imagegate lock {profile.name}`"
@@ -78,7 +68,7 @@ def check(profile: Profile) -> list[Finding]:
     rows.append(
         _row("resolve", "pins", Status.OK, "resolve together", f"{len(fresh.packages)} packages")
     )
-    return rows + _judge_closure(profile, fresh)
+    return rows + judge_closure(profile, fresh)
 
 
 def _hardware(profile: Profile) -> Finding:
@@ -92,7 +82,9 @@ def _hardware(profile: Profile) -> Finding:
     return _row("hardware", "architectures", Status.OK, "consistent", declared)
 
 
-def _judge_closure(profile: Profile, lock: Lock) -> list[Finding]:
+def judge_closure(profile: Profile, lock: Lock) -> list[Finding]:
+    """A closure judged without installing it: its wheels fit the target; pins, invariants
+    and known issues hold over it."""
     target = profile.target
     unfit = [
         name
@@ -158,43 +150,13 @@ def deep(profile: Profile, project: Project) -> list[Finding]:
 
     The lock (made again when stale) and the wheelhouse are brought up to date first, so
     `check` run after it judges the lock that was installed."""
-    why = _host_cannot_run(profile)
+    why = trial.host_cannot_run(profile)
     if why is not None:
         return [_row("deep", profile.name, Status.SKIPPED, "tiers 1-2 in a venv", "", why)]
     directory = project.wheelhouse_dir(profile.name)
     with progress.step("fill", f"{profile.name}: lock and wheelhouse"):
         wheelhouse.fill(profile, locks.prepare(profile), directory, echo=False)
-    groups = [directory / g for g in (wheelhouse.PROTECTED, wheelhouse.REST)]
-    groups = [group for group in groups if group.is_dir()]
-    with scratch("deep") as workspace:
-        venv = workspace / "venv"
-        python = venv / "bin" / "python"
-        with progress.step("install", f"{profile.name}: a throwaway venv"):
-            _run([sys.executable, "-m", "venv", "--without-pip", venv], "making a venv")
-            sources = [arg for group in groups for arg in ("--find-links", str(group))]
-            wanted = [arg for g in groups for arg in ("-r", str(g / wheelhouse.REQUIREMENTS))]
-            _run(
-                [*UV_INSTALL, "--python", python, *sources, *wanted],
-                f"installing the lock from {directory}",
-            )
-        with progress.step("tiers", f"{profile.name}: tiers 1-2 in the venv"):
-            facts = collect_from_python(python, profile)
-    return judge(profile, facts)
-
-
-def _host_cannot_run(profile: Profile) -> str | None:
-    host = f"{sys.version_info.major}.{sys.version_info.minor}"
-    if host != profile.target.python:
-        return f"the host's Python is {host}, the target's {profile.target.python}"
-    if platform.machine() != profile.target.arch:
-        return f"the host is {platform.machine()}, the target {profile.target.arch}"
-    return None
-
-
-def _run(args: list[str | Path], what: str) -> None:
-    done = runner.run(args, timeout=VENV_TIMEOUT, echo=True, prefix="    ")
-    if not done.ok:
-        raise EnvironmentProblem(f"check --deep: {what} failed: {done.tail(1)}")
+    return trial.tiers(profile, directory)
 
 
 def _row(

@@ -245,6 +245,15 @@ def load_profile(name: str, directory: Path) -> Profile:
     return Profile.from_dict(merged, name=name, path=path)
 
 
+def pin_file(profile: Profile, package: NormalizedName) -> Path:
+    """The file of the profile's `extends` chain that writes the pin it gets (the nearest):
+    where a change to that pin belongs."""
+    for path, raw in _chain(profile.path, profile.path.parent):
+        if (raw.get("pins") or {}).get(package) is not None:
+            return path
+    raise ProfileError(f"{profile.path}: pins.{package}: not pinned in the profile or its parents")
+
+
 def load_each(names: Iterable[str], directory: Path) -> dict[str, Profile | ProfileError]:
     """Each profile named, once and in first-seen order, or why it can't be loaded.
 

@@ -157,6 +157,21 @@ def render(subject: str, findings: Sequence[Finding], fmt: str, **extra: Any) ->
     raise ValueError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
+def grid(title: str, rows: Sequence[Mapping[str, str]], fmt: str, notes: Sequence[str] = ()) -> str:
+    """Rows of one kind (their keys are the columns) for a person (table) or a pull request
+    (markdown), the title and notes with them; JSON is the caller's own document."""
+    headers = list(rows[0]) if rows else []
+    if fmt == "markdown":
+        lines = [f"### imagegate: {_cell(title)}", ""]
+        if rows:
+            lines += [_row(headers), _row(("---",) * len(headers))]
+            lines += [_row([_cell(row[key]) for key in headers]) for row in rows]
+        return "\n".join([*lines, "", *(f"- {_cell(note)}" for note in notes), ""])
+    widths = [None] * (len(headers) - 1) + [_EVIDENCE_WIDTH]
+    text = tabulate([list(row.values()) for row in rows], headers=headers, maxcolwidths=widths)
+    return "\n".join([text, "", *notes, title] if rows else [*notes, title])
+
+
 def write(path: Path, text: str) -> None:
     """Write a report atomically, so a CI reporter never reads half of one."""
     try:

@@ -1,0 +1,126 @@
+"""Trials: a closure installed into a throwaway venv on the host and judged there.
+
+`check --deep`, `propose` and `bisect` prove a closure the same way: its wheels, verified by
+hash, installed with one uv call into a venv in a scratch folder (gone when the trial ends,
+and swept by the next run when a process was killed outright), then tiers 1-2 (and 3) run by
+the in-image scripts and judged by `verify`. A trial of a lock that is not the profile's
+own gets its wheels from the project's wheelhouse and a pool of wheels fetched by earlier
+trials (hard links) and pip fetches only the rest: a second run fetches nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from imagegate import progress, runner, wheelhouse
+from imagegate.errors import EnvironmentProblem
+from imagegate.files import scratch
+from imagegate.findings import Finding
+from imagegate.lock import Lock
+from imagegate.profiles import Profile
+from imagegate.project import Project
+from imagegate.smoke import collect_from_python, models_from_python
+from imagegate.verify import judge, judge_models
+
+VENV_TIMEOUT = 1800.0
+UV_INSTALL = [sys.executable, "-m", "uv", "pip", "install", "--no-index", "--no-deps"]
+UV_INSTALL += ["--require-hashes", "--only-binary", ":all:"]
+"""Only the locked wheels, by hash; uv's cache makes a repeat install of torch a matter of
+links, not unzips."""
+POOL = "trial-wheels"
+"""Under the project's state folder: every wheel a trial fetched (a wheel is known by its
+file name and verified by its hash, whichever profile fetched it)."""
+
+
+def host_cannot_run(profile: Profile) -> str | None:
+    """Why this host cannot run the target's wheels, or None when it can."""
+    host = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if host != profile.target.python:
+        return f"the host's Python is {host}, the target's {profile.target.python}"
+    if platform.machine() != profile.target.arch:
+        return f"the host is {platform.machine()}, the target {profile.target.arch}"
+    return None
+
+
+def tiers(profile: Profile, directory: Path, *, tier3: bool = False) -> list[Finding]:
+    """Install the wheelhouse at `directory` into a throwaway venv; judge tiers 1-2 (and 3)."""
+    groups = [directory / g for g in (wheelhouse.PROTECTED, wheelhouse.REST)]
+    groups = [group for group in groups if group.is_dir()]
+    with scratch("venv") as workspace:
+        venv = workspace / "venv"
+        python = venv / "bin" / "python"
+        with progress.step("install", f"{profile.name}: a throwaway venv"):
+            _run([sys.executable, "-m", "venv", "--without-pip", venv], "making a venv")
+            sources = [arg for group in groups for arg in ("--find-links", str(group))]
+            wanted = [arg for g in groups for arg in ("-r", str(g / wheelhouse.REQUIREMENTS))]
+            _run(
+                [*UV_INSTALL, "--python", python, *sources, *wanted],
+                f"installing the lock from {directory}",
+            )
+        with progress.step("tiers", f"{profile.name}: tiers 1-{3 if tier3 else 2} in the venv"):
+            found = judge(profile, collect_from_python(python, profile))
+            if tier3:
+                found += judge_models(
+                    profile, models_from_python(python, profile, require_gpu=False)
+                )
+    return found
+
+
+def try_lock(
+    profile: Profile, lock: Lock, project: Project, *, tier3: bool = False
+) -> list[Finding]:
+    """Tiers 1-2 (and 3) of a closure that is not the profile's lock on disk (a candidate, a
+    mix of two locks): neither the profile's lock nor its wheelhouse is touched."""
+    pool = project.state / POOL
+    with scratch("trial") as workspace:
+        directory = workspace / "wheelhouse"
+        _seed(lock, directory, [project.wheelhouse_dir(profile.name), pool])
+        # the lock exists in memory only: fill must not write it anywhere
+        trial = replace(lock, path=workspace / "pylock.toml", written=True)
+        with progress.step("fill", f"{profile.name}: the trial's wheels"):
+            wheelhouse.fill(profile, trial, directory, echo=False)
+        _keep(directory, pool)
+        return tiers(profile, directory, tier3=tier3)
+
+
+def _seed(lock: Lock, directory: Path, sources: list[Path]) -> None:
+    """Hard-link the wheels the lock names from where earlier runs put them (fill verifies
+    each by hash before it counts)."""
+    for group, protected in ((wheelhouse.PROTECTED, True), (wheelhouse.REST, False)):
+        for filename in lock.filenames(protected=protected):
+            for source in sources:
+                found = [source / g / filename for g in (wheelhouse.PROTECTED, wheelhouse.REST)]
+                found = [path for path in [*found, source / filename] if path.is_file()]
+                if found:
+                    (directory / group).mkdir(parents=True, exist_ok=True)
+                    _link(found[0], directory / group / filename)
+                    break
+
+
+def _keep(directory: Path, pool: Path) -> None:
+    pool.mkdir(parents=True, exist_ok=True)
+    for wheel in directory.glob("*/*.whl"):
+        if not (pool / wheel.name).exists():
+            _link(wheel, pool / wheel.name)
+
+
+def _link(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        pass
+    except OSError:  # another file system: a copy, made whole before it is named
+        temporary = target.with_name(f".{target.name}.part")
+        shutil.copyfile(source, temporary)
+        temporary.replace(target)
+
+
+def _run(args: list[str | Path], what: str) -> None:
+    done = runner.run(args, timeout=VENV_TIMEOUT, echo=True, prefix="    ")
+    if not done.ok:
+        raise EnvironmentProblem(f"a throwaway venv: {what} failed: {done.tail(1)}")
