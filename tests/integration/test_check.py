@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,29 @@ def test_lock_names_the_index_it_cannot_reach(project: Path) -> None:
     last = run.stderr.strip().splitlines()[-1]
     assert "pytorch-cpu" in last and index in last
     assert not (project / "profiles" / "pylock.unreachable.toml").exists()
+
+
+def size(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def test_deep_checks_from_other_folders_share_one_unpacked_torch(
+    tmp_path: Path, cpu_wheelhouse: Path, workspace: Path
+) -> None:
+    """uv's cache knows a local wheel by its path: trials install from the wheel store, so
+    a second project's deep check does not add another unpacked torch to that cache."""
+    env = {"UV_CACHE_DIR": str(tmp_path / "uv"), "IMAGEGATE_WHEEL_STORE": str(tmp_path / "store")}
+    projects = []
+    for name in ("one", "two"):
+        shutil.copytree(workspace / "profiles", tmp_path / name / "profiles")
+        shutil.copytree(cpu_wheelhouse, tmp_path / name / "wheelhouse" / "cpu")
+        projects.append(tmp_path / name / "profiles")
+
+    first = imagegate("check", "cpu", "--deep", "--profiles", str(projects[0]), env=env)
+    assert first.code == 0, first.stderr[-2000:]
+    after_first = size(tmp_path / "uv")
+    second = imagegate("check", "cpu", "--deep", "--profiles", str(projects[1]), env=env)
+
+    assert second.code == 0, second.stderr[-2000:]
+    assert after_first > 300_000_000  # torch unpacked once
+    assert size(tmp_path / "uv") - after_first < 20_000_000  # and not again

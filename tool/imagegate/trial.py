@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
+
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
 
 from imagegate import progress, runner, wheelhouse
 from imagegate.errors import EnvironmentProblem
@@ -32,6 +36,9 @@ UV_INSTALL = [sys.executable, "-m", "uv", "pip", "install", "--no-index", "--no-
 UV_INSTALL += ["--require-hashes", "--only-binary", ":all:"]
 """Only the locked wheels, by hash; uv's cache makes a repeat install of torch a matter of
 links, not unzips."""
+STORE_ENV = "IMAGEGATE_WHEEL_STORE"
+"""Where trials find their wheels, each under its sha256 (default: the user's cache)."""
+_HASHED = re.compile(r"^(?P<name>[^=\s]+)==(?P<version>\S+)\s+--hash=sha256:(?P<sha>[0-9a-f]{64})")
 POOL = "trial-wheels"
 """Under the project's state folder: every wheel a trial fetched (a wheel is known by its
 file name and verified by its hash, whichever profile fetched it)."""
@@ -56,7 +63,7 @@ def tiers(profile: Profile, directory: Path, *, tier3: bool = False) -> list[Fin
         python = venv / "bin" / "python"
         with progress.step("install", f"{profile.name}: a throwaway venv"):
             _run([sys.executable, "-m", "venv", "--without-pip", venv], "making a venv")
-            sources = [arg for group in groups for arg in ("--find-links", str(group))]
+            sources = stable_sources(groups)
             wanted = [arg for g in groups for arg in ("-r", str(g / wheelhouse.REQUIREMENTS))]
             _run(
                 [*UV_INSTALL, "--python", python, *sources, *wanted],
@@ -68,6 +75,71 @@ def tiers(profile: Profile, directory: Path, *, tier3: bool = False) -> list[Fin
                 found += judge_models(
                     profile, models_from_python(python, profile, require_gpu=False)
                 )
+    return found
+
+
+def store() -> Path:
+    """The user's wheel store: `$IMAGEGATE_WHEEL_STORE`, else `$XDG_CACHE_HOME` (or
+    ~/.cache) / imagegate / wheels."""
+    if chosen := os.environ.get(STORE_ENV):
+        return Path(chosen)
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "imagegate" / "wheels"
+
+
+def stable_sources(groups: list[Path]) -> list[str]:
+    """`--find-links` arguments that name each wheel of `groups` where it always is: linked
+    into the store under its sha256. uv's cache knows a local wheel by its path, so torch
+    unpacked once serves every later trial; from a new folder each time, each trial would
+    add another unpacked torch (~700 MB) to uv's cache. The store holds copies, not links:
+    a wheelhouse file damaged in place must not damage it. The install still checks every
+    hash; a wheel the requirements don't name is found in its own folder."""
+    home = store()
+    folders: list[Path] = []
+    for group in groups:
+        hashes = _hashes(group / wheelhouse.REQUIREMENTS)
+        for wheel in sorted(group.glob("*.whl")):
+            try:
+                name, version, *_ = parse_wheel_filename(wheel.name)
+            except (InvalidWheelFilename, InvalidVersion):
+                continue
+            digest = hashes.get((name, version))
+            if digest is None:
+                folders.append(group)
+                continue
+            folder = home / digest[:2] / digest
+            _copy_once(wheel, folder / wheel.name)
+            folders.append(folder)
+    return [arg for folder in dict.fromkeys(folders) for arg in ("--find-links", str(folder))]
+
+
+def _copy_once(source: Path, target: Path) -> None:
+    """`source` at `target` unless a file of its size is there: made whole, then named."""
+    if target.is_file() and target.stat().st_size == source.stat().st_size:
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
+    try:
+        shutil.copyfile(source, temporary)
+        temporary.replace(target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _hashes(requirements: Path) -> dict[tuple[str, Version], str]:
+    """(name, version) -> sha256 from a group's hash-pinned requirements file."""
+    found: dict[tuple[str, Version], str] = {}
+    try:
+        lines = requirements.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return found
+    for line in lines:
+        if (row := _HASHED.match(line)) is not None:
+            try:
+                version = Version(row["version"])
+            except InvalidVersion:
+                continue
+            found[(canonicalize_name(row["name"]), version)] = row["sha"]
     return found
 
 
