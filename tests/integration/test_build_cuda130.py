@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -115,3 +116,27 @@ def test_a_stray_nvidia_wheel_upgrade_fails_tier_1_naming_both_versions(drifted:
     assert runtime["actual"] == "13.0"
     cudnn = rows[("consistency", "cuDNN torch loads = nvidia-cudnn-cu13")]
     assert (cudnn["status"], cudnn["actual"]) == ("OK", "9.24.0 (92400)")
+
+
+@pytest.mark.slow
+def test_a_worker_allowing_only_cuda_12_hosts_fails_naming_13(cuda130: Run, tmp_path: Path) -> None:
+    assert cuda130.code == 0, cuda130.stderr[-3000:]
+    tests = tmp_path / "tests.json"
+    tests.write_text(
+        json.dumps(
+            {
+                "tests": [{"name": "starts", "input": {}, "timeout": 60000}],
+                "config": {"gpuTypeId": "NVIDIA L40S", "allowedCudaVersions": ["12.8", "12.6"]},
+            }
+        ),
+        encoding="utf-8",
+    )
+
+    run = imagegate("verify", "cuda130", "--worker-tests", str(tests), "--format", "json")
+
+    assert run.code == 1, run.stderr[-2000:]
+    rows = findings(run.json())
+    cuda = rows[("deployment", "allowedCudaVersions")]
+    assert cuda["status"] == "BROKEN" and "13.0" in cuda["expected"]
+    assert "12.8" in cuda["evidence"] and "12.6" in cuda["evidence"]
+    assert rows[("deployment", "gpuTypeId NVIDIA L40S")]["status"] == "OK"  # sm_89: sm_86 code
