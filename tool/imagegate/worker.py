@@ -26,7 +26,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, partial
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -302,51 +302,25 @@ def _judge_gpu_type(profile: Profile, gpu_type: str) -> Finding:
 
 def judge_run(test: WorkerTests, one: WorkerTest, ran: RunResult, *, gpus: bool) -> Finding:
     """One test's outcome: OK with its time, or BROKEN with the handler's error."""
-    subject = one.name
-    expected = f"handled within {one.timeout_ms / 1000:g} s"
-    if ran.timed_out:
-        return Finding(
-            tier=TIER,
-            check="worker",
-            subject=subject,
-            status=Status.BROKEN,
-            expected=expected,
-            actual="timed out",
-            evidence=f"no answer within {one.timeout_ms / 1000:g} s; it was stopped",
-            seconds=ran.seconds,
-        )
-    if ran.exit_code == 0 and _job_failed(ran.output) is None:
-        return Finding(
-            tier=TIER,
-            check="worker",
-            subject=subject,
-            status=Status.OK,
-            expected=expected,
-            actual=f"answered in {ran.seconds:.1f} s",
-            seconds=ran.seconds,
-        )
-    error = _handler_error(ran.output, ran.exit_code)
-    if test.gpu_count > 0 and not gpus and _GPU_TROUBLE.search(error):
-        return Finding(
-            tier=TIER,
-            check="worker",
-            subject=subject,
-            status=Status.SKIPPED,
-            expected=expected,
-            actual="needs a GPU",
-            evidence=f"gpuCount {test.gpu_count} and no GPU here: {error}",
-            seconds=ran.seconds,
-        )
-    return Finding(
+    limit = f"{one.timeout_ms / 1000:g} s"
+    row = partial(
+        Finding,
         tier=TIER,
         check="worker",
-        subject=subject,
-        status=Status.BROKEN,
-        expected=expected,
-        actual="failed",
-        evidence=error,
+        subject=one.name,
+        expected=f"handled within {limit}",
         seconds=ran.seconds,
     )
+    if ran.timed_out:
+        evidence = f"no answer within {limit}; it was stopped"
+        return row(status=Status.BROKEN, actual="timed out", evidence=evidence)
+    if ran.exit_code == 0 and _job_failed(ran.output) is None:
+        return row(status=Status.OK, actual=f"answered in {ran.seconds:.1f} s")
+    error = _handler_error(ran.output, ran.exit_code)
+    if test.gpu_count > 0 and not gpus and _GPU_TROUBLE.search(error):
+        evidence = f"gpuCount {test.gpu_count} and no GPU here: {error}"
+        return row(status=Status.SKIPPED, actual="needs a GPU", evidence=evidence)
+    return row(status=Status.BROKEN, actual="failed", evidence=error)
 
 
 @dataclass(frozen=True, kw_only=True)
