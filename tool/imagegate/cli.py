@@ -341,7 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command(
         "verify",
-        "Run the smoke tiers (1-2, then 3: tiny models) against an existing image, networking off.",
+        "Run the smoke tiers (1-2, then 3: tiny models; 4: a RunPod worker's own tests when "
+        "the project has them) against an existing image, built here or elsewhere, "
+        "networking off.",
         _verify,
         judged,
         gpu,
