@@ -106,11 +106,14 @@ def test_a_stray_nvidia_wheel_upgrade_fails_tier_1_naming_both_versions(drifted:
         if row["status"] != "OK" and row["tier"] == 1 and row["check"] != "runtime"
     ]  # (NVIDIA_REQUIRE_CUDA is the test above's: an IMAGE kept from before it has none)
     # No declared requirement pins the runtime wheel outside an extra (torch needs
-    # cuda-toolkit[cudart], which pins it): only the consistency check sees the drift.
-    assert [(row["check"], row["subject"]) for row in failed] == [
-        ("consistency", "torch.version.cuda = nvidia-cuda-runtime")
+    # cuda-toolkit[cudart], which pins it): the lock and the consistency check see the drift.
+    assert sorted((row["check"], row["subject"]) for row in failed) == [
+        ("consistency", "torch.version.cuda = nvidia-cuda-runtime"),
+        ("lock", "nvidia-cuda-runtime"),
     ]
-    [runtime] = failed
+    locked = rows[("lock", "nvidia-cuda-runtime")]
+    assert locked["actual"] == DRIFT["nvidia-cuda-runtime"]
+    runtime = rows[("consistency", "torch.version.cuda = nvidia-cuda-runtime")]
     assert runtime["status"] == "WRONG VERSION"
     assert DRIFT["nvidia-cuda-runtime"] in runtime["expected"]
     assert runtime["actual"] == "13.0"

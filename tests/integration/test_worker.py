@@ -26,6 +26,7 @@ EXAMPLE = ROOT / "examples" / "runpod-worker"
 STACK = "imagegate-test/worker-stack:latest"
 WORKER = "imagegate-test/worker:ok"
 RAISES = "imagegate-test/worker:raises"
+SILENT = "imagegate-test/worker:no-command"
 FAILED = ("WRONG VERSION", "BROKEN", "MISSING")
 RAISING_HANDLER = """\
 import runpod
@@ -68,11 +69,15 @@ def worker(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iterato
     (broken / "handler.py").write_text(RAISING_HANDLER, encoding="utf-8")
     (broken / "Dockerfile").write_text(f"FROM {WORKER}\nCOPY handler.py /worker/handler.py\n")
     docker_build(broken, RAISES)
+    silent = root / "silent"
+    silent.mkdir()
+    (silent / "Dockerfile").write_text(f"FROM {WORKER}\nCMD []\n")
+    docker_build(silent, SILENT)
     try:
         yield Worker(root=root)
     finally:
         engine = Engine()
-        for image in (RAISES, WORKER, STACK):
+        for image in (SILENT, RAISES, WORKER, STACK):
             engine.remove_image(image)
 
 
@@ -114,6 +119,14 @@ def test_a_handler_that_raises_fails_tier_4_with_its_error(worker: Worker) -> No
     assert "RuntimeError" in answered["evidence"] and "tiny.safetensors" in answered["evidence"]
     failing = {key for key, row in rows.items() if row["status"] in FAILED}
     assert failing == {("worker", "answers a prompt")}  # the stack beneath it is sound
+
+
+def test_an_image_without_a_command_fails_every_test_saying_so(worker: Worker) -> None:
+    run, rows = verify(worker, SILENT)
+
+    assert run.code == 1, run.stderr[-2000:]
+    answered = rows[("worker", "answers a prompt")]
+    assert (answered["status"], answered["actual"]) == ("BROKEN", "no command")
 
 
 def test_a_test_over_its_timeout_is_reported_as_such(worker: Worker, tmp_path: Path) -> None:

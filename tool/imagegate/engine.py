@@ -60,6 +60,7 @@ class ImageInfo:
     labels: Mapping[str, str]
     command: tuple[str, ...] = ()
     """The image's CMD: what a container started without a command runs."""
+    entrypoint: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     """The image config's environment (what a container starts with, and what a container
     runtime reads its requirements from)."""
@@ -127,6 +128,7 @@ class Engine:
             size=int(image.attrs.get("Size") or 0),
             labels=dict(image.labels or {}),
             command=tuple((image.attrs.get("Config") or {}).get("Cmd") or ()),
+            entrypoint=tuple((image.attrs.get("Config") or {}).get("Entrypoint") or ()),
             env=_environment((image.attrs.get("Config") or {}).get("Env") or []),
         )
 

@@ -369,7 +369,20 @@ def run_tests(
     """Each test in a fresh container from `image`, networking off, the image's own
     entrypoint and command (a worker's CMD is what RunPod starts)."""
     info = engine.image(image)
-    command = list(info.command) if info is not None else []
+    if info is None or not (info.command or info.entrypoint):
+        return [
+            Finding(
+                tier=TIER,
+                check="worker",
+                subject=one.name,
+                status=Status.BROKEN,
+                expected="the image's command starts the handler",
+                actual="no command",
+                evidence=f"{image} has neither ENTRYPOINT nor CMD: RunPod would start nothing",
+            )
+            for one in tests.tests
+        ]
+    command = list(info.command)
     findings = []
     for one in tests.tests:
         job = json.dumps({"input": one.input})
