@@ -13,11 +13,12 @@ import dataclasses
 import json
 import math
 import os
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 # Run as a script: its own directory is on sys.path, so the tiers import as top-level modules.
 import tier1_versions
@@ -81,7 +82,50 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, metavar="PATH", help="instead of stdout")
     parser.add_argument("--fail-on-broken", action="store_true", help="exit 1 when any item failed")
     parser.add_argument("--quiet", action="store_true", help="no progress, no child stderr")
+    parser.add_argument(
+        "--models-output",
+        type=Path,
+        metavar="PATH",
+        help="also run tier 3 (tier3_model.py) beside tiers 1-2 and write its JSON here",
+    )
+    parser.add_argument(
+        "--model-arg",
+        dest="model_args",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="one argument for tier3_model.py, repeatable (e.g. --model-arg=--arch=gpt2)",
+    )
     return parser.parse_args(argv)
+
+
+def _start_models(args: argparse.Namespace, report: IO[bytes]) -> subprocess.Popen[bytes]:
+    """Tier 3 in a process of its own, started first: it imports torch and transformers
+    while tiers 1-2 do, so a build pays those imports once in wall time, not twice."""
+    script = Path(__file__).resolve().with_name("tier3_model.py")
+    return subprocess.Popen(
+        [sys.executable, str(script), *args.model_args],
+        stdout=report,
+        stderr=subprocess.DEVNULL if args.quiet else None,
+    )
+
+
+def _finish_models(
+    args: argparse.Namespace, child: subprocess.Popen[bytes], report: IO[bytes]
+) -> int:
+    """Wait for tier 3, write its report beside the facts; its exit code."""
+    code = child.wait()
+    report.seek(0)
+    text = report.read().decode("utf-8")
+    if not text.strip():
+        print(f"tier3: exited {code} without a report", file=sys.stderr)
+        return code or 1
+    _write_atomic(args.models_output, text)
+    if code and not args.quiet:
+        steps = json.loads(text).get("steps", [])
+        failed = [step["step"] for step in steps if not step["ok"] and not step["skipped"]]
+        print(f"tier3: {len(failed)} failed: {', '.join(failed)}", file=sys.stderr)
+    return code
 
 
 def _items(
@@ -114,6 +158,15 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.models_output is None:
+        return _collect(args, None)
+    with tempfile.TemporaryFile() as report:
+        return _collect(args, (_start_models(args, report), report))
+
+
+def _collect(
+    args: argparse.Namespace, models: tuple[subprocess.Popen[bytes], IO[bytes]] | None
+) -> int:
     started = time.monotonic()
     distributions: list[dict[str, Any]] = []
     if 1 in args.tiers or args.all_distributions:
@@ -141,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     broken = [result.subject for result in results if not result.ok]
     if broken and not args.quiet:
         print(f"tier2: {len(broken)} failed: {', '.join(broken)}", file=sys.stderr)
-    return 1 if broken and args.fail_on_broken else 0
+    models_failed = models is not None and _finish_models(args, *models) != 0
+    return 1 if (broken or models_failed) and args.fail_on_broken else 0
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@
 - unchanged re-validation of the cpu and cuda130 wheelhouses (nothing to fetch);
 - a cold `imagegate build cpu` (build cache pruned, warm wheelhouse) against a hand-written
   BuildKit Dockerfile installing the same wheelhouse with no checks (a venv, two
-  bind-mounted `pip install --no-index` layers), back to back from a pruned cache;
+  bind-mounted `pip install --no-index` layers), back to back from a pruned cache; and
+  against the same hand-written Dockerfile installing with uv (bytecode compiled, as
+  imagegate's does), so the price of the checks alone shows too;
 - a rebuild after one light pin (accelerate 1.6.0 -> 1.7.0 -> 1.8.1 -> 1.9.0, each new to
   the build cache): torch's layer must be cached;
 - an unchanged `imagegate build cpu`.
@@ -22,6 +24,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from uv import find_uv_bin
 
 from imagegate.engine import Engine
 
@@ -53,9 +57,15 @@ def timed(action: Callable[[], None]) -> float:
     return time.monotonic() - started
 
 
-def hand_written(project: Path, tag: str) -> None:
+HAND_WRITTEN_UV = HAND_WRITTEN.replace(
+    "/opt/venv/bin/pip install",
+    "/uv/uv pip install --python /opt/venv/bin/python --no-cache --compile-bytecode",
+).replace("target=/w \\", "target=/w --mount=type=bind,source=uv,target=/uv \\")
+
+
+def hand_written(project: Path, tag: str, text: str = HAND_WRITTEN) -> None:
     dockerfile = project / "hand.Dockerfile"
-    dockerfile.write_text(HAND_WRITTEN, encoding="utf-8")
+    dockerfile.write_text(text, encoding="utf-8")
     command = ["/usr/bin/docker", "build", "-q", "-f", str(dockerfile), "-t", tag]
     command += ["--build-arg", "BASE_IMAGE=imagegate-base:bookworm", str(project)]
     done = subprocess.run(
@@ -95,13 +105,17 @@ def main() -> int:
             samples += [timed(lambda p=profile: imagegate(project, "wheelhouse", p))]
             samples += [timed(lambda p=profile: imagegate(project, "wheelhouse", p))]
         shutil.rmtree(project / "wheelhouse" / "cuda130")
-        cold, hand, rebuild, unchanged = [], [], [], []
+        (project / "uv").mkdir()
+        shutil.copy2(find_uv_bin(), project / "uv" / "uv")
+        cold, hand, hand_uv, rebuild, unchanged = [], [], [], [], []
         build = ["build", "cpu", "--tag", tags[0]]
         for _ in range(RUNS):
             engine.prune_build_cache()
             cold.append(timed(lambda: imagegate(project, *build, "--fresh")))
             engine.prune_build_cache()
             hand.append(timed(lambda: hand_written(project, tags[1])))
+            engine.prune_build_cache()
+            hand_uv.append(timed(lambda: hand_written(project, tags[1], HAND_WRITTEN_UV)))
         imagegate(project, *build)  # the cache warm again for the rebuilds
         for version in LIGHT[:RUNS]:
             bump_light_pin(project, version)
@@ -114,7 +128,9 @@ def main() -> int:
     print(row("wheelhouse cpu, nothing changed", revalidate["cpu"]))
     print(row("wheelhouse cuda130, nothing changed", revalidate["cuda130"]))
     print(row("hand-written BuildKit build of the same wheels (cold)", hand))
+    print(row("hand-written, installing with uv instead (cold)", hand_uv))
     print(row("imagegate build cpu, cold (vs hand-written)", cold, hand))
+    print(row("imagegate build cpu, cold (vs hand-written with uv)", cold, hand_uv))
     print(row("rebuild after one light pin (vs cold)", rebuild, cold))
     print(row("imagegate build cpu, nothing changed", unchanged))
     return 0

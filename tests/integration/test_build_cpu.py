@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import shlex
 from pathlib import Path
 
 from imagegate.engine import Engine
+from imagegate.smoke import ENTRY, IN_IMAGE_DIR, OFFLINE
 from imagegate.wheelhouse import PROTECTED
 
 from .conftest import Run, findings, imagegate
@@ -23,6 +26,34 @@ def test_cpu_image_builds_and_every_row_is_ok(cpu_build: Run) -> None:
     assert failed == []
     imported = {f["subject"] for f in document["findings"] if f["check"] == "import"}
     assert {"tokenizers", "safetensors", "huggingface_hub"} <= imported  # unpinned deps too
+    assert rows[("model", "gpt2/generate")]["status"] == "OK"
+    assert rows[("model", "llama/lora")]["status"] == "OK"
+    # Tier 3 ran in the build's own step, beside tiers 1-2: no container was started for it.
+    assert "==> tier 3" not in cpu_build.stderr
+
+
+def test_a_tier_3_failure_in_the_smoke_step_fails_it_and_is_reported(
+    cpu_build: Run, engine: Engine
+) -> None:
+    """What the build's step runs, with a model type transformers does not know: the step
+    exits 1 (so `docker build` fails) and the model report says which step broke."""
+    assert cpu_build.code == 0
+    command = ["/opt/venv/bin/python", f"{IN_IMAGE_DIR}/{ENTRY}", "--tiers", "1"]
+    command += ["--output", "/tmp/facts.json", "--models-output", "/tmp/models.json"]
+    command += ["--model-arg=--arch=nosucharch", "--model-arg=--quiet"]
+    command += ["--model-arg=--fail-on-broken", "--fail-on-broken"]  # as the Dockerfile's
+    command += ["--quiet"]
+    shell = f"{shlex.join(command)}; echo exit=$?; cat /tmp/models.json"
+    ran = engine.run(
+        "imagegate/cpu:latest", ["sh", "-c", shell], files={}, timeout=300, environment=OFFLINE
+    )
+
+    assert ran.exit_code == 0, ran.stderr
+    head, _, report = ran.stdout.partition("\n")
+    assert head == "exit=1"
+    steps = {step["step"]: step for step in json.loads(report)["steps"]}
+    assert steps["nosucharch/build"]["ok"] is False
+    assert "nosucharch" in steps["nosucharch/build"]["error"]
 
 
 def _wheel_files(engine: Engine, image: str) -> set[str]:

@@ -21,7 +21,7 @@ from imagegate.errors import ExitCode, ProfileError
 from imagegate.lock import Lock, lock_path
 from imagegate.profiles import Profile, load_profile, profile_names
 from imagegate.project import Project
-from imagegate.render import render, write
+from imagegate.render import BUILD_MODELS, INSTALLER_DIR, render, write
 
 HERE = Path(__file__).resolve().parent
 PROFILES = HERE.parents[1] / "profiles"
@@ -199,7 +199,22 @@ def test_the_build_context_holds_only_this_profile_wheelhouse(
     steps = installs(dockerfile(profile, project))
     sources = [s for step in steps for s in re.findall(r"--mount=type=bind,source=([^,\s]+)", step)]
     assert len(sources) >= len(steps)
-    assert [s for s in sources if not s.startswith(f"wheelhouse/{profile.name}")] == []
+    mounted = {s for s in sources if not s.startswith(f"wheelhouse/{profile.name}")}
+    assert mounted == {INSTALLER_DIR}  # imagegate's uv, and nothing else of the project
+    assert f"!{INSTALLER_DIR}/" in rules
+
+
+def test_tier_3_runs_beside_tiers_1_2_in_the_smoke_step(profile: Profile, project: Project) -> None:
+    """The build's own step collects tier 3 too (in its own process), so a build that just
+    ran needs no container for it: it fails the build like a broken import does."""
+    [smoke] = [i for i in instructions(dockerfile(profile, project)) if "collect.py" in i]
+
+    assert profile.probes.models
+    assert f'"--models-output", "{BUILD_MODELS}"' in smoke
+    for model in profile.probes.models:
+        assert f'"--model-arg=--arch={model}"' in smoke
+    assert '"--model-arg=--fail-on-broken"' in smoke  # a failing step fails the build
+    assert "--model-arg=--require-gpu" not in smoke  # a build has no GPU to require
 
 
 # -- profile values never become instructions -----------------------------------------------

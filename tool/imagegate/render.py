@@ -9,20 +9,31 @@ refuses most bad values first, with the key that holds them; this is the last gu
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from uv import find_uv_bin
 
 from imagegate import lock, nvidia_runtime, references
 from imagegate.errors import ProfileError
 from imagegate.files import write_atomic
 from imagegate.lock import Lock, lock_path
 from imagegate.profiles import Profile
-from imagegate.project import Project
-from imagegate.smoke import ENTRY, IN_IMAGE_DIR, OFFLINE, VENV_PYTHON, collector_args
+from imagegate.project import STATE, Project
+from imagegate.smoke import (
+    ENTRY,
+    IN_IMAGE_DIR,
+    OFFLINE,
+    VENV_PYTHON,
+    collector_args,
+    has_models,
+    model_args,
+)
 from imagegate.wheelhouse import PROTECTED, REST
 
 _TEMPLATES = Environment(
@@ -34,6 +45,11 @@ _TEMPLATES = Environment(
     autoescape=False,
 )
 BUILD_FACTS = "/opt/imagegate/build-facts.json"
+BUILD_MODELS = "/opt/imagegate/build-models.json"
+INSTALLER_DIR = f"{STATE}/installer"
+"""In the build context: the uv that installs the wheels (see `place_installer`)."""
+INSTALLER_MOUNT = "/opt/imagegate-installer"
+"""Tiers 1-2 and tier 3 as the build's own smoke step found them (no GPU in a build)."""
 _WORD = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+:/@\[\]-]*", re.ASCII)
 """What a profile may put into an instruction: no space, quote, backslash, `$` or line break."""
 
@@ -56,10 +72,15 @@ def render(profile: Profile, project: Project) -> dict[Path, str]:
     offline = [f"{key}={value}" for key, value in OFFLINE.items()]
     command = ["/usr/bin/env", *offline, VENV_PYTHON, f"{IN_IMAGE_DIR}/{ENTRY}"]
     command += [*collector_args(profile, fail_on_broken=True), "--output", BUILD_FACTS]
+    if has_models(profile):  # tier 3 beside tiers 1-2, in the same step
+        command += ["--models-output", BUILD_MODELS]
+        tier3 = [*model_args(profile, require_gpu=False), "--fail-on-broken"]
+        command += [f"--model-arg={arg}" for arg in tier3]
     common = {
         "name": profile.name,
         "source": project.relative(profile.path),
         "wheelhouse": project.relative(project.wheelhouse_dir(profile.name)),
+        "installer": INSTALLER_DIR,
     }
     lock_file = lock_path(profile)
     locked = Lock.read(lock_file) if lock_file.is_file() else None
@@ -77,6 +98,8 @@ def render(profile: Profile, project: Project) -> dict[Path, str]:
         smoke_dir=IN_IMAGE_DIR,
         python=VENV_PYTHON,
         smoke_command=json.dumps(command),
+        models=has_models(profile),
+        installer_mount=INSTALLER_MOUNT,
     )
     path = project.dockerfile(profile.name)
     ignore = _TEMPLATES.get_template("dockerignore.j2").render(**common)
@@ -128,3 +151,18 @@ def write(profile: Profile, project: Project, *, check_only: bool = False) -> Re
         changed=changed,
         stale_lock=stale,
     )
+
+
+def place_installer(project: Project) -> Path:
+    """Put the uv this imagegate runs where the Dockerfiles mount it from (unchanged, it is
+    not copied again: BuildKit keys the install layers on its bytes)."""
+    source = Path(find_uv_bin())
+    target = project.root / INSTALLER_DIR / "uv"
+    known = target.stat() if target.is_file() else None
+    here = source.stat()
+    if known is None or (known.st_size, known.st_mtime_ns) != (here.st_size, here.st_mtime_ns):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".uv.{os.getpid()}.tmp")
+        shutil.copy2(source, partial)
+        os.replace(partial, target)
+    return target

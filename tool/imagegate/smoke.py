@@ -71,7 +71,7 @@ def collect_models(
     engine: Engine, image: str, profile: Profile, *, python: str, require_gpu: bool
 ) -> ModelFacts:
     """Tier 3: tiny models and the profile's own steps, with the host's GPUs if it has any."""
-    args = _model_args(profile, require_gpu=require_gpu)
+    args = model_args(profile, require_gpu=require_gpu)
     output = _run_script(
         engine, image, python, TIER3, args, _models_budget(profile, args), gpus=True
     )
@@ -98,7 +98,12 @@ def _models_budget(profile: Profile, args: list[str]) -> float:
     return profile.probes.timeout * (len(args) + 5) + 600
 
 
-def _model_args(profile: Profile, *, require_gpu: bool) -> list[str]:
+def has_models(profile: Profile) -> bool:
+    """Whether the profile asks for tier 3 (tiny models or steps of its own)."""
+    return bool(profile.probes.models or profile.probes.steps)
+
+
+def model_args(profile: Profile, *, require_gpu: bool) -> list[str]:
     args = [f"--arch={model}" for model in profile.probes.models]
     args += [f"--step={name}={code}" for name, code in profile.probes.steps.items()]
     args += ["--timeout", f"{profile.probes.timeout:g}", "--quiet"]
@@ -144,7 +149,7 @@ def collect_from_python(python: Path, profile: Profile) -> Facts:
 
 def models_from_python(python: Path, profile: Profile, *, require_gpu: bool) -> ModelFacts:
     """Tier 3 in a Python environment on this machine."""
-    args = _model_args(profile, require_gpu=require_gpu)
+    args = model_args(profile, require_gpu=require_gpu)
     done = runner.run(
         [python, scripts_dir() / TIER3, *args],
         timeout=_models_budget(profile, args),

@@ -31,7 +31,7 @@ from imagegate import (
 from imagegate import lock as locks
 from imagegate.engine import Engine, ImageInfo
 from imagegate.errors import BuildFailed, EnvironmentProblem
-from imagegate.facts import Facts
+from imagegate.facts import Facts, ModelFacts
 from imagegate.files import sha256
 from imagegate.findings import Finding, Status, counts, passed
 from imagegate.hardware import CUDA_FACT
@@ -39,7 +39,7 @@ from imagegate.lock import Lock
 from imagegate.profiles import Profile
 from imagegate.project import Project
 from imagegate.references import with_tag_suffix
-from imagegate.smoke import collect_from_image, collect_models, script_files
+from imagegate.smoke import collect_from_image, collect_models, has_models, script_files
 from imagegate.verify import LOCK_LABEL, judge, judge_closure, judge_models, judge_runtime
 from imagegate.worker import WorkerTests
 
@@ -132,6 +132,7 @@ def verify_image(
     require_gpu: bool = False,
     fresh: bool = False,
     facts: Facts | None = None,
+    models: ModelFacts | None = None,
     worker_tests: WorkerTests | None = None,
 ) -> Verified:
     """Tiers 1-2 (the whole closure against the lock among them), then tier 3 (tiny models,
@@ -143,7 +144,8 @@ def verify_image(
 
     A passing verdict on the same image, interpreter, lock, profile, scripts and worker
     tests is reused (unless `fresh`); `facts` are tiers 1-2 already collected from this
-    image (its build's own).
+    image (its build's own), `models` its tier 3, used when no GPU could change it (none is
+    given to containers here, none is required).
     """
     info = engine.image(image)
     if info is None:
@@ -172,7 +174,9 @@ def verify_image(
     installed = sbom.installed_versions(facts)
     tiers = [*_closure(profile, facts, info), *judge(profile, facts)]
     tiers += judge_runtime(profile, info.env)  # what the image asks of the container runtime
-    findings = tiers + _models(profile, engine, image, python, tiers, require_gpu)
+    if models is not None and (require_gpu or engine.has_gpus()):
+        models = None  # a build has no GPU: its tier 3 skipped what this host can run
+    findings = tiers + _models(profile, engine, image, python, tiers, require_gpu, models)
     if worker_tests is not None:
         findings += _worker(
             profile, engine, image, info, facts, findings, worker_tests, require_gpu
@@ -239,9 +243,11 @@ def _models(
     python: str,
     tiers: list[Finding],
     require_gpu: bool,
+    models: ModelFacts | None,
 ) -> list[Finding]:
-    """Tier 3, when the profile has models or steps and tiers 1-2 passed."""
-    if not (profile.probes.models or profile.probes.steps):
+    """Tier 3, when the profile has models or steps and tiers 1-2 passed: `models` when
+    the build's own step collected them, else in a container now."""
+    if not has_models(profile):
         return []
     if not passed(tiers):
         skipped = Finding(
@@ -252,8 +258,9 @@ def _models(
             evidence="not run: tiers 1-2 failed",
         )
         return [skipped]
-    with progress.step("tier 3", ", ".join(profile.probes.models) or "steps"):
-        models = collect_models(engine, image, profile, python=python, require_gpu=require_gpu)
+    if models is None:
+        with progress.step("tier 3", ", ".join(profile.probes.models) or "steps"):
+            models = collect_models(engine, image, profile, python=python, require_gpu=require_gpu)
     return judge_models(profile, models)
 
 
@@ -308,6 +315,7 @@ def build(
     with timings.step("render", str(project.dockerfile(profile.name))):
         render.write(profile, project)
         _sync_smoke_scripts(project)
+        render.place_installer(project)
     with timings.step("base", profile.base.image):
         chosen = base.choose(profile, engine, override=base_image)
         progress.note(f"    using {chosen.ref} ({chosen.why})")
@@ -316,7 +324,7 @@ def build(
     base_info = engine.image(chosen.ref)
     inputs = build_inputs(project, profile, dockerfile, base_info.id if base_info else chosen.ref)
     existing = engine.image(tag)
-    image, built, facts = tag, True, None
+    image, built, facts, models = tag, True, None, None
     if not fresh and existing is not None and existing.labels.get(INPUTS_LABEL) == inputs:
         progress.note(f"==> build: {tag} was built from these exact inputs; not rebuilt")
     else:
@@ -333,12 +341,7 @@ def build(
             )
         built = log.ok
         if log.ok:
-            raw = engine.read_file(tag, render.BUILD_FACTS)
-            facts = (
-                Facts.from_json(raw.decode(), source=f"{tag}: {render.BUILD_FACTS}")
-                if raw
-                else None
-            )
+            facts, models = _build_facts(engine, tag, profile)
         else:
             if _NO_BUILDKIT in log.output:
                 raise EnvironmentProblem(f"docker build: {log.tail(1)}; set IMAGEGATE_DOCKER_CLI")
@@ -368,6 +371,7 @@ def build(
             require_gpu=require_gpu,
             fresh=fresh,
             facts=facts,
+            models=models,
             worker_tests=worker_tests,
         )
     findings = verified.findings
@@ -390,6 +394,19 @@ def build(
         reused=verified.reused,
         installed=verified.installed,
     )
+
+
+def _build_facts(
+    engine: Engine, tag: str, profile: Profile
+) -> tuple[Facts | None, ModelFacts | None]:
+    """What the build's own smoke step found (None where the image has no such file)."""
+    raw = engine.read_file(tag, render.BUILD_FACTS)
+    facts = Facts.from_json(raw.decode(), source=f"{tag}: {render.BUILD_FACTS}") if raw else None
+    raw = engine.read_file(tag, render.BUILD_MODELS) if has_models(profile) else None
+    models = (
+        ModelFacts.from_json(raw.decode(), source=f"{tag}: {render.BUILD_MODELS}") if raw else None
+    )
+    return facts, models
 
 
 def _sync_smoke_scripts(project: Project) -> None:
