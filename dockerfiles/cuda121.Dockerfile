@@ -19,16 +19,16 @@ RUN python3 -m venv /opt/venv
 # The wheels are installed, their bytecode compiled as pip would, by imagegate's own uv,
 # mounted for each step only (far faster); by pip where that uv cannot run.
 
-# The protected packages (torch, torchvision) and their closure, in a layer of
-# their own: a change to a lighter pin leaves it cached.
+# The protected packages (torch, torchvision) and their closure, in a layer of their own:
+# a change to a lighter pin leaves it cached.
 # Only the locked wheels, hashes required; bind-mounted, so no wheel stays in the image.
-RUN --mount=type=bind,source=wheelhouse/cuda121/protected,target=/wheels/protected \
+RUN \
+    --mount=type=bind,source=wheelhouse/cuda121/protected,target=/wheels/protected \
     --mount=type=bind,source=.imagegate/installer,target=/opt/imagegate-installer \
     if /opt/imagegate-installer/uv --version >/dev/null 2>&1; then \
       /opt/imagegate-installer/uv pip install --python /opt/venv/bin/python --no-cache \
         --compile-bytecode --link-mode=copy --no-index --no-deps --require-hashes \
-        --only-binary=:all: \
-        --find-links /wheels/protected -r /wheels/protected/requirements.txt; \
+        --only-binary=:all: --find-links /wheels/protected -r /wheels/protected/requirements.txt; \
     else \
       pip install --no-index --no-deps --require-hashes --only-binary=:all: \
         --find-links /wheels/protected -r /wheels/protected/requirements.txt; \
@@ -36,13 +36,13 @@ RUN --mount=type=bind,source=wheelhouse/cuda121/protected,target=/wheels/protect
 
 # Everything else in the lock.
 # Only the locked wheels, hashes required; bind-mounted, so no wheel stays in the image.
-RUN --mount=type=bind,source=wheelhouse/cuda121/rest,target=/wheels/rest \
+RUN \
+    --mount=type=bind,source=wheelhouse/cuda121/rest,target=/wheels/rest \
     --mount=type=bind,source=.imagegate/installer,target=/opt/imagegate-installer \
     if /opt/imagegate-installer/uv --version >/dev/null 2>&1; then \
       /opt/imagegate-installer/uv pip install --python /opt/venv/bin/python --no-cache \
         --compile-bytecode --link-mode=copy --no-index --no-deps --require-hashes \
-        --only-binary=:all: \
-        --find-links /wheels/rest -r /wheels/rest/requirements.txt; \
+        --only-binary=:all: --find-links /wheels/rest -r /wheels/rest/requirements.txt; \
     else \
       pip install --no-index --no-deps --require-hashes --only-binary=:all: \
         --find-links /wheels/rest -r /wheels/rest/requirements.txt; \

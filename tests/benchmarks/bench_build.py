@@ -116,7 +116,7 @@ def main() -> int:
             hand.append(timed(lambda: hand_written(project, tags[1])))
             engine.prune_build_cache()
             hand_uv.append(timed(lambda: hand_written(project, tags[1], HAND_WRITTEN_UV)))
-        imagegate(project, *build)  # the cache warm again for the rebuilds
+        imagegate(project, *build, "--fresh")  # the build cache warm again for the rebuilds
         for version in LIGHT[:RUNS]:
             bump_light_pin(project, version)
             rebuild.append(timed(lambda: imagegate(project, *build)))

@@ -94,25 +94,54 @@ def profile(request: pytest.FixtureRequest) -> Profile:
 def test_the_protected_layer_is_installed_before_the_rest(
     profile: Profile, project: Project
 ) -> None:
+    """Least often changed first: the protected closure, what nothing pins, then each pin
+    in the profile's order (without a lock, the rest group's folder in one step)."""
     steps = installs(dockerfile(profile, project))
     wheelhouse = f"wheelhouse/{profile.name}"
 
     assert profile.protected, f"{profile.name} protects nothing"
-    assert len(steps) == 2
     assert f"source={wheelhouse}/protected," in steps[0]
     assert "-r /wheels/protected/requirements.txt" in steps[0]
-    assert f"source={wheelhouse}/rest," in steps[1]
-    assert "-r /wheels/rest/requirements.txt" in steps[1]
+    if not lock_path(profile).is_file():
+        assert len(steps) == 2
+        assert f"source={wheelhouse}/rest," in steps[1]
+        assert "-r /wheels/rest/requirements.txt" in steps[1]
+        return
+    locked = Lock.read(lock_path(profile)).packages
+    pins = [name for name in profile.pins if name in locked and not locked[name].protected]
+    assert len(steps) == 2 + len(pins)  # a pin in the protected closure is installed there
+    assert "--find-links /wheels/deps " in steps[1]
+    for name, step in zip(pins, steps[2:], strict=True):
+        assert f"--find-links /wheels/pin-{name} " in step
+
+
+def test_a_pin_step_mounts_only_its_own_wheels(profile: Profile, project: Project) -> None:
+    """BuildKit keys a step on the bytes it mounts: a bump of one pin must leave the steps
+    before it, and the closure's step, cached."""
+    if not lock_path(profile).is_file():
+        pytest.skip(f"{profile.name} is not locked here")
+    locked = Lock.read(lock_path(profile))
+    for step in installs(dockerfile(profile, project))[2:]:
+        name = re.search(r"--find-links /wheels/pin-(\S+) ", step)[1]  # type: ignore[index]
+        sources = re.findall(r"--mount=type=bind,source=wheelhouse/[^/]+/rest/([^,]+),", step)
+        assert set(sources) == {wheel.filename for wheel in locked.packages[name].wheels}
 
 
 def test_every_install_takes_only_locked_wheels_with_hashes(
     profile: Profile, project: Project
 ) -> None:
-    """Versions live in the lock, not in the Dockerfile: pip may install nothing else."""
+    """Versions come from the lock: a step names only the lock's own lines, hashes and all,
+    and pip may install nothing else."""
+    path = lock_path(profile)
+    lines = (
+        {p.requirement() for p in Lock.read(path).packages.values()} if path.is_file() else set()
+    )
     for step in installs(dockerfile(profile, project)):
         words = step.split()
         assert {"--no-deps", "--require-hashes", "--only-binary=:all:"} <= set(words), step
-        assert pins_in(step) == set(), step
+        written = set(re.findall(r"'([^']+==[^']+)'", step))
+        assert written <= lines, step
+        assert {pin for pin in pins_in(step)} <= {line.split()[0] for line in written}, step
 
 
 def test_the_image_is_labelled_with_its_lock(profile: Profile, project: Project) -> None:

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from packaging.utils import canonicalize_name
 from uv import find_uv_bin
 
 from imagegate import lock, nvidia_runtime, references
 from imagegate.errors import ProfileError
 from imagegate.files import write_atomic
-from imagegate.lock import Lock, lock_path
+from imagegate.lock import Lock, Locked, lock_path
 from imagegate.profiles import Profile
 from imagegate.project import STATE, Project
 from imagegate.smoke import (
@@ -34,7 +35,7 @@ from imagegate.smoke import (
     has_models,
     model_args,
 )
-from imagegate.wheelhouse import PROTECTED, REST
+from imagegate.wheelhouse import PROTECTED, REQUIREMENTS, REST
 
 _TEMPLATES = Environment(
     loader=PackageLoader("imagegate", "templates"),
@@ -93,8 +94,7 @@ def render(profile: Profile, project: Project) -> dict[Path, str]:
         lock_digest=f"sha256:{locked.sha256}" if locked else "none: not locked",
         version=locked.sha256[:12] if locked else "unlocked",
         require_cuda=nvidia_runtime.require_cuda(profile),
-        groups=[PROTECTED, REST] if profile.protected else [REST],
-        protected=list(profile.protected),
+        layers=layers(profile, project, locked),
         smoke_dir=IN_IMAGE_DIR,
         python=VENV_PYTHON,
         smoke_command=json.dumps(command),
@@ -104,6 +104,81 @@ def render(profile: Profile, project: Project) -> dict[Path, str]:
     path = project.dockerfile(profile.name)
     ignore = _TEMPLATES.get_template("dockerignore.j2").render(**common)
     return {path: dockerfile, path.with_name(f"{path.name}.dockerignore"): ignore}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Layer:
+    """One install step of the Dockerfile: which wheels it mounts and what it installs."""
+
+    name: str
+    why: str
+    """The comment above the step."""
+    mounts: tuple[tuple[str, str], ...]
+    """(source in the build context, target in the step)."""
+    requirements: str
+    """The requirements file the step installs (in a mounted folder, or written by the step
+    from `lines`)."""
+    lines: tuple[str, ...] = ()
+
+    @property
+    def wheels(self) -> str:
+        return f"/wheels/{self.name}"
+
+
+REQUIREMENTS_IN_STEP = "/tmp/imagegate-requirements.txt"
+_REQUIREMENT = re.compile(r"[a-z0-9.-]+==[A-Za-z0-9.+!_-]+( --hash=sha256:[0-9a-f]{64})+", re.ASCII)
+
+
+def layers(profile: Profile, project: Project, locked: Lock | None) -> list[Layer]:
+    """The install steps, least often changed first: the protected closure (one folder),
+    then the rest of the closure that nothing pins, then each pin in its own step in the
+    order the profile lists them, so a bump reinstalls that pin and the ones after it only.
+
+    A step other than the protected one mounts its wheels one file at a time: BuildKit keys
+    a step on the bytes it mounts, so another pin's new wheel leaves it cached. Without a
+    lock (nothing to split by), one step installs the rest group's folder."""
+    wheelhouse = project.relative(project.wheelhouse_dir(profile.name))
+    steps: list[Layer] = []
+    if profile.protected:
+        folder = (f"{wheelhouse}/{PROTECTED}", f"/wheels/{PROTECTED}")
+        why = (
+            f"The protected packages ({', '.join(profile.protected)}) and their closure, in a "
+            "layer of their own: a change to a lighter pin leaves it cached."
+        )
+        steps.append(_folder_step(PROTECTED, why, folder))
+    if locked is None:
+        folder = (f"{wheelhouse}/{REST}", f"/wheels/{REST}")
+        return [*steps, _folder_step(REST, "Everything else in the lock.", folder)]
+    rest = [package for package in locked.packages.values() if not package.protected]
+    pinned = [canonicalize_name(name) for name in profile.pins]
+    unpinned = [package for package in rest if package.name not in pinned]
+    if unpinned:
+        why = "What the pins need and nothing pins: it changes less often than the pins."
+        steps.append(_files_step("deps", why, unpinned, wheelhouse))
+    for name in pinned:
+        package = locked.packages.get(name)
+        if package is not None and not package.protected:
+            why = f"The pin {name}, in a step of its own."
+            steps.append(_files_step(f"pin-{name}", why, [package], wheelhouse))
+    return steps
+
+
+def _folder_step(name: str, why: str, folder: tuple[str, str]) -> Layer:
+    return Layer(name=name, why=why, mounts=(folder,), requirements=f"{folder[1]}/{REQUIREMENTS}")
+
+
+def _files_step(name: str, why: str, packages: list[Locked], wheelhouse: str) -> Layer:
+    mounts = tuple(
+        (f"{wheelhouse}/{REST}/{wheel.filename}", f"/wheels/{name}/{wheel.filename}")
+        for package in packages
+        for wheel in package.wheels
+    )
+    lines = tuple(package.requirement() for package in packages)
+    written = [*lines, *(source for source, _ in mounts)]
+    for text in written:  # from the lock: each must stay one word of the instruction
+        if (_REQUIREMENT if "==" in text else _WORD).fullmatch(text) is None:
+            raise ProfileError(f"{name}: {text!r} cannot be written into a Dockerfile step")
+    return Layer(name=name, why=why, mounts=mounts, requirements=REQUIREMENTS_IN_STEP, lines=lines)
 
 
 def _refuse_what_is_not_a_word(profile: Profile, project: Project) -> None:
