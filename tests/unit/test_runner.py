@@ -99,3 +99,30 @@ def test_a_program_dies_with_imagegate_killed_outright() -> None:
     while alive(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert alive(marker) == []
+
+
+def test_programs_run_together_and_report_in_order(tmp_path: Path) -> None:
+    """The first waits for a file only the second makes: run one after the other, it would
+    wait until its timeout."""
+    flag = tmp_path / "flag"
+    waits = (
+        f"import os, time\nwhile not os.path.exists({str(flag)!r}): time.sleep(0.05)\nprint('saw')"
+    )
+    makes = f"open({str(flag)!r}, 'w').close(); print('made'); raise SystemExit(3)"
+
+    first, second = runner.run_together(
+        [[sys.executable, "-c", waits], [sys.executable, "-c", makes]], timeout=30
+    )
+
+    assert (first.returncode, first.output) == (0, "saw\n")
+    assert (second.returncode, second.output) == (3, "made\n")
+
+
+def test_a_timeout_in_one_stops_every_program_run_together() -> None:
+    slow, other = uuid.uuid4().hex, uuid.uuid4().hex
+
+    with pytest.raises(EnvironmentProblem, match="still running after 2s"):
+        runner.run_together([family(slow), family(other)], timeout=2)
+
+    time.sleep(0.3)
+    assert alive(slow) == [] and alive(other) == []

@@ -228,13 +228,17 @@ def resolve(profile: Profile, *, upgrade: bool = False) -> str:
     versions of the lock it replaces are preferred wherever they still fit."""
     kept = {} if upgrade else previous_versions(lock_path(profile))
     with scratch("lock") as folder:
-        # a conflict shows in the whole closure first
-        _resolve(profile, folder, "all", profile.requirements(), kept)
-        raw = tomllib.loads((folder / "pylock.all.toml").read_text(encoding="utf-8"))
+        whole = _compile_command(profile, folder, "all", profile.requirements(), kept)
+        commands = [whole]
+        if profile.protected:  # the protected closure alone, resolved at the same time
+            wanted = profile.requirements(protected_only=True)
+            commands.append(_compile_command(profile, folder, "protected", wanted, kept))
+        done = runner.run_together([c.args for c in commands], timeout=RESOLVE_TIMEOUT)
+        whole.read(done[0])  # a conflict shows in the whole closure first
+        raw = tomllib.loads(whole.output.read_text(encoding="utf-8"))
         protected: list[str] = []
         if profile.protected:
-            wanted = profile.requirements(protected_only=True)
-            first = _resolve(profile, folder, "protected", wanted, kept)
+            first = commands[1].read(done[1])
             protected = sorted(canonicalize_name(p.name) for p in first.packages)
     return portable(profile, raw, protected)
 
@@ -323,6 +327,32 @@ def _resolve(
     requirements: list[str],
     preferred: Mapping[str, str],
 ) -> Pylock:
+    command = _compile_command(profile, folder, name, requirements, preferred)
+    return command.read(runner.run(command.args, timeout=RESOLVE_TIMEOUT))
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Compile:
+    """One `uv pip compile` to run, and how to read what it wrote."""
+
+    profile: Profile
+    args: list[str]
+    output: Path
+    out_of_reach: Mapping[str, str]
+
+    def read(self, done: runner.Completed) -> Pylock:
+        if not done.ok:
+            raise _explain(self.profile, done.output, self.out_of_reach)
+        return Pylock.from_dict(tomllib.loads(self.output.read_text(encoding="utf-8")))
+
+
+def _compile_command(
+    profile: Profile,
+    folder: Path,
+    name: str,
+    requirements: list[str],
+    preferred: Mapping[str, str],
+) -> _Compile:
     source = folder / f"{name}.in"
     source.write_text("\n".join(requirements) + "\n", encoding="utf-8")
     others = [pin for pin in profile.requirements() if pin not in requirements]
@@ -356,10 +386,7 @@ def _resolve(
             args += ["--extra-index-url", profile.indexes[index]]
         else:
             out_of_reach[index] = why
-    done = runner.run(args, timeout=RESOLVE_TIMEOUT)
-    if not done.ok:
-        raise _explain(profile, done.output, out_of_reach)
-    return Pylock.from_dict(tomllib.loads(output.read_text(encoding="utf-8")))
+    return _Compile(profile=profile, args=args, output=output, out_of_reach=out_of_reach)
 
 
 def _explain(profile: Profile, output: str, out_of_reach: Mapping[str, str]) -> Exception:

@@ -82,6 +82,35 @@ def run(
     return Completed(args=argv, returncode=process.wait(), output="".join(lines))
 
 
+def run_together(commands: Sequence[Sequence[str | Path]], *, timeout: float) -> list[Completed]:
+    """Run programs at the same time and wait for every one (results in the same order).
+
+    An error, an interrupt or a timeout stops every one still running, as `run` does."""
+    argvs = [tuple(str(arg) for arg in args) for args in commands]
+    processes: list[subprocess.Popen[str]] = []
+    done: list[Completed] = []
+    try:
+        with interrupts.deferred():
+            processes += [_start(argv, dict(os.environ), None) for argv in argvs]
+        for argv, process in zip(argvs, processes, strict=True):
+            # The others keep running meanwhile; what they print waits in their pipes.
+            with contextlib.closing(_lines_until(process, timeout)) as output:
+                text = "".join(output)
+            done.append(Completed(args=argv, returncode=process.wait(), output=text))
+    except subprocess.TimeoutExpired as expired:
+        for process in processes:
+            stop_group(process)
+        name = Path(str(expired.cmd[0])).name
+        raise EnvironmentProblem(
+            f"{name}: still running after {timeout:g}s; it was stopped"
+        ) from None
+    except BaseException:
+        for process in processes:
+            stop_group(process)
+        raise
+    return done
+
+
 def _start(
     argv: tuple[str, ...], env: Mapping[str, str], cwd: Path | None
 ) -> subprocess.Popen[str]:
