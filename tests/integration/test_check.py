@@ -141,7 +141,8 @@ def test_deep_checks_from_other_folders_share_one_unpacked_torch(
     tmp_path: Path, cpu_wheelhouse: Path, workspace: Path
 ) -> None:
     """uv's cache knows a local wheel by its path: trials install from the wheel store, so
-    a second project's deep check does not add another unpacked torch to that cache."""
+    a second project's deep check does not add another unpacked torch to that cache, and
+    the bytecode the first compiled for torch serves the second."""
     env = {"UV_CACHE_DIR": str(tmp_path / "uv"), "IMAGEGATE_WHEEL_STORE": str(tmp_path / "store")}
     projects = []
     for name in ("one", "two"):
@@ -152,8 +153,13 @@ def test_deep_checks_from_other_folders_share_one_unpacked_torch(
     first = imagegate("check", "cpu", "--deep", "--profiles", str(projects[0]), env=env)
     assert first.code == 0, first.stderr[-2000:]
     after_first = size(tmp_path / "uv")
+    [compiled] = (tmp_path / "pycache").rglob("site-packages/torch/__init__.cpython-311.pyc")
+    compiled_at = compiled.stat().st_mtime_ns
     second = imagegate("check", "cpu", "--deep", "--profiles", str(projects[1]), env=env)
 
     assert second.code == 0, second.stderr[-2000:]
     assert after_first > 300_000_000  # torch unpacked once
     assert size(tmp_path / "uv") - after_first < 20_000_000  # and not again
+    # torch's modules were compiled by the first trial and loaded by the second as they were
+    assert compiled.stat().st_mtime_ns == compiled_at
+    assert list((tmp_path / "trial-slots").glob("[0-9]")) == []  # no slot left taken

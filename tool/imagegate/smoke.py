@@ -6,6 +6,7 @@ so what a build checks and what `verify` checks cannot drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib.resources import as_file, files
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -137,22 +138,27 @@ OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONDONTWRITEB
 """No hub, no network: what the tiers prove must not depend on either."""
 
 
-def collect_from_python(python: Path, profile: Profile) -> Facts:
-    """Tiers 1-2 in a Python environment on this machine (a venv, a pod's interpreter)."""
+def collect_from_python(
+    python: Path, profile: Profile, *, env: Mapping[str, str] | None = None
+) -> Facts:
+    """Tiers 1-2 in a Python environment on this machine (a venv, a pod's interpreter);
+    `env` adds to (or overrides) the offline environment they run in."""
     done = runner.run(
         [python, scripts_dir() / ENTRY, *collector_args(profile), "--quiet"],
         timeout=_tiers_budget(profile),
-        env=OFFLINE,
+        env={**OFFLINE, **(env or {})},
     )
     return Facts.from_json(done.output, source=f"{python}: {ENTRY}")
 
 
-def models_from_python(python: Path, profile: Profile, *, require_gpu: bool) -> ModelFacts:
+def models_from_python(
+    python: Path, profile: Profile, *, require_gpu: bool, env: Mapping[str, str] | None = None
+) -> ModelFacts:
     """Tier 3 in a Python environment on this machine."""
     args = model_args(profile, require_gpu=require_gpu)
     done = runner.run(
         [python, scripts_dir() / TIER3, *args],
         timeout=_models_budget(profile, args),
-        env=OFFLINE,
+        env={**OFFLINE, **(env or {})},
     )
     return ModelFacts.from_json(done.output, source=f"{python}: {TIER3}")

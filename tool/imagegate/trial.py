@@ -15,9 +15,12 @@ import platform
 import re
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+from filelock import FileLock, Timeout
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
@@ -69,13 +72,57 @@ def tiers(profile: Profile, directory: Path, *, tier3: bool = False) -> list[Fin
                 [*UV_INSTALL, "--python", python, *sources, *wanted],
                 f"installing the lock from {directory}",
             )
-        with progress.step("tiers", f"{profile.name}: tiers 1-{3 if tier3 else 2} in the venv"):
-            found = judge(profile, collect_from_python(python, profile))
+        with (
+            progress.step("tiers", f"{profile.name}: tiers 1-{3 if tier3 else 2} in the venv"),
+            _stable_path(venv) as stable,
+        ):
+            python = stable / "bin" / "python"
+            env = _bytecode_env() if stable != venv else {}
+            found = judge(profile, collect_from_python(python, profile, env=env))
             if tier3:
-                found += judge_models(
-                    profile, models_from_python(python, profile, require_gpu=False)
-                )
+                models = models_from_python(python, profile, require_gpu=False, env=env)
+                found += judge_models(profile, models)
     return found
+
+
+SLOTS = 8
+"""Trials that can share compiled bytecode at once (a ninth runs without)."""
+
+
+@contextmanager
+def _stable_path(venv: Path) -> Iterator[Path]:
+    """The venv under a path that is the same for every trial (a link in a free slot), so
+    the bytecode Python compiles for a module there serves the next trial too.
+
+    Python finds a venv from the path it was started by, so modules load from the link's
+    path; their bytecode goes to one cache keyed by that path (`_bytecode_env`) and is
+    used again only while the source's size and mtime match. A trial's files are links to
+    uv's cache, so torch's bytes unpacked once keep one mtime: its compiled modules are
+    shared, and another version of a file is compiled anew. All slots taken: the venv's
+    own path, nothing shared."""
+    slots = store().parent / "trial-slots"
+    slots.mkdir(parents=True, exist_ok=True)
+    for slot in range(SLOTS):
+        held = FileLock(slots / f"{slot}.lock")
+        try:
+            held.acquire(timeout=0)
+        except Timeout:
+            continue
+        link = slots / str(slot)
+        try:
+            link.unlink(missing_ok=True)  # left by a trial killed outright
+            link.symlink_to(venv, target_is_directory=True)
+            yield link
+        finally:
+            link.unlink(missing_ok=True)
+            held.release()
+        return
+    yield venv
+
+
+def _bytecode_env() -> dict[str, str]:
+    """Write and read bytecode in imagegate's cache, never in the venv."""
+    return {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(store().parent / "pycache")}
 
 
 def store() -> Path:
