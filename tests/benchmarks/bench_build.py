@@ -51,10 +51,18 @@ def imagegate(project: Path, *args: str) -> None:
         sys.exit(f"bench: imagegate {' '.join(args)} failed:\n{done.stderr[-2000:]}")
 
 
+MADE: set[str] = set()
+"""Every image a run made: each build of a tag leaves the one before it untagged."""
+
+
 def timed(action: Callable[[], None]) -> float:
     started = time.monotonic()
     action()
-    return time.monotonic() - started
+    seconds = time.monotonic() - started
+    for tag in ("imagegate-bench/cpu:latest", "imagegate-bench/hand:latest"):
+        if (info := Engine().image(tag)) is not None:
+            MADE.add(info.id)
+    return seconds
 
 
 HAND_WRITTEN_UV = HAND_WRITTEN.replace(
@@ -122,8 +130,8 @@ def main() -> int:
             rebuild.append(timed(lambda: imagegate(project, *build)))
         for _ in range(RUNS):
             unchanged.append(timed(lambda: imagegate(project, *build)))
-    for tag in tags:
-        engine.remove_image(tag)
+    for ref in [*tags, *MADE]:
+        engine.remove_image(ref)
     print(f"{'':<54}{'median (min-max)':>24}  ratio")
     print(row("wheelhouse cpu, nothing changed", revalidate["cpu"]))
     print(row("wheelhouse cuda130, nothing changed", revalidate["cuda130"]))

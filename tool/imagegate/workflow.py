@@ -327,6 +327,7 @@ def build(
     image, built, facts, models = tag, True, None, None
     if not fresh and existing is not None and existing.labels.get(INPUTS_LABEL) == inputs:
         progress.note(f"==> build: {tag} was built from these exact inputs; not rebuilt")
+        facts, models = _build_facts(engine, tag, profile)  # its own build's smoke step
     else:
         with timings.step("build", tag):
             log = engine.build(
