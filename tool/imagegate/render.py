@@ -47,10 +47,10 @@ _TEMPLATES = Environment(
 )
 BUILD_FACTS = "/opt/imagegate/build-facts.json"
 BUILD_MODELS = "/opt/imagegate/build-models.json"
+"""Tiers 1-2 and tier 3 as the build's own smoke step found them (no GPU in a build)."""
 INSTALLER_DIR = f"{STATE}/installer"
 """In the build context: the uv that installs the wheels (see `place_installer`)."""
 INSTALLER_MOUNT = "/opt/imagegate-installer"
-"""Tiers 1-2 and tier 3 as the build's own smoke step found them (no GPU in a build)."""
 _WORD = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+:/@\[\]-]*", re.ASCII)
 """What a profile may put into an instruction: no space, quote, backslash, `$` or line break."""
 
@@ -174,9 +174,11 @@ def _files_step(name: str, why: str, packages: list[Locked], wheelhouse: str) ->
         for wheel in package.wheels
     )
     lines = tuple(package.requirement() for package in packages)
-    written = [*lines, *(source for source, _ in mounts)]
-    for text in written:  # from the lock: each must stay one word of the instruction
-        if (_REQUIREMENT if "==" in text else _WORD).fullmatch(text) is None:
+    # From the lock, but each must stay one word of the instruction (a quoted one for lines).
+    written = [(line, _REQUIREMENT) for line in lines]
+    written += [(source, _WORD) for source, _ in mounts]
+    for text, shape in written:
+        if shape.fullmatch(text) is None:
             raise ProfileError(f"{name}: {text!r} cannot be written into a Dockerfile step")
     return Layer(name=name, why=why, mounts=mounts, requirements=REQUIREMENTS_IN_STEP, lines=lines)
 

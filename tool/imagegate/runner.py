@@ -72,9 +72,7 @@ def run(
     except subprocess.TimeoutExpired:
         assert process is not None
         stop_group(process)
-        raise EnvironmentProblem(
-            f"{Path(argv[0]).name}: still running after {timeout:g}s; it was stopped"
-        ) from None
+        raise _outlived(argv[0], timeout) from None
     except BaseException:
         if process is not None:
             stop_group(process)
@@ -100,15 +98,18 @@ def run_together(commands: Sequence[Sequence[str | Path]], *, timeout: float) ->
     except subprocess.TimeoutExpired as expired:
         for process in processes:
             stop_group(process)
-        name = Path(str(expired.cmd[0])).name
-        raise EnvironmentProblem(
-            f"{name}: still running after {timeout:g}s; it was stopped"
-        ) from None
+        raise _outlived(str(expired.cmd[0]), timeout) from None
     except BaseException:
         for process in processes:
             stop_group(process)
         raise
     return done
+
+
+def _outlived(program: str, timeout: float) -> EnvironmentProblem:
+    return EnvironmentProblem(
+        f"{Path(program).name}: still running after {timeout:g}s; it was stopped"
+    )
 
 
 def _start(

@@ -131,8 +131,7 @@ def verify_image(
     python: str | None = None,
     require_gpu: bool = False,
     fresh: bool = False,
-    facts: Facts | None = None,
-    models: ModelFacts | None = None,
+    own_reports: bool = False,
     worker_tests: WorkerTests | None = None,
 ) -> Verified:
     """Tiers 1-2 (the whole closure against the lock among them), then tier 3 (tiny models,
@@ -143,9 +142,10 @@ def verify_image(
     tiers before it passed: the worker's deployment settings, then each test in the image.
 
     A passing verdict on the same image, interpreter, lock, profile, scripts and worker
-    tests is reused (unless `fresh`); `facts` are tiers 1-2 already collected from this
-    image (its build's own), `models` its tier 3, used when no GPU could change it (none is
-    given to containers here, none is required).
+    tests is reused (unless `fresh`). With `own_reports` (an image imagegate just built, or
+    found built from the same inputs), tiers 1-2 are read from its build's smoke step, and
+    its tier 3 too where no GPU could change it (none given to containers here, none
+    required), instead of run again in a container.
     """
     info = engine.image(image)
     if info is None:
@@ -154,13 +154,14 @@ def verify_image(
             "or pass --image REF"
         )
     python = interpreters.resolve(profile, engine, image, info, python)
+    gpus = engine.has_gpus()
     wanted = verdicts.key(
         profile,
         image_id=info.id,
         python=python,
         lock_sha256=_file_sha256(locks.lock_path(profile)),
         require_gpu=require_gpu,
-        gpus=engine.has_gpus(),
+        gpus=gpus,
         worker_tests=sha256(worker_tests.path) if worker_tests is not None else "",
     )
     kept = None if fresh else verdicts.recall(project, profile, wanted)
@@ -169,17 +170,18 @@ def verify_image(
         return Verified(
             findings=kept.findings, python=python, reused=kept.when, installed=kept.installed
         )
+    facts, models = _build_reports(engine, image, profile) if own_reports else (None, None)
     if facts is None:
         facts = collect_from_image(engine, image, profile, python=python)
     installed = sbom.installed_versions(facts)
     tiers = [*_closure(profile, facts, info), *judge(profile, facts)]
     tiers += judge_runtime(profile, info.env)  # what the image asks of the container runtime
-    if models is not None and (require_gpu or engine.has_gpus()):
+    if require_gpu or gpus:
         models = None  # a build has no GPU: its tier 3 skipped what this host can run
     findings = tiers + _models(profile, engine, image, python, tiers, require_gpu, models)
     if worker_tests is not None:
         findings += _worker(
-            profile, engine, image, info, facts, findings, worker_tests, require_gpu
+            profile, engine, image, info, facts, findings, worker_tests, require_gpu, gpus
         )
     if passed(findings):
         verdicts.keep(project, profile, wanted, image, findings, installed)
@@ -195,6 +197,7 @@ def _worker(
     before: list[Finding],
     tests: WorkerTests,
     require_gpu: bool,
+    gpus: bool,
 ) -> list[Finding]:
     """Tier 4, when tiers 1-3 passed: a worker on a broken stack proves nothing more."""
     if not passed(before):
@@ -215,7 +218,7 @@ def _worker(
         tests,
         cuda_runtime=cuda,
         require_cuda=info.env.get("NVIDIA_REQUIRE_CUDA"),
-        gpus=engine.has_gpus(),
+        gpus=gpus,
         require_gpu=require_gpu,
     )
 
@@ -324,10 +327,9 @@ def build(
     base_info = engine.image(chosen.ref)
     inputs = build_inputs(project, profile, dockerfile, base_info.id if base_info else chosen.ref)
     existing = engine.image(tag)
-    image, built, facts, models = tag, True, None, None
+    image, built = tag, True
     if not fresh and existing is not None and existing.labels.get(INPUTS_LABEL) == inputs:
         progress.note(f"==> build: {tag} was built from these exact inputs; not rebuilt")
-        facts, models = _build_facts(engine, tag, profile)  # its own build's smoke step
     else:
         with timings.step("build", tag):
             log = engine.build(
@@ -341,9 +343,7 @@ def build(
                 },
             )
         built = log.ok
-        if log.ok:
-            facts, models = _build_facts(engine, tag, profile)
-        else:
+        if not log.ok:
             if _NO_BUILDKIT in log.output:
                 raise EnvironmentProblem(f"docker build: {log.tail(1)}; set IMAGEGATE_DOCKER_CLI")
             image = unverified_tag(tag)
@@ -371,8 +371,7 @@ def build(
             image,
             require_gpu=require_gpu,
             fresh=fresh,
-            facts=facts,
-            models=models,
+            own_reports=built,
             worker_tests=worker_tests,
         )
     findings = verified.findings
@@ -397,7 +396,7 @@ def build(
     )
 
 
-def _build_facts(
+def _build_reports(
     engine: Engine, tag: str, profile: Profile
 ) -> tuple[Facts | None, ModelFacts | None]:
     """What the build's own smoke step found (None where the image has no such file)."""
