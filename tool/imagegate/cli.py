@@ -338,6 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument(
         "--image", metavar="REF", help="gate this image, built elsewhere: every tier, no build"
     )
+    sub.add_argument(
+        "--tag", help="the image reference to build as (default: imagegate/PROFILE:latest)"
+    )
 
     sub = command(
         "verify",
@@ -510,6 +513,8 @@ def _gate(args: argparse.Namespace) -> ExitCode:
             "gate: --python names the interpreter of an image built elsewhere; pass --image REF "
             "too (an image gate builds names its own)"
         )
+    if args.tag is not None and args.image is not None:
+        raise UsageError("gate: --tag names the image gate builds; with --image nothing is built")
     with _holding(args, profile):
         gated = workflow.gate(
             profile,
@@ -518,6 +523,7 @@ def _gate(args: argparse.Namespace) -> ExitCode:
             push=args.push,
             bom_file=args.sbom or _project(args).sbom(profile.name),
             image=args.image,
+            tag=args.tag,
             python=args.python,
             base_image=args.base_image,
             require_gpu=args.require_gpu,

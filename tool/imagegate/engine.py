@@ -64,6 +64,10 @@ class ImageInfo:
     env: Mapping[str, str] = field(default_factory=dict)
     """The image config's environment (what a container starts with, and what a container
     runtime reads its requirements from)."""
+    layers: tuple[str, ...] = ()
+    """The digests of its filesystem's layers (RootFS): what its files are made of."""
+    repo_digests: tuple[str, ...] = ()
+    """`repository@sha256:…` for each manifest a registry holds of it (set by a push)."""
 
 
 class Engine:
@@ -130,6 +134,8 @@ class Engine:
             command=tuple((image.attrs.get("Config") or {}).get("Cmd") or ()),
             entrypoint=tuple((image.attrs.get("Config") or {}).get("Entrypoint") or ()),
             env=_environment((image.attrs.get("Config") or {}).get("Env") or []),
+            layers=tuple((image.attrs.get("RootFS") or {}).get("Layers") or ()),
+            repo_digests=tuple(image.attrs.get("RepoDigests") or ()),
         )
 
     def present(self, image: str, paths: Sequence[str]) -> list[str]:
@@ -181,16 +187,23 @@ class Engine:
             return [], ["/dev/kfd:/dev/kfd:rwm", "/dev/dri:/dev/dri:rwm"]
         return [], []
 
-    def label(self, image: str, ref: str, labels: Mapping[str, str]) -> None:
-        """Tag `image` as `ref` with extra labels (a new image whose only change is them)."""
+    def label(self, image: str, ref: str, labels: Mapping[str, str]) -> str:
+        """Tag `image` as `ref` with extra labels (a new image whose only change is them);
+        the new image's ID."""
         repository, tag = references.repository_and_tag(ref)
         changes = [f"LABEL {key}={json.dumps(value)}" for key, value in labels.items()]
         with self._calling(f"tag it as {ref} with labels", image):
             container = self._client.containers.create(image, command=["true"])
             try:
-                container.commit(repository=repository, tag=tag, changes=changes)
+                made = container.commit(repository=repository, tag=tag, changes=changes)
             finally:
                 container.remove(force=True)
+        return str(made.id)
+
+    def registry_digest(self, ref: str) -> str:
+        """The digest of the manifest the registry holds under `ref`, as the registry says."""
+        with self._calling("ask its registry for it", ref):
+            return str(self._client.images.get_registry_data(ref).id)
 
     def push(self, ref: str) -> str:
         """Push `ref`; the digest the registry answered with."""
@@ -224,9 +237,13 @@ class Engine:
         target: str | None = None,
         labels: Mapping[str, str] | None = None,
         echo: bool = True,
+        iidfile: Path | None = None,
     ) -> runner.Completed:
-        """`docker build` with BuildKit; the returned output holds the whole log."""
+        """`docker build` with BuildKit; the returned output holds the whole log. With
+        `iidfile`, the ID of the image built is written there (the tag may move since)."""
         args = [_cli(), "build", "--progress=plain", "-f", str(dockerfile), "-t", tag]
+        if iidfile is not None:
+            args += ["--iidfile", str(iidfile)]
         for key, value in build_args.items():
             args += ["--build-arg", f"{key}={value}"]
         for key, value in (labels or {}).items():

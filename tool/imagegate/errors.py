@@ -40,3 +40,9 @@ class BuildFailed(ImagegateError):
     """The image build failed on the stack itself (a smoke step or an install): exit 1."""
 
     exit_code = ExitCode.VERIFICATION_FAILED
+
+
+class PushMismatch(ImagegateError):
+    """What a registry holds under the pushed reference is not the image judged: exit 1."""
+
+    exit_code = ExitCode.VERIFICATION_FAILED

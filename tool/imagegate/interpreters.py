@@ -66,21 +66,21 @@ def _described(interpreter: Interpreter) -> str:
     return f"{interpreter.path} ({interpreter.version}, without {', '.join(lacking)})"
 
 
-def resolve(
-    profile: Profile, engine: Engine, image: str, info: ImageInfo, python: str | None
-) -> str:
-    """The interpreter to run the tiers with in `image` (see the module's docstring)."""
+def resolve(profile: Profile, engine: Engine, info: ImageInfo, python: str | None) -> str:
+    """The interpreter to run the tiers with in the image `info` describes (see the module's
+    docstring), looked for in that very image ID, wherever its tag points meanwhile."""
+    image, where = info.id, info.ref
     if python is not None:
         if not python.startswith("/"):
-            raise UsageError(f"--python {python}: give the interpreter's absolute path in {image}")
+            raise UsageError(f"--python {python}: give the interpreter's absolute path in {where}")
         if not engine.present(image, [python]):
-            raise UsageError(f"--python {python}: no such file in {image}; pass its interpreter")
+            raise UsageError(f"--python {python}: no such file in {where}; pass its interpreter")
         return python
     named = info.labels.get(PYTHON_LABEL)
     if named is not None:
         if not engine.present(image, [named]):
             raise UsageError(
-                f"{image}: its label {PYTHON_LABEL} names {named}, which is not in the image; "
+                f"{where}: its label {PYTHON_LABEL} names {named}, which is not in the image; "
                 "pass --python PATH"
             )
         return named
@@ -88,7 +88,7 @@ def resolve(
     present = engine.present(image, looked)
     if not present:
         folders = ", ".join(dict.fromkeys(path.rsplit("/", 1)[0] for path in looked))
-        raise UsageError(f"{image}: no Python found (looked in {folders}); pass --python PATH")
+        raise UsageError(f"{where}: no Python found (looked in {folders}); pass --python PATH")
     launcher = next((path for path in present if path.endswith("3")), present[0])
     wanting = wanted(profile)
-    return choose(image, collect_interpreters(engine, image, launcher, present, wanting), wanting)
+    return choose(where, collect_interpreters(engine, image, launcher, present, wanting), wanting)

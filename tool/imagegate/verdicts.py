@@ -6,11 +6,14 @@ as loaded (pins, invariants, facts, probes), the in-image scripts' bytes, imageg
 version, whether GPU steps were required and whether GPUs were visible, and the worker's
 tests (tier 4) when there are any. Any change to one
 is another key, so a changed probe, script or lock is never served an old verdict.
+
+Only a verdict this user's imagegate reached, sealed (`seal`), on that very image ID, and
+passing is ever served: the folder is the project's, and a CI cache, a branch or a person
+may have written it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import time
@@ -21,9 +24,9 @@ from typing import Any
 
 from packaging.utils import NormalizedName, canonicalize_name
 
-from imagegate import __version__
-from imagegate.files import sha256, write_atomic
-from imagegate.findings import Finding, Status
+from imagegate import __version__, seal
+from imagegate.files import sha256
+from imagegate.findings import Finding, Status, passed
 from imagegate.profiles import Profile
 from imagegate.project import Project
 from imagegate.smoke import script_files
@@ -72,18 +75,24 @@ def _file(project: Project, profile: Profile) -> Path:
     return project.state / "verdicts" / f"{profile.name}.json"
 
 
-def recall(project: Project, profile: Profile, wanted: str) -> Kept | None:
-    try:
-        entries = json.loads(_file(project, profile).read_text(encoding="utf-8"))
-        entry = next(e for e in entries if e["key"] == wanted)
-        return Kept(
-            findings=[_finding(row) for row in entry["findings"]],
-            when=str(entry["when"]),
-            image=str(entry["image"]),
-            installed={canonicalize_name(n): str(v) for n, v in entry["installed"].items()},
-        )
-    except (OSError, ValueError, KeyError, TypeError, StopIteration):
-        return None
+def recall(project: Project, profile: Profile, wanted: str, *, image_id: str) -> Kept | None:
+    """The verdict kept under `wanted`, served only when it is intact (sealed by this user's
+    imagegate, see `seal`), was reached on `image_id`, and passed: a verdict that failed is
+    never a reason to skip a judgement."""
+    for entry in seal.entries(_file(project, profile)):
+        if entry.get("key") != wanted or entry.get("image_id") != image_id:
+            continue
+        try:
+            kept = Kept(
+                findings=[_finding(row) for row in entry["findings"]],
+                when=str(entry["when"]),
+                image=str(entry["image"]),
+                installed={canonicalize_name(n): str(v) for n, v in entry["installed"].items()},
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+        return kept if passed(kept.findings) else None
+    return None
 
 
 def keep(
@@ -93,25 +102,23 @@ def keep(
     image: str,
     found: list[Finding],
     installed: Mapping[NormalizedName, str],
+    *,
+    image_id: str,
 ) -> str:
-    """Remember a verdict and what the image holds; returns when it was reached."""
+    """Remember a passing verdict reached on `image_id` and what the image holds; returns
+    when it was reached. A verdict that did not pass is not kept."""
     when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    path = _file(project, profile)
-    try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
-        assert isinstance(entries, list)
-    except (OSError, ValueError, AssertionError):
-        entries = []
+    if not passed(found):
+        return when
     entry = {
         "key": wanted,
         "when": when,
         "image": image,
+        "image_id": image_id,
         "findings": [f.to_dict() for f in found],
         "installed": dict(sorted(installed.items())),
     }
-    entries = [entry, *(e for e in entries if e.get("key") != wanted)][:KEPT]
-    with contextlib.suppress(OSError):  # a verdict not kept is only judged again next time
-        write_atomic(path, json.dumps(entries, indent=1))
+    seal.add(_file(project, profile), entry, unique="key", kept=KEPT)
     return when
 
 

@@ -13,16 +13,21 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from packaging.utils import NormalizedName
 
 from imagegate import (
     base,
+    builds,
+    files,
     interpreters,
     preflight,
     progress,
     provenance,
+    references,
     render,
+    runner,
     sbom,
     verdicts,
     wheelhouse,
@@ -30,7 +35,7 @@ from imagegate import (
 )
 from imagegate import lock as locks
 from imagegate.engine import Engine, ImageInfo
-from imagegate.errors import BuildFailed, EnvironmentProblem
+from imagegate.errors import BuildFailed, EnvironmentProblem, PushMismatch
 from imagegate.facts import Facts, ModelFacts
 from imagegate.files import sha256
 from imagegate.findings import Finding, Status, counts, passed
@@ -68,6 +73,8 @@ class Built:
     findings: list[Finding]
     built: bool
     """False when the image's own smoke step failed; `image` is then the unverified stack."""
+    image_id: str
+    """The image built (or found built from the same inputs by imagegate) and judged."""
     wheelhouse: wheelhouse.Outcome
     base_image: str
     size: int
@@ -92,7 +99,10 @@ class Built:
             "size_bytes": self.size,
             "seconds": self.seconds,
             **Verified(
-                findings=self.findings, python=self.python, reused=self.reused
+                findings=self.findings,
+                python=self.python,
+                image_id=self.image_id,
+                reused=self.reused,
             ).report_fields(),
         }
 
@@ -111,6 +121,8 @@ class Verified:
     findings: list[Finding]
     python: str
     """The interpreter in the image that the tiers ran with."""
+    image_id: str
+    """The image judged: every tier ran on this ID, whatever its tag pointed at meanwhile."""
     reused: str | None = None
     """When the verdict reused was reached; None when the tiers ran now."""
     installed: Mapping[NormalizedName, str] = field(default_factory=dict)
@@ -119,7 +131,7 @@ class Verified:
 
     def report_fields(self) -> dict[str, object]:
         reused = {"verdict": f"reused from {self.reused}"} if self.reused else {}
-        return {"python": self.python, **reused}
+        return {"image_id": self.image_id, "python": self.python, **reused}
 
 
 def verify_image(
@@ -141,11 +153,13 @@ def verify_image(
     Tier 4 follows when the project has a RunPod worker's tests (`worker_tests`) and the
     tiers before it passed: the worker's deployment settings, then each test in the image.
 
-    A passing verdict on the same image, interpreter, lock, profile, scripts and worker
-    tests is reused (unless `fresh`). With `own_reports` (an image imagegate just built, or
-    found built from the same inputs), tiers 1-2 are read from its build's smoke step, and
-    its tier 3 too where no GPU could change it (none given to containers here, none
-    required), instead of run again in a container.
+    The image is looked up once: every tier runs on that image ID. A passing verdict
+    imagegate reached and sealed on the same image ID, interpreter, lock, profile, scripts
+    and worker tests is reused (unless `fresh`). With `own_reports` (the caller knows
+    imagegate built this image from the current inputs: `builds.by_imagegate`), tiers 1-2
+    are read from its build's smoke step, and its tier 3 too where no GPU could change it
+    (none given to containers here, none required), instead of run again in a container.
+    What an image merely carries (labels, a facts file its parent wrote) is never trusted.
     """
     info = engine.image(image)
     if info is None:
@@ -153,39 +167,43 @@ def verify_image(
             f"{image}: no such image here; build it with `imagegate build {profile.name}` "
             "or pass --image REF"
         )
-    python = interpreters.resolve(profile, engine, image, info, python)
+    image_id = info.id  # from here on the ID is judged, wherever the tag moves meanwhile
+    python = interpreters.resolve(profile, engine, info, python)
     gpus = engine.has_gpus()
     wanted = verdicts.key(
         profile,
-        image_id=info.id,
+        image_id=image_id,
         python=python,
         lock_sha256=_file_sha256(locks.lock_path(profile)),
         require_gpu=require_gpu,
         gpus=gpus,
         worker_tests=sha256(worker_tests.path) if worker_tests is not None else "",
     )
-    kept = None if fresh else verdicts.recall(project, profile, wanted)
+    kept = None if fresh else verdicts.recall(project, profile, wanted, image_id=image_id)
     if kept is not None:
-        progress.note(f"==> verdict reused from {kept.when} ({info.id[:19]})")
+        progress.note(f"==> verdict reused from {kept.when} ({image_id[:19]})")
         return Verified(
-            findings=kept.findings, python=python, reused=kept.when, installed=kept.installed
+            findings=kept.findings,
+            python=python,
+            image_id=image_id,
+            reused=kept.when,
+            installed=kept.installed,
         )
-    facts, models = _build_reports(engine, image, profile) if own_reports else (None, None)
+    facts, models = _build_reports(engine, info, profile) if own_reports else (None, None)
     if facts is None:
-        facts = collect_from_image(engine, image, profile, python=python)
+        facts = collect_from_image(engine, image_id, profile, python=python)
     installed = sbom.installed_versions(facts)
     tiers = [*_closure(profile, facts, info), *judge(profile, facts)]
     tiers += judge_runtime(profile, info.env)  # what the image asks of the container runtime
     if require_gpu or gpus:
         models = None  # a build has no GPU: its tier 3 skipped what this host can run
-    findings = tiers + _models(profile, engine, image, python, tiers, require_gpu, models)
+    findings = tiers + _models(profile, engine, image_id, python, tiers, require_gpu, models)
     if worker_tests is not None:
         findings += _worker(
-            profile, engine, image, info, facts, findings, worker_tests, require_gpu, gpus
+            profile, engine, image_id, info, facts, findings, worker_tests, require_gpu, gpus
         )
-    if passed(findings):
-        verdicts.keep(project, profile, wanted, image, findings, installed)
-    return Verified(findings=findings, python=python, installed=installed)
+    verdicts.keep(project, profile, wanted, image, findings, installed, image_id=image_id)
+    return Verified(findings=findings, python=python, image_id=image_id, installed=installed)
 
 
 def _worker(
@@ -328,11 +346,21 @@ def build(
     inputs = build_inputs(project, profile, dockerfile, base_info.id if base_info else chosen.ref)
     existing = engine.image(tag)
     image, built = tag, True
-    if not fresh and existing is not None and existing.labels.get(INPUTS_LABEL) == inputs:
+    ours = existing.id if existing is not None else ""
+    if ours and not builds.by_imagegate(project, profile, image_id=ours, inputs=inputs):
+        if existing is not None and existing.labels.get(INPUTS_LABEL) == inputs:
+            progress.note(
+                f"==> build: {tag} ({ours[:19]}) says it was built from these inputs, but "
+                "imagegate did not build it; building"
+            )
+        ours = ""
+    if ours and not fresh:
         progress.note(f"==> build: {tag} was built from these exact inputs; not rebuilt")
+        image_id = ours
     else:
         with timings.step("build", tag):
-            log = engine.build(
+            log, image_id = _docker_build(
+                engine,
                 context=project.root,
                 dockerfile=dockerfile,
                 tag=tag,
@@ -343,14 +371,17 @@ def build(
                 },
             )
         built = log.ok
-        if not log.ok:
+        if log.ok:
+            builds.remember(project, profile, image_id=image_id, inputs=inputs)
+        else:
             if _NO_BUILDKIT in log.output:
                 raise EnvironmentProblem(f"docker build: {log.tail(1)}; set IMAGEGATE_DOCKER_CLI")
             image = unverified_tag(tag)
             with timings.step(
                 "stack", f"the build failed; building the unverified stack as {image}"
             ):
-                stack = engine.build(
+                stack, image_id = _docker_build(
+                    engine,
                     context=project.root,
                     dockerfile=dockerfile,
                     tag=image,
@@ -368,7 +399,7 @@ def build(
             profile,
             project,
             engine,
-            image,
+            image_id,
             require_gpu=require_gpu,
             fresh=fresh,
             own_reports=built,
@@ -380,10 +411,11 @@ def build(
             f"{profile.name}: the smoke step failed in the build but not in a container; "
             f"last lines:\n{log.tail(15)}"
         )
-    info = engine.image(image)
+    info = engine.image(image_id)
     return Built(
         profile=profile.name,
         image=image,
+        image_id=image_id,
         findings=findings,
         built=built,
         wheelhouse=outcome,
@@ -396,16 +428,29 @@ def build(
     )
 
 
+def _docker_build(engine: Engine, **arguments: Any) -> tuple[runner.Completed, str]:
+    """`engine.build`, and the ID of the image it built as the build itself reports it
+    ("" when it failed): the tag names whatever was tagged last."""
+    with files.scratch("build") as folder:
+        iidfile = folder / "iid"
+        log = engine.build(**arguments, iidfile=iidfile)
+        image_id = iidfile.read_text(encoding="utf-8").strip() if iidfile.is_file() else ""
+    if log.ok and not image_id:
+        raise EnvironmentProblem("docker build: it reported no image ID (--iidfile); update Docker")
+    return log, image_id
+
+
 def _build_reports(
-    engine: Engine, tag: str, profile: Profile
+    engine: Engine, info: ImageInfo, profile: Profile
 ) -> tuple[Facts | None, ModelFacts | None]:
-    """What the build's own smoke step found (None where the image has no such file)."""
-    raw = engine.read_file(tag, render.BUILD_FACTS)
-    facts = Facts.from_json(raw.decode(), source=f"{tag}: {render.BUILD_FACTS}") if raw else None
-    raw = engine.read_file(tag, render.BUILD_MODELS) if has_models(profile) else None
-    models = (
-        ModelFacts.from_json(raw.decode(), source=f"{tag}: {render.BUILD_MODELS}") if raw else None
-    )
+    """What the build's own smoke step found in the image `info` names (None where it has
+    no such file). Only for an image imagegate built: anyone can write these files."""
+    raw = engine.read_file(info.id, render.BUILD_FACTS)
+    source = f"{info.ref}: {render.BUILD_FACTS}"
+    facts = Facts.from_json(raw.decode(), source=source) if raw else None
+    raw = engine.read_file(info.id, render.BUILD_MODELS) if has_models(profile) else None
+    source = f"{info.ref}: {render.BUILD_MODELS}"
+    models = ModelFacts.from_json(raw.decode(), source=source) if raw else None
     return facts, models
 
 
@@ -431,6 +476,8 @@ class Gated:
     reason: str
     findings: list[Finding]
     seconds: dict[str, float]
+    image_id: str = ""
+    """The image judged: what was pushed is it, labelled; empty when nothing was judged."""
     sbom: str = ""
     """The SBOM's digest (the image's `org.imagegate.sbom` label); empty when none was written."""
     bom_file: Path | None = None
@@ -441,6 +488,7 @@ class Gated:
             "pushed": self.pushed,
             "ref": self.ref,
             "digest": self.digest,
+            "image_id": self.image_id,
             "reason": self.reason,
             "seconds": self.seconds,
             **({"sbom": str(self.bom_file), "sbom_digest": self.sbom} if self.bom_file else {}),
@@ -455,15 +503,20 @@ def gate(
     push: str,
     bom_file: Path,
     image: str | None = None,
+    tag: str | None = None,
     python: str | None = None,
     base_image: str | None = None,
     require_gpu: bool = False,
     fresh: bool = False,
     worker_tests: WorkerTests | None = None,
 ) -> Gated:
-    """Check, build (or take `image`, built elsewhere), verify; label and push `push` only
-    when every finding passed, with the SBOM of what it pushes written to `bom_file` and
-    its digest in a label."""
+    """Check, build (as `tag`, or take `image`, built elsewhere), verify; label and push
+    `push` only when every finding passed, with the SBOM of what it pushes written to
+    `bom_file` and its digest in a label.
+
+    What is labelled and pushed is the image ID that was judged, never whatever a tag
+    names by then; the registry is then asked what it holds under `push`, which must be
+    the digest of that very image (see `_push_judged`)."""
     timings = Timings()
     with timings.step("check", f"preflight of {profile.name}"):
         findings = preflight.check(profile)
@@ -487,6 +540,7 @@ def gate(
             profile,
             project,
             engine,
+            tag=tag,
             base_image=base_image,
             require_gpu=require_gpu,
             fresh=fresh,
@@ -496,7 +550,7 @@ def gate(
         timings.steps.update({f"build.{k}": v for k, v in built.seconds.items()})
         if not built.passed:
             return refused("the image failed its smoke tiers")
-        image, python, installed = built.image, built.python, built.installed
+        image_id, python, installed = built.image_id, built.python, built.installed
     else:
         with timings.step("verify", f"every tier against {image}, networking off"):
             verified = verify_image(
@@ -512,7 +566,7 @@ def gate(
         findings += verified.findings
         if not passed(verified.findings):
             return refused("the image failed its smoke tiers")
-        python, installed = verified.python, verified.installed
+        image_id, python, installed = verified.image_id, verified.python, verified.installed
     lock = Lock.read(locks.lock_path(profile))
     bom = sbom.write(bom_file, sbom.document(push, installed, lock))
     progress.note(f"==> sbom: {bom_file} ({bom})")
@@ -522,6 +576,7 @@ def gate(
         interpreters.PYTHON_LABEL: python,
         sbom.LABEL: bom,
         "org.imagegate.verified": "passed",
+        VERIFIED_IMAGE_LABEL: image_id,
         "org.imagegate.findings": json.dumps(counts(findings), sort_keys=True),
     }
     ran = [f for f in findings if f.tier == worker.TIER and f.check == "worker"]
@@ -529,8 +584,7 @@ def gate(
         ok = sum(f.status is Status.OK for f in ran)
         labels[worker.LABEL] = f"passed: {ok} of {len(ran)} tests"
     with timings.step("push", push):
-        engine.label(image, push, labels)
-        digest = engine.push(push)
+        digest = _push_judged(engine, image_id, push, labels)
     return Gated(
         profile=profile.name,
         ref=push,
@@ -539,6 +593,40 @@ def gate(
         reason="every finding passed",
         findings=findings,
         seconds=timings.steps,
+        image_id=image_id,
         sbom=bom,
         bom_file=bom_file,
     )
+
+
+VERIFIED_IMAGE_LABEL = "org.imagegate.verified-image"
+"""On a gated image: the ID of the image imagegate judged, whose layers it holds unchanged.
+Like every label it is inherited by images built FROM it, whose own IDs differ."""
+
+
+def _push_judged(engine: Engine, image_id: str, push: str, labels: Mapping[str, str]) -> str:
+    """Label the judged `image_id` as `push` and push it; the manifest digest pushed.
+
+    The labelled copy must hold the judged image's layers unchanged, the registry must
+    hold that digest under `push`, and it must be the labelled copy's (a tag moved during
+    the push would have sent another image): else PushMismatch."""
+    judged = engine.image(image_id)
+    labelled = engine.label(image_id, push, labels)
+    copy = engine.image(labelled)
+    if judged is None or copy is None or copy.layers != judged.layers:
+        raise PushMismatch(
+            f"{push}: the labelled copy of {image_id[:19]} does not hold its layers; "
+            "nothing was pushed"
+        )
+    digest = engine.push(push)
+    repository, _ = references.repository_and_tag(push)
+    held = engine.registry_digest(push)
+    ours = engine.image(labelled)
+    if held != digest or ours is None or f"{repository}@{digest}" not in ours.repo_digests:
+        raise PushMismatch(
+            f"{push}: the registry holds {held}, the push reported {digest}, and the judged "
+            f"image {image_id[:19]} labelled is {labelled[:19]}: they are not one image; "
+            f"do not deploy {push}, and gate it again"
+        )
+    progress.note(f"==> gate: {push} is {digest}, the judged {image_id[:19]} labelled")
+    return digest
