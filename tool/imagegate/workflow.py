@@ -40,7 +40,14 @@ from imagegate.profiles import Profile
 from imagegate.project import Project
 from imagegate.references import with_tag_suffix
 from imagegate.smoke import collect_from_image, collect_models, has_models, script_files
-from imagegate.verify import LOCK_LABEL, judge, judge_closure, judge_models, judge_runtime
+from imagegate.verify import (
+    LOCK_LABEL,
+    judge,
+    judge_closure,
+    judge_models,
+    judge_runtime,
+    kernels,
+)
 from imagegate.worker import WorkerTests
 
 STACK_STAGE = "stack"
@@ -218,6 +225,7 @@ def _worker(
         tests,
         cuda_runtime=cuda,
         require_cuda=info.env.get("NVIDIA_REQUIRE_CUDA"),
+        kernels=kernels(profile, facts),
         gpus=gpus,
         require_gpu=require_gpu,
     )
