@@ -13,7 +13,8 @@ from imagegate.errors import BuildFailed
 from imagegate.facts import Facts
 from imagegate.findings import Finding, Status, counts, passed
 from imagegate.profiles import Profile, load_profile
-from imagegate.verify import judge, same_build
+from imagegate.target import Platform, Target
+from imagegate.verify import judge, judge_platform, same_build
 
 SHIPPED = Path(__file__).resolve().parents[2] / "profiles"
 
@@ -587,3 +588,37 @@ def test_a_cpu_torch_in_a_cuda_profile_cannot_report_its_architectures() -> None
     assert row.status is Status.BROKEN
     assert "AttributeError" in row.evidence
     assert _kernel_rows(_cuda130(), facts) == {}
+
+
+def test_an_image_for_the_profiles_platform_passes() -> None:
+    cpu = load_profile("cpu", SHIPPED)
+
+    row = judge_platform(cpu, Platform(os="linux", architecture="amd64"))
+
+    assert (row.tier, row.check, row.status) == (1, "platform", Status.OK)
+    assert row.expected == "linux/amd64 (manylinux_2_36_x86_64)"
+
+
+def test_an_arm64_image_fails_a_profile_that_targets_x86_64() -> None:
+    cpu = load_profile("cpu", SHIPPED)
+
+    row = judge_platform(cpu, Platform(os="linux", architecture="arm64", variant="v8"))
+
+    assert (row.tier, row.status, row.actual) == (1, Status.WRONG_VERSION, "linux/arm64/v8")
+    assert "linux/arm64" in row.evidence and "manylinux_2_36_x86_64" in row.evidence
+
+
+def test_an_aarch64_profile_takes_an_arm64_image_of_any_variant() -> None:
+    cpu = load_profile("cpu", SHIPPED)
+    arm = replace(cpu, target=Target(python="3.11", platform="manylinux_2_28_aarch64"))
+
+    assert judge_platform(arm, Platform(os="linux", architecture="arm64", variant="v8")).status is (
+        Status.OK
+    )
+    assert judge_platform(arm, Platform(os="linux", architecture="amd64")).status.failed
+
+
+def test_an_image_config_naming_no_platform_is_skipped() -> None:
+    row = judge_platform(load_profile("cpu", SHIPPED), Platform(os="", architecture=""))
+
+    assert row.status is Status.SKIPPED

@@ -27,6 +27,7 @@ from docker.types import DeviceRequest
 
 from imagegate import progress, references, runner
 from imagegate.errors import EnvironmentProblem
+from imagegate.target import Platform
 
 BUILD_TIMEOUT = 4 * 3600.0
 PROBE_TIMEOUT = 5
@@ -64,6 +65,8 @@ class ImageInfo:
     env: Mapping[str, str] = field(default_factory=dict)
     """The image config's environment (what a container starts with, and what a container
     runtime reads its requirements from)."""
+    platform: Platform = field(default_factory=lambda: Platform(os="", architecture=""))
+    """The image config's os, architecture and variant: where its binaries run."""
 
 
 class Engine:
@@ -130,6 +133,11 @@ class Engine:
             command=tuple((image.attrs.get("Config") or {}).get("Cmd") or ()),
             entrypoint=tuple((image.attrs.get("Config") or {}).get("Entrypoint") or ()),
             env=_environment((image.attrs.get("Config") or {}).get("Env") or []),
+            platform=Platform(
+                os=str(image.attrs.get("Os") or ""),
+                architecture=str(image.attrs.get("Architecture") or ""),
+                variant=str(image.attrs.get("Variant") or ""),
+            ),
         )
 
     def present(self, image: str, paths: Sequence[str]) -> list[str]:

@@ -26,6 +26,7 @@ from imagegate.hardware import CUDA_FACT, Kernels, machine_code, ptx
 from imagegate.known_issues import KnownIssue
 from imagegate.lock import Lock
 from imagegate.profiles import Profile
+from imagegate.target import Platform
 
 
 def judge(
@@ -447,6 +448,31 @@ def _has_floor(terms: list[nvidia_runtime.Term], floors: Mapping[str, str | None
         and term.operator in (">=", ">", "=")
         and Version(term.value) >= Version(floor)
         for term in terms
+    )
+
+
+def judge_platform(profile: Profile, image: Platform) -> Finding:
+    """Tier 1: the image config's os and architecture against the profile's target.platform
+    (a wheel tag: manylinux_2_36_x86_64 is linux/amd64, an aarch64 one linux/arm64).
+
+    Judged from the config alone, before any container starts: a foreign image would not
+    run here, and its wheels are not the ones the lock chose. The variant (arm64's v8) is
+    shown, not judged: a wheel tag names none. A config naming no platform is SKIPPED."""
+    wanted = profile.target.oci_platform
+    expected = f"{wanted} ({profile.target.platform})"
+    common = partial(Finding, tier=1, check="platform", subject="image platform", expected=expected)
+    if not image.os or not image.architecture:
+        return common(
+            status=Status.SKIPPED,
+            actual=str(image) or "not stated",
+            evidence=("the image config names no os or architecture"),
+        )
+    if (image.os, image.architecture) == (wanted.os, wanted.architecture):
+        return common(status=Status.OK, actual=str(image))
+    return common(
+        status=Status.WRONG_VERSION,
+        actual=str(image),
+        evidence=f"image is {image}; profile {profile.name} targets {expected}",
     )
 
 

@@ -45,6 +45,7 @@ from imagegate.verify import (
     judge,
     judge_closure,
     judge_models,
+    judge_platform,
     judge_runtime,
     kernels,
 )
@@ -160,6 +161,9 @@ def verify_image(
             f"{image}: no such image here; build it with `imagegate build {profile.name}` "
             "or pass --image REF"
         )
+    platform = judge_platform(profile, info.platform)
+    if not passed([platform]):  # a foreign image: no container of it is started
+        return Verified(findings=[platform], python=python or "")
     python = interpreters.resolve(profile, engine, image, info, python)
     gpus = engine.has_gpus()
     wanted = verdicts.key(
