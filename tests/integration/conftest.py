@@ -175,6 +175,16 @@ def cpu_build(base_image: str, workspace: Path) -> Run:
     return imagegate("build", "cpu", "--format", "json", cwd=workspace)
 
 
+CUDA130_IMAGE = "imagegate/cuda130:latest"
+
+
+@pytest.fixture(scope="session")
+def cuda130(base_image: str, workspace: Path) -> Run:
+    """`imagegate build cuda130` once for the session; its image (CUDA130_IMAGE, 6 GB) is
+    shared by the tests that judge a real CUDA 13.0 stack."""
+    return imagegate("build", "cuda130", "--format", "json", cwd=workspace)
+
+
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real registry server (Debian's docker-registry) on 127.0.0.1, for pushes."""

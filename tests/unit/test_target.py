@@ -132,3 +132,8 @@ def test_only_pep600_manylinux_platforms_name_a_target(platform: str, valid: boo
 def test_a_target_with_an_unknown_platform_has_no_tags() -> None:
     with pytest.raises(ValueError, match="not a manylinux platform"):
         _ = Target(python="3.11", platform="win_amd64").tags
+
+
+def test_a_wheel_platform_names_the_image_platform_its_binaries_run_on() -> None:
+    assert str(CPU.oci_platform) == "linux/amd64"
+    assert str(ARM.oci_platform) == "linux/arm64"

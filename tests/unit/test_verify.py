@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,8 @@ from imagegate.errors import BuildFailed
 from imagegate.facts import Facts
 from imagegate.findings import Finding, Status, counts, passed
 from imagegate.profiles import Profile, load_profile
-from imagegate.verify import judge, same_build
+from imagegate.target import Platform, Target
+from imagegate.verify import judge, judge_platform, same_build
 
 SHIPPED = Path(__file__).resolve().parents[2] / "profiles"
 
@@ -483,7 +485,7 @@ def test_distribution_names_in_facts_are_normalized() -> None:
     assert facts.python_version == "3.10.12"
 
 
-def _arch_facts(value: str | None, *, ok: bool = True) -> Facts:
+def _arch_facts(value: str | None, *, ok: bool = True, torch: str = "2.14.1") -> Facts:
     item = {
         "kind": "fact",
         "subject": "torch._C._cuda_getArchFlags()",
@@ -498,35 +500,125 @@ def _arch_facts(value: str | None, *, ok: bool = True) -> Facts:
         "schema": 1,
         "python": {"version": "3.11.2"},
         "environment": {},
-        "distributions": [],
+        "distributions": [dist("torch", torch)],
         "items": [item],
     }
     return Facts.from_dict(document)
 
 
-def _cuda130() -> Profile:
-    return load_profile("cuda130", Path(__file__).resolve().parents[2] / "profiles")
+def _cuda130(*architectures: str) -> Profile:
+    profile = load_profile("cuda130", SHIPPED)
+    if not architectures:
+        return profile
+    return replace(profile, hardware=replace(profile.hardware, architectures=architectures))
 
 
-def _arch_row(profile: Profile, facts: Facts) -> Finding:
-    [row] = [f for f in judge(profile, facts) if f.subject == "CUDA architectures"]
-    return row
+REAL_CU130 = "sm_75 sm_80 sm_86 sm_90 sm_100 sm_120"
+"""What torch 2.14.1 (PyPI's CUDA 13.0 build) reports from torch._C._cuda_getArchFlags()."""
 
 
-def test_the_compiled_cuda_architectures_match_the_declaration() -> None:
-    profile = _cuda130()
-    row = _arch_row(profile, _arch_facts("sm_75 sm_80 sm_86 sm_90 sm_100 sm_120"))
-    assert row.status is Status.OK
+def _kernel_rows(profile: Profile, facts: Facts) -> dict[str, Finding]:
+    return {f.subject: f for f in judge(profile, facts) if f.check == "kernel"}
 
 
-def test_a_build_without_blackwell_kernels_is_wrong_for_a_blackwell_profile() -> None:
-    profile = _cuda130()
-    row = _arch_row(profile, _arch_facts("sm_75 sm_80 sm_86 sm_90"))
-    assert row.status is Status.WRONG_VERSION
-    assert row.expected == "sm_75 sm_80 sm_86 sm_90 sm_100 sm_120"
+def test_every_declared_target_served_by_its_own_cubin_is_ok() -> None:
+    rows = _kernel_rows(_cuda130(), _arch_facts(REAL_CU130))
+
+    assert list(rows) == REAL_CU130.split()
+    assert all(row.status is Status.OK for row in rows.values())
+    assert rows["sm_90"].actual == "sm_90"
+
+
+def test_a_target_runs_on_the_newest_cubin_of_its_major_at_or_below_it() -> None:
+    rows = _kernel_rows(_cuda130("sm_89", "sm_121", "sm_103"), _arch_facts(REAL_CU130))
+
+    assert {target: row.actual for target, row in rows.items()} == {
+        "sm_89": "sm_86",
+        "sm_121": "sm_120",
+        "sm_103": "sm_100",
+    }
+    assert all(row.status is Status.OK for row in rows.values())
+
+
+def test_torch_compiled_for_more_than_the_targets_passes() -> None:
+    rows = _kernel_rows(_cuda130("sm_90"), _arch_facts(REAL_CU130))
+
+    assert [(t, r.status) for t, r in rows.items()] == [("sm_90", Status.OK)]
+
+
+def test_a_target_without_a_kernel_fails_naming_it_the_torch_build_and_its_codes() -> None:
+    profile = _cuda130("sm_90", "sm_110", "sm_100")
+    facts = _arch_facts(REAL_CU130, torch="2.14.1+cu130")
+
+    rows = _kernel_rows(profile, facts)
+
+    failed = [(r.tier, r.subject, r.status) for r in rows.values() if r.status.failed]
+    assert failed == [(1, "sm_110", Status.MISSING)]
+    row = rows["sm_110"]
+    assert row.actual == "none"
+    assert "torch 2.14.1+cu130" in row.evidence and REAL_CU130 in row.evidence
+    assert "sm_110" in row.evidence and "cuda130.yaml" in row.evidence
+
+
+def test_one_row_per_target_without_a_kernel() -> None:
+    rows = _kernel_rows(_cuda130("sm_75", "sm_100", "sm_120"), _arch_facts("sm_75 sm_80 sm_90"))
+
+    failing = sorted(target for target, row in rows.items() if row.status.failed)
+    assert failing == ["sm_100", "sm_120"]
+
+
+def test_a_target_served_only_by_ptx_fails_and_names_the_ptx() -> None:
+    rows = _kernel_rows(_cuda130("sm_90", "sm_120"), _arch_facts("sm_80 sm_90 compute_90"))
+
+    assert rows["sm_90"].status is Status.OK
+    assert rows["sm_120"].status is Status.MISSING
+    assert rows["sm_120"].actual == "PTX compute_90 only"
+    assert "compute_90" in rows["sm_120"].evidence
+
+
+def test_ptx_newer_than_the_target_is_not_named() -> None:
+    rows = _kernel_rows(_cuda130("sm_86"), _arch_facts("sm_90 compute_90"))
+
+    assert (rows["sm_86"].status, rows["sm_86"].actual) == (Status.MISSING, "none")
 
 
 def test_a_cpu_torch_in_a_cuda_profile_cannot_report_its_architectures() -> None:
-    row = _arch_row(_cuda130(), _arch_facts(None, ok=False))
+    facts = _arch_facts(None, ok=False)
+    [row] = [f for f in judge(_cuda130(), facts) if f.subject == "CUDA architectures"]
     assert row.status is Status.BROKEN
     assert "AttributeError" in row.evidence
+    assert _kernel_rows(_cuda130(), facts) == {}
+
+
+def test_an_image_for_the_profiles_platform_passes() -> None:
+    cpu = load_profile("cpu", SHIPPED)
+
+    row = judge_platform(cpu, Platform(os="linux", architecture="amd64"))
+
+    assert (row.tier, row.check, row.status) == (1, "platform", Status.OK)
+    assert row.expected == "linux/amd64 (manylinux_2_36_x86_64)"
+
+
+def test_an_arm64_image_fails_a_profile_that_targets_x86_64() -> None:
+    cpu = load_profile("cpu", SHIPPED)
+
+    row = judge_platform(cpu, Platform(os="linux", architecture="arm64", variant="v8"))
+
+    assert (row.tier, row.status, row.actual) == (1, Status.WRONG_VERSION, "linux/arm64/v8")
+    assert "linux/arm64" in row.evidence and "manylinux_2_36_x86_64" in row.evidence
+
+
+def test_an_aarch64_profile_takes_an_arm64_image_of_any_variant() -> None:
+    cpu = load_profile("cpu", SHIPPED)
+    arm = replace(cpu, target=Target(python="3.11", platform="manylinux_2_28_aarch64"))
+
+    assert judge_platform(arm, Platform(os="linux", architecture="arm64", variant="v8")).status is (
+        Status.OK
+    )
+    assert judge_platform(arm, Platform(os="linux", architecture="amd64")).status.failed
+
+
+def test_an_image_config_naming_no_platform_is_skipped() -> None:
+    row = judge_platform(load_profile("cpu", SHIPPED), Platform(os="", architecture=""))
+
+    assert row.status is Status.SKIPPED

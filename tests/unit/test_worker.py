@@ -11,6 +11,7 @@ import pytest
 
 from imagegate.errors import ProfileError
 from imagegate.findings import Status
+from imagegate.hardware import Kernels
 from imagegate.profiles import load_profile
 from imagegate.worker import RunResult, WorkerTest, WorkerTests, judge_deployment, judge_run
 
@@ -159,6 +160,20 @@ def test_a_gpu_type_outside_the_profiles_architectures_fails() -> None:
     assert v100.status is Status.BROKEN and v100.actual == "sm_70"
     assert ada.status is Status.OK and ada.actual == "sm_89"  # sm_86 code runs on sm_89
     assert typo.status is Status.BROKEN and typo.actual == "unknown"
+
+
+def test_a_gpu_type_is_judged_against_the_images_own_kernels() -> None:
+    profile = load_profile("cuda130", SHIPPED)  # declares sm_120 (RTX 5090)
+    tests = parsed(gpuTypeIds=["NVIDIA GeForce RTX 5090", "NVIDIA L40S"])
+    older = Kernels(build="2.14.1", codes=("sm_80", "sm_86", "sm_90"))
+
+    rtx5090, l40s = judge_deployment(
+        profile, tests, cuda_runtime="13.0", require_cuda=None, kernels=older
+    )
+
+    assert (rtx5090.status, rtx5090.actual) == (Status.BROKEN, "sm_120")
+    assert "torch 2.14.1" in rtx5090.evidence and "sm_80 sm_86 sm_90" in rtx5090.evidence
+    assert l40s.status is Status.OK and "sm_86" in l40s.evidence
 
 
 def run_of(output: str, code: int, *, timed_out: bool = False) -> RunResult:

@@ -27,6 +27,7 @@ from docker.types import DeviceRequest
 
 from imagegate import progress, references, runner
 from imagegate.errors import EnvironmentProblem
+from imagegate.target import Platform
 
 BUILD_TIMEOUT = 4 * 3600.0
 PROBE_TIMEOUT = 5
@@ -68,6 +69,8 @@ class ImageInfo:
     """The digests of its filesystem's layers (RootFS): what its files are made of."""
     repo_digests: tuple[str, ...] = ()
     """`repository@sha256:…` for each manifest a registry holds of it (set by a push)."""
+    platform: Platform = field(default_factory=lambda: Platform(os="", architecture=""))
+    """The image config's os, architecture and variant: where its binaries run."""
 
 
 class Engine:
@@ -136,6 +139,11 @@ class Engine:
             env=_environment((image.attrs.get("Config") or {}).get("Env") or []),
             layers=tuple((image.attrs.get("RootFS") or {}).get("Layers") or ()),
             repo_digests=tuple(image.attrs.get("RepoDigests") or ()),
+            platform=Platform(
+                os=str(image.attrs.get("Os") or ""),
+                architecture=str(image.attrs.get("Architecture") or ""),
+                variant=str(image.attrs.get("Variant") or ""),
+            ),
         )
 
     def present(self, image: str, paths: Sequence[str]) -> list[str]:

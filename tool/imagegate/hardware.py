@@ -5,9 +5,11 @@ into `Gpu`s, and `detect` runs the tools through the one runner. Judgement secon
 `supports`, `choose` and `consistency` are pure functions of profiles and GPUs, so every
 rule is tested on recorded outputs without a GPU.
 
-Only the machine code a profile declares counts (`hardware.architectures`); PTX that the
-driver could JIT for a newer GPU is slow to start and not proven by any build, so it is
-not counted as support.
+Only machine code counts: a profile's `hardware.architectures` are the GPUs its wheels
+carry cubins for, and `Kernels` judges them against what the installed torch was compiled
+for. PTX that the driver could JIT for a newer GPU is slow to start (minutes at the first
+launch, redone when its cache is cold), misses the kernels a library ships as cubins only,
+and is proven by no build, so it is never counted as support; it is named in the evidence.
 """
 
 from __future__ import annotations
@@ -49,13 +51,15 @@ RUNTIMES = {"nvidia": "CUDA", "amd": "ROCm"}
 
 CUDA_INTRODUCED = {
     "sm_80": "11.0", "sm_86": "11.1", "sm_87": "11.4", "sm_89": "11.8", "sm_90": "11.8",
-    "sm_100": "12.8", "sm_120": "12.8", "sm_103": "12.9", "sm_121": "12.9",
+    "sm_100": "12.8", "sm_101": "12.8", "sm_120": "12.8", "sm_103": "12.9", "sm_121": "12.9",
+    "sm_110": "13.0",
 }  # fmt: skip
-"""The first CUDA whose compiler emits code for the architecture."""
+"""The first CUDA whose compiler emits code for the architecture. (Thor was sm_101 in CUDA
+12.8-12.9; CUDA 13.0 renamed it sm_110.)"""
 CUDA_DROPPED = {
     "sm_35": "12.0", "sm_37": "12.0",
     "sm_50": "13.0", "sm_52": "13.0", "sm_53": "13.0", "sm_60": "13.0", "sm_61": "13.0",
-    "sm_62": "13.0", "sm_70": "13.0", "sm_72": "13.0",
+    "sm_62": "13.0", "sm_70": "13.0", "sm_72": "13.0", "sm_101": "13.0",
 }  # fmt: skip
 """The first CUDA that no longer emits code for it (13.0 dropped Maxwell, Pascal, Volta)."""
 AMD_TARGETS = {
@@ -68,6 +72,7 @@ AMD_TARGETS = {
 
 _CAPABILITY = re.compile(r"(\d+)\.(\d)")
 _SM = re.compile(r"sm_(\d+)(\d)")
+_PTX = re.compile(r"compute_(\d+)(\d)")
 _GFX = re.compile(r"gfx[0-9a-f]{3,4}")
 _DECIMAL_GFX = re.compile(r"gfx(9\d{3}|\d{5})")
 _INSTINCT = re.compile(r"\bMI(\d{2,3}[AX]?)\b")
@@ -227,7 +232,7 @@ def supports(profile: Profile, gpu: Gpu) -> str | None:
 def architecture_mismatch(profile: Profile, gpu: Gpu) -> str | None:
     """Why none of the profile's architectures runs on `gpu`, or None when one does."""
     architectures = profile.hardware.architectures
-    if any(_runs(arch, gpu.arch) for arch in architectures):
+    if machine_code(gpu.arch, architectures) is not None:
         return None
     declared = ", ".join(architectures) or "none"
     if gpu.vendor == "nvidia" and (sm := _SM.fullmatch(gpu.arch)) is not None:
@@ -235,6 +240,62 @@ def architecture_mismatch(profile: Profile, gpu: Gpu) -> str | None:
     else:
         need = f"a {gpu.arch} build"
     return f"{gpu.describe()} needs {need}; this profile has {declared}"
+
+
+def machine_code(arch: str, built: Iterable[str]) -> str | None:
+    """The newest of `built` that runs on `arch` as machine code (`_runs`), or None. PTX
+    (`compute_XY`) never does: see the module's docstring."""
+    running = [code for code in built if _runs(code, arch)]
+    return max(running, key=_number, default=None)
+
+
+def ptx(arch: str, built: Iterable[str]) -> str | None:
+    """The newest PTX in `built` a driver could JIT for `arch` (compute_XY, XY at or below
+    it), or None: named in the evidence, never counted as support."""
+    device = _SM.fullmatch(arch)
+    if device is None:
+        return None
+    below = [
+        code
+        for code in built
+        if (found := _PTX.fullmatch(code)) is not None
+        and (int(found.group(1)), int(found.group(2)))
+        <= (int(device.group(1)), int(device.group(2)))
+    ]
+    return max(below, key=_number, default=None)
+
+
+def _number(code: str) -> int:
+    """sm_90 or compute_90 -> 90, for ordering codes of one kind."""
+    return int(re.sub(r"\D", "", code) or 0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Kernels:
+    """What an installed torch was compiled for, read without a GPU from the image.
+
+    `build` is torch's version with its local label ("2.14.1", "2.5.1+cu121"); `codes` the
+    arch flags torch reports (`torch._C._cuda_getArchFlags()`): sm_XY machine code, and
+    compute_XY where it also ships PTX."""
+
+    build: str
+    codes: tuple[str, ...]
+
+    def describe(self) -> str:
+        return f"torch {self.build} (compiled for {' '.join(self.codes) or 'nothing'})"
+
+    def missing(self, arch: str) -> str | None:
+        """Why `arch` has no kernel in this torch (a GPU it starts on then fails its first
+        CUDA op: "no kernel image is available for execution on the device"), or None."""
+        if machine_code(arch, self.codes) is not None:
+            return None
+        jit = ptx(arch, self.codes)
+        if jit is not None:
+            return (
+                f"{self.describe()} has no machine code for {arch}: only PTX {jit}, which the "
+                "driver would JIT at first launch, and PTX is not counted as support"
+            )
+        return f"{self.describe()} has no kernel image for {arch}"
 
 
 def choose(profiles: Sequence[Profile], gpus: Sequence[Gpu]) -> Choice:

@@ -17,8 +17,25 @@ _LEGACY = {(2, 17): "manylinux2014", (2, 12): "manylinux2010", (2, 5): "manylinu
 PYTHON_VERSION = re.compile(r"^3\.\d{1,2}$")
 
 
+_OCI_ARCHITECTURE = {"x86_64": "amd64", "aarch64": "arm64"}
+"""A wheel platform's machine (packaging's tags name it as `uname -m` does) as an OCI image
+config names it (Go's GOARCH)."""
+
+
 def is_valid_platform(text: str) -> bool:
     return _PLATFORM.match(text) is not None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Platform:
+    """What an image config says its binaries run on: OCI os, architecture and variant."""
+
+    os: str
+    architecture: str
+    variant: str = ""
+
+    def __str__(self) -> str:
+        return "/".join(part for part in (self.os, self.architecture, self.variant) if part)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,6 +55,12 @@ class Target:
         if match is None:
             raise ValueError(f"not a manylinux platform: {self.platform!r}")
         return match
+
+    @cached_property
+    def oci_platform(self) -> Platform:
+        """The image platform whose binaries the target's wheels are: linux/amd64 for
+        manylinux_2_36_x86_64, linux/arm64 for an aarch64 tag."""
+        return Platform(os="linux", architecture=_OCI_ARCHITECTURE[self.arch])
 
     @cached_property
     def platforms(self) -> tuple[str, ...]:

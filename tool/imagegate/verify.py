@@ -22,10 +22,11 @@ from packaging.version import InvalidVersion, Version
 from imagegate import known_issues, nvidia_runtime
 from imagegate.facts import Distribution, Facts, ItemResult, ModelFacts
 from imagegate.findings import Finding, Status
-from imagegate.hardware import CUDA_FACT
+from imagegate.hardware import CUDA_FACT, Kernels, machine_code, ptx
 from imagegate.known_issues import KnownIssue
 from imagegate.lock import Lock
 from imagegate.profiles import Profile
+from imagegate.target import Platform
 
 
 def judge(
@@ -271,23 +272,61 @@ def _facts(profile: Profile, facts: Facts) -> Iterator[Finding]:
             yield common(status=status, actual=actual, seconds=item.seconds)
 
 
+def kernels(profile: Profile, facts: Facts) -> Kernels | None:
+    """What the image's torch was compiled for, from the profile's arch fact; None where
+    the profile collects none (a CPU or ROCm build) or it could not be read."""
+    expression = profile.hardware.arch_fact
+    item = next((i for i in facts.items if i.kind == "fact" and i.subject == expression), None)
+    if expression is None or item is None or not item.ok:
+        return None
+    torch = facts.distributions.get(canonicalize_name("torch"))
+    build = torch.version if torch is not None else "(not installed)"
+    return Kernels(build=build, codes=tuple(str(item.value or "").split()))
+
+
 def _architectures(profile: Profile, facts: Facts) -> Iterator[Finding]:
-    """The GPU architectures torch was compiled for against those the profile declares."""
+    """Each GPU the profile targets (`hardware.architectures`) against the kernels its
+    torch was compiled for: one row per target, served by machine code or failing.
+
+    The rule is hardware's (`Kernels.missing`): a cubin of the target's major at or below
+    its minor runs on it; PTX alone does not count. A target without machine code is the
+    "no kernel image" failure of a GPU generation newer than the torch build: the image
+    starts there and its first CUDA op fails. Codes torch has beyond the targets pass."""
     expression = profile.hardware.arch_fact
     if expression is None:
         return
-    declared = " ".join(profile.hardware.architectures)
-    common = partial(Finding, tier=1, check="fact", subject="CUDA architectures", expected=declared)
-    item = next((i for i in facts.items if i.kind == "fact" and i.subject == expression), None)
-    if item is None:
-        yield common(status=Status.MISSING, actual="not collected")
-    elif not item.ok:
-        yield common(status=Status.BROKEN, evidence=item.error or "", seconds=item.seconds)
-    else:
-        compiled = str(item.value or "")
-        same = set(compiled.split()) == set(profile.hardware.architectures)
-        status = Status.OK if same else Status.WRONG_VERSION
-        yield common(status=status, actual=compiled, seconds=item.seconds)
+    found = kernels(profile, facts)
+    if found is None:
+        declared = " ".join(profile.hardware.architectures)
+        common = partial(
+            Finding, tier=1, check="fact", subject="CUDA architectures", expected=declared
+        )
+        item = next((i for i in facts.items if i.kind == "fact" and i.subject == expression), None)
+        if item is None:
+            yield common(status=Status.MISSING, actual="not collected")
+        else:
+            yield common(status=Status.BROKEN, evidence=item.error or "", seconds=item.seconds)
+        return
+    for target in profile.hardware.architectures:
+        common = partial(
+            Finding, tier=1, check="kernel", subject=target, expected=f"machine code for {target}"
+        )
+        code = machine_code(target, found.codes)
+        if code is not None:
+            yield common(
+                status=Status.OK, actual=code, evidence=f"torch {found.build}'s {code} runs on it"
+            )
+            continue
+        jit = ptx(target, found.codes)
+        fix = (
+            f"install a torch built for {target}, or remove {target} from "
+            f"hardware.architectures in {profile.path.name}"
+        )
+        yield common(
+            status=Status.MISSING,
+            actual=f"PTX {jit} only" if jit else "none",
+            evidence=f"{found.missing(target)}; {fix}",
+        )
 
 
 def _probes(profile: Profile, facts: Facts) -> Iterator[Finding]:
@@ -409,6 +448,31 @@ def _has_floor(terms: list[nvidia_runtime.Term], floors: Mapping[str, str | None
         and term.operator in (">=", ">", "=")
         and Version(term.value) >= Version(floor)
         for term in terms
+    )
+
+
+def judge_platform(profile: Profile, image: Platform) -> Finding:
+    """Tier 1: the image config's os and architecture against the profile's target.platform
+    (a wheel tag: manylinux_2_36_x86_64 is linux/amd64, an aarch64 one linux/arm64).
+
+    Judged from the config alone, before any container starts: a foreign image would not
+    run here, and its wheels are not the ones the lock chose. The variant (arm64's v8) is
+    shown, not judged: a wheel tag names none. A config naming no platform is SKIPPED."""
+    wanted = profile.target.oci_platform
+    expected = f"{wanted} ({profile.target.platform})"
+    common = partial(Finding, tier=1, check="platform", subject="image platform", expected=expected)
+    if not image.os or not image.architecture:
+        return common(
+            status=Status.SKIPPED,
+            actual=str(image) or "not stated",
+            evidence=("the image config names no os or architecture"),
+        )
+    if (image.os, image.architecture) == (wanted.os, wanted.architecture):
+        return common(status=Status.OK, actual=str(image))
+    return common(
+        status=Status.WRONG_VERSION,
+        actual=str(image),
+        evidence=f"image is {image}; profile {profile.name} targets {expected}",
     )
 
 

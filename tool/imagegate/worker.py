@@ -201,16 +201,19 @@ def judge_deployment(
     *,
     cuda_runtime: str | None,
     require_cuda: str | None,
+    kernels: hardware.Kernels | None = None,
 ) -> list[Finding]:
     """The deployment settings against the image: host CUDA versions and GPU types.
 
     `cuda_runtime` is the image's `torch.version.cuda` ("None" or None for a CPU build);
-    `require_cuda` is its NVIDIA_REQUIRE_CUDA, if it carries one."""
+    `require_cuda` is its NVIDIA_REQUIRE_CUDA, if it carries one; `kernels` what its torch
+    was compiled for, when that was read: a GPU type must be served by the image's own
+    machine code, not only by the profile's declaration."""
     findings = []
     if tests.allowed_cuda:
         findings.append(_judge_cuda(tests, cuda_runtime, require_cuda))
     for gpu_type in tests.gpu_types:
-        findings.append(_judge_gpu_type(profile, gpu_type))
+        findings.append(_judge_gpu_type(profile, gpu_type, kernels))
     return findings
 
 
@@ -263,7 +266,7 @@ def _version(text: str) -> Version:
         return Version("0")
 
 
-def _judge_gpu_type(profile: Profile, gpu_type: str) -> Finding:
+def _judge_gpu_type(profile: Profile, gpu_type: str, kernels: hardware.Kernels | None) -> Finding:
     arch = gpu_architectures().get(gpu_type)
     declared = ", ".join(profile.hardware.architectures) or "none"
     if profile.hardware.vendor == "none":
@@ -288,7 +291,13 @@ def _judge_gpu_type(profile: Profile, gpu_type: str) -> Finding:
             "in RunPod's GPU list) or add it to imagegate/data/runpod_gpus.yaml",
         )
     gpu = hardware.Gpu(vendor="nvidia", name=gpu_type, arch=arch, driver=None)
-    why = hardware.architecture_mismatch(profile, gpu)
+    why = kernels.missing(arch) if kernels is not None else None
+    why = why or hardware.architecture_mismatch(profile, gpu)
+    if why is None and kernels is not None:
+        code = hardware.machine_code(arch, kernels.codes)
+        served = f"torch {kernels.build}'s {code} code runs on {arch}"
+    else:
+        served = f"{profile.name}'s wheels carry code for {arch}"
     return Finding(
         tier=TIER,
         check="deployment",
@@ -296,7 +305,7 @@ def _judge_gpu_type(profile: Profile, gpu_type: str) -> Finding:
         status=Status.OK if why is None else Status.BROKEN,
         expected=declared,
         actual=arch,
-        evidence=why or f"{profile.name}'s wheels carry code for {arch}",
+        evidence=why or served,
     )
 
 
@@ -419,11 +428,14 @@ def worker_findings(
     *,
     cuda_runtime: str | None,
     require_cuda: str | None,
+    kernels: hardware.Kernels | None = None,
     gpus: bool,
     require_gpu: bool,
 ) -> list[Finding]:
     """Tier 4: the deployment settings, then every test."""
     return [
-        *judge_deployment(profile, tests, cuda_runtime=cuda_runtime, require_cuda=require_cuda),
+        *judge_deployment(
+            profile, tests, cuda_runtime=cuda_runtime, require_cuda=require_cuda, kernels=kernels
+        ),
         *run_tests(engine, image, tests, gpus=gpus, require_gpu=require_gpu),
     ]

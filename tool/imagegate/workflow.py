@@ -45,7 +45,15 @@ from imagegate.profiles import Profile
 from imagegate.project import Project
 from imagegate.references import with_tag_suffix
 from imagegate.smoke import collect_from_image, collect_models, has_models, script_files
-from imagegate.verify import LOCK_LABEL, judge, judge_closure, judge_models, judge_runtime
+from imagegate.verify import (
+    LOCK_LABEL,
+    judge,
+    judge_closure,
+    judge_models,
+    judge_platform,
+    judge_runtime,
+    kernels,
+)
 from imagegate.worker import WorkerTests
 
 STACK_STAGE = "stack"
@@ -168,6 +176,9 @@ def verify_image(
             "or pass --image REF"
         )
     image_id = info.id  # from here on the ID is judged, wherever the tag moves meanwhile
+    platform = judge_platform(profile, info.platform)
+    if not passed([platform]):  # a foreign image: no container of it is started
+        return Verified(findings=[platform], python=python or "", image_id=image_id)
     python = interpreters.resolve(profile, engine, info, python)
     gpus = engine.has_gpus()
     wanted = verdicts.key(
@@ -193,7 +204,7 @@ def verify_image(
     if facts is None:
         facts = collect_from_image(engine, image_id, profile, python=python)
     installed = sbom.installed_versions(facts)
-    tiers = [*_closure(profile, facts, info), *judge(profile, facts)]
+    tiers = [platform, *_closure(profile, facts, info), *judge(profile, facts)]
     tiers += judge_runtime(profile, info.env)  # what the image asks of the container runtime
     if require_gpu or gpus:
         models = None  # a build has no GPU: its tier 3 skipped what this host can run
@@ -236,6 +247,7 @@ def _worker(
         tests,
         cuda_runtime=cuda,
         require_cuda=info.env.get("NVIDIA_REQUIRE_CUDA"),
+        kernels=kernels(profile, facts),
         gpus=gpus,
         require_gpu=require_gpu,
     )
