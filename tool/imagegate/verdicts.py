@@ -1,11 +1,11 @@
 """Verdicts kept beside the project: a verdict is a fact about an image, a lock and a judge.
 
 The key is everything the verdict depends on: the image's ID, the interpreter in it that
-was judged, the lock's sha256, the profile
-as loaded (pins, invariants, facts, probes), the in-image scripts' bytes, imagegate's own
-version, whether GPU steps were required and whether GPUs were visible, and the worker's
-tests (tier 4) when there are any. Any change to one
-is another key, so a changed probe, script or lock is never served an old verdict.
+was judged, the lock's sha256, the profile as loaded (pins, invariants, facts, probes), the
+in-image scripts' bytes, imagegate's own version and code, whether GPU steps were required
+and whether GPUs were visible, and the worker's tests (tier 4) when there are any. Any
+change to one is another key, so a changed probe, script, rule or lock is never served an
+old verdict.
 
 Only a verdict this user's imagegate reached, sealed (`seal`), on that very image ID, and
 passing is ever served: the folder is the project's, and a CI cache, a branch or a person
@@ -14,6 +14,7 @@ may have written it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -63,12 +64,24 @@ def key(
         "lock": lock_sha256,
         "profile": repr(judged),
         "scripts": scripts,
-        "imagegate": __version__,
+        "imagegate": judge_digest(),
         "require_gpu": require_gpu,
         "gpus": gpus,
         "worker_tests": worker_tests,
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+@functools.cache
+def judge_digest() -> str:
+    """imagegate's version and the digest of its own code and data: a changed judge (a new
+    rule in `verify`, a known issue added) is another key, released or not."""
+    package = Path(__file__).parent
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted(p for p in package.rglob("*") if p.is_file() and p.suffix != ".pyc"):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _file(project: Project, profile: Profile) -> Path:
