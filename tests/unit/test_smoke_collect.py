@@ -87,6 +87,7 @@ def test_fact_values_are_strings_or_null(probe_path: Path) -> None:
         "error": None,
         "seconds": 0,
         "isolated": False,
+        "origin": None,
     }
 
 

@@ -1,0 +1,225 @@
+"""Tier 1, the files: what Python will run is what the wheels installed.
+
+Every file a distribution's RECORD lists with a hash is hashed again (the wheel spec's
+`sha256=<urlsafe base64, no padding>`); a module file (.py, .so) under a distribution's
+top-level folders that no RECORD lists got there after the install. Bytecode (__pycache__,
+.pyc) is written after the install by design and is judged neither way.
+
+A CUDA stack is gigabytes: threads hash in large chunks (hashlib releases the GIL on them),
+the largest files first, and collect.py starts the whole check before tier 2 so it overlaps
+the imports. Standard library only.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib.metadata
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+import tier1_versions
+
+CHUNK = 1 << 20
+WORKERS = max(4, min(16, 2 * (os.cpu_count() or 1)))
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One hashed RECORD entry of a reported distribution."""
+
+    owner: str
+    path: str
+    algorithm: str
+    digest: str
+    size: int | None
+
+
+def record_digest(path: str, algorithm: str) -> str:
+    """The file's digest as RECORD writes it: urlsafe base64 without padding."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb", buffering=0) as stream:
+        for chunk in iter(lambda: stream.read(CHUNK), b""):
+            digest.update(chunk)
+    return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode("ascii")
+
+
+def _where(dist: importlib.metadata.Distribution, path: Any) -> str:
+    return os.path.normpath(str(dist.locate_file(path)))
+
+
+def listed(
+    dist: importlib.metadata.Distribution,
+    files: Iterable[importlib.metadata.PackagePath],
+    owner: str,
+) -> Iterator[Listed]:
+    for path in files:
+        if path.hash is None or not path.hash.value or _is_bytecode(path.parts):
+            continue
+        size = path.size if isinstance(path.size, int) else None
+        yield Listed(owner, _where(dist, path), path.hash.mode, path.hash.value, size)
+
+
+def verify(entry: Listed) -> str | None:
+    """None when the file is as RECORD says; else what is wrong with it."""
+    try:
+        if entry.size is not None and os.stat(entry.path).st_size != entry.size:
+            return "changed"
+        same = record_digest(entry.path, entry.algorithm) == entry.digest
+    except FileNotFoundError:
+        return "missing"
+    except (OSError, ValueError) as error:  # ValueError: a hash algorithm hashlib lacks
+        return f"unreadable ({type(error).__name__})"
+    return None if same else "changed"
+
+
+def verify_all(entries: list[Listed], workers: int = WORKERS) -> dict[Listed, str]:
+    """Each entry that is not as listed, with why; `workers` threads take the largest first."""
+    pending = iter(sorted(entries, key=lambda entry: -(entry.size or 0)))
+    lock = threading.Lock()
+    wrong: dict[Listed, str] = {}
+
+    def work() -> None:
+        while True:
+            with lock:
+                entry = next(pending, None)
+            if entry is None:
+                return
+            problem = verify(entry)
+            if problem is not None:
+                with lock:
+                    wrong[entry] = problem
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return wrong
+
+
+def _is_bytecode(parts: tuple[str, ...]) -> bool:
+    """A wheel may list bytecode (numpy's does); compiling after the install rewrites it."""
+    return parts[-1].endswith(".pyc") or "__pycache__" in parts
+
+
+def _is_module_file(name: str) -> bool:
+    return name.endswith((".py", ".so"))
+
+
+def unlisted(folders: Iterable[str], singles: Iterable[str], known: set[str]) -> list[str]:
+    """Module files in `folders` (walked, __pycache__ left out) and the candidate top-level
+    module files `singles` that no RECORD (`known`, normalized paths) lists."""
+    found = [path for path in singles if path not in known]
+    for folder in folders:
+        for directory, subdirectories, names in os.walk(folder):
+            subdirectories[:] = [name for name in subdirectories if name != "__pycache__"]
+            for name in names:
+                path = os.path.join(directory, name)
+                if _is_module_file(name) and path not in known:
+                    found.append(path)
+    return sorted(found)
+
+
+def _top_level_places(
+    dist: importlib.metadata.Distribution,
+    files: list[importlib.metadata.PackagePath],
+    listing: dict[str, list[str]],
+) -> tuple[list[str], list[str]]:
+    """The folders of the distribution's top-level packages, and its top-level module files
+    (whichever of name.py, name.*.so exist beside its dist-info)."""
+    folders, singles = [], []
+    root = _where(dist, "")
+    if root not in listing:
+        try:
+            listing[root] = os.listdir(root)
+        except OSError:
+            listing[root] = []
+    for name in tier1_versions.top_level(dist, files):
+        path = os.path.join(root, name)
+        if os.path.isdir(path):
+            folders.append(path)
+        singles += [
+            os.path.join(root, entry)
+            for entry in listing[root]
+            if _is_module_file(entry) and entry.split(".", 1)[0] == name
+        ]
+    return folders, singles
+
+
+def _owner_of(path: str, owners: dict[str, str]) -> str | None:
+    """The distribution whose RECORD lists files in the nearest folder above `path`."""
+    directory = os.path.dirname(path)
+    while directory not in owners:
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
+    return owners[directory]
+
+
+def check(workers: int = WORKERS) -> dict[str, Any]:
+    """Every reported distribution's hashed RECORD entries, and unlisted module files."""
+    started = time.monotonic()
+    everything = list(importlib.metadata.distributions())
+    records = {id(dist): dist.files for dist in everything}
+    reported = tier1_versions.installed(everything)
+    known = {_where(dist, path) for dist in everything for path in records[id(dist)] or ()}
+    entries: list[Listed] = []
+    folders: dict[str, str] = {}
+    singles: dict[str, str] = {}
+    listing: dict[str, list[str]] = {}
+    without_record = []
+    for name, dist in reported.items():
+        files = records[id(dist)]
+        if files is None:
+            without_record.append(name)
+            continue
+        entries += listed(dist, files, name)
+        places = _top_level_places(dist, files, listing)
+        folders.update((folder, name) for folder in places[0] if folder not in folders)
+        singles.update((single, name) for single in places[1] if single not in singles)
+    wrong = verify_all(entries, workers)
+    problems: dict[str, dict[str, list[str]]] = {}
+    for entry, problem in wrong.items():
+        kind = problem.split(" ", 1)[0]
+        problems.setdefault(entry.owner, {}).setdefault(kind, []).append(entry.path)
+    strays = unlisted(folders, singles, known)
+    if strays:
+        owners = {os.path.dirname(entry.path): entry.owner for entry in reversed(entries)}
+        for path in strays:
+            owner = singles.get(path) or _owner_of(path, owners) or _owner_of(path, folders)
+            problems.setdefault(owner or "", {}).setdefault("unlisted", []).append(path)
+    return {
+        "distributions": len(reported) - len(without_record),
+        "files": len(entries),
+        "without_record": sorted(without_record),
+        "problems": [
+            {
+                "name": name,
+                "version": reported[name].version if name in reported else "",
+                **{kind: sorted(paths) for kind, paths in sorted(kinds.items())},
+            }
+            for name, kinds in sorted(problems.items())
+        ],
+        "seconds": round(time.monotonic() - started, 3),
+    }
+
+
+def start(workers: int = WORKERS) -> Future[dict[str, Any]]:
+    """`check` in a thread of its own, begun now; its result when it is asked for."""
+    future: Future[dict[str, Any]] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(check(workers))
+        except BaseException as error:
+            future.set_exception(error)
+
+    threading.Thread(target=run, name="tier1-files", daemon=True).start()
+    return future
