@@ -16,6 +16,7 @@ import base64
 import hashlib
 import importlib.metadata
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -152,21 +153,30 @@ def _top_level_places(
     return folders, singles
 
 
-def _owner_of(path: str, owners: dict[str, str]) -> str | None:
-    """The distribution whose RECORD lists files in the nearest folder above `path`."""
+def _nearest(path: str, owners: dict[str, str]) -> tuple[str, str]:
+    """The nearest folder above `path` that `owners` maps, and its owner ("" and "": none)."""
     directory = os.path.dirname(path)
     while directory not in owners:
         parent = os.path.dirname(directory)
         if parent == directory:
-            return None
+            return "", ""
         directory = parent
-    return owners[directory]
+    return directory, owners[directory]
 
 
-def check(workers: int = WORKERS) -> dict[str, Any]:
-    """Every reported distribution's hashed RECORD entries, and unlisted module files."""
+def _owner_of(path: str, listing: dict[str, str], folders: dict[str, str]) -> str:
+    """The distribution whose RECORD lists files in the nearest folder above `path`, within
+    the top-level folder holding it; else that folder's (a shared namespace's) first."""
+    folder, owner = _nearest(path, folders)
+    directory, lister = _nearest(path, listing)
+    return lister if len(directory) >= len(folder) else owner
+
+
+def check(workers: int = WORKERS, search: list[str] | None = None) -> dict[str, Any]:
+    """Every reported distribution's hashed RECORD entries, and unlisted module files; of
+    the distributions found on `search` (default sys.path)."""
     started = time.monotonic()
-    everything = list(importlib.metadata.distributions())
+    everything = list(importlib.metadata.distributions(path=search or sys.path))
     records = {id(dist): dist.files for dist in everything}
     reported = tier1_versions.installed(everything)
     known = {_where(dist, path) for dist in everything for path in records[id(dist)] or ()}
@@ -191,10 +201,10 @@ def check(workers: int = WORKERS) -> dict[str, Any]:
         problems.setdefault(entry.owner, {}).setdefault(kind, []).append(entry.path)
     strays = unlisted(folders, singles, known)
     if strays:
-        owners = {os.path.dirname(entry.path): entry.owner for entry in reversed(entries)}
+        listing_owners = {os.path.dirname(entry.path): entry.owner for entry in reversed(entries)}
         for path in strays:
-            owner = singles.get(path) or _owner_of(path, owners) or _owner_of(path, folders)
-            problems.setdefault(owner or "", {}).setdefault("unlisted", []).append(path)
+            owner = singles.get(path) or _owner_of(path, listing_owners, folders)
+            problems.setdefault(owner, {}).setdefault("unlisted", []).append(path)
     return {
         "distributions": len(reported) - len(without_record),
         "files": len(entries),

@@ -92,7 +92,7 @@ def top_level(
     return sorted(name for name in names if _importable(name))
 
 
-def _canonical(name: str) -> str:
+def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
@@ -108,7 +108,7 @@ def installed(
     for dist in importlib.metadata.distributions() if found is None else found:
         name = dist.metadata["Name"]
         if name is not None:
-            first.setdefault(_canonical(name), dist)
+            first.setdefault(canonical(name), dist)
     return {name: first[name] for name in sorted(first)}
 
 

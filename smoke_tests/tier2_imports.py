@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import faulthandler
+import functools
 import importlib
+import importlib.metadata
 import json
 import os
 import queue
@@ -31,6 +33,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any
 
 # Imported before the child drops this folder from sys.path (see the end of this file).
+import tier1_versions
 import tier2_origins
 
 _ROOT_NAME = re.compile(r"\s*([A-Za-z_]\w*)")
@@ -96,13 +99,21 @@ def _execute(item: Item) -> str | None:
     raise ValueError(f"unknown item kind {item.kind!r}")
 
 
+@functools.cache
+def _installed() -> dict[str, importlib.metadata.Distribution]:
+    """The child's installed distributions as tier 1 reports them, listed once."""
+    return tier1_versions.installed()
+
+
 def _origin(item: Item, owners: Mapping[str, Sequence[str]]) -> dict[str, Any] | None:
     if item.kind != "module":
         return None
+    wanted = owners.get(item.subject, ())
     try:
-        return tier2_origins.check(sys.modules[item.subject], owners.get(item.subject, ()))
+        found = _installed() if wanted else {}
+        return tier2_origins.check(sys.modules[item.subject], wanted, found)
     except (Exception, SystemExit) as raised:  # reported: the judge fails the module for it
-        return {"error": f"origin not checked: {_last_line(raised)}"}
+        return {"distributions": list(wanted), "error": f"not checked: {_last_line(raised)}"}
 
 
 def _child() -> None:

@@ -12,9 +12,11 @@ import importlib.metadata
 import os
 import site
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
+
+import tier1_versions
 
 
 def loaded_from(module: ModuleType) -> list[str]:
@@ -33,10 +35,12 @@ class Installed:
     """The files (and their folders) that distributions' RECORDs list, to ask whether a path
     is one of them. Paths are compared with symlinks resolved."""
 
-    def __init__(self, names: Iterable[str]) -> None:
+    def __init__(
+        self, names: Iterable[str], found: Mapping[str, importlib.metadata.Distribution]
+    ) -> None:
         self.places: list[tuple[str, set[str], set[str]]] = []
         for name in names:
-            dist = importlib.metadata.distribution(name)
+            dist = found[tier1_versions.canonical(name)]
             files = {os.path.normpath(os.fspath(path)) for path in dist.files or ()}
             inside = (path for path in files if not path.startswith(os.pardir + os.sep))
             folders = {os.path.dirname(path) for path in inside} - {""}
@@ -132,19 +136,24 @@ def entry_of(path: str, entries: Sequence[str]) -> tuple[int, str] | None:
     return index, entry
 
 
-def check(module: ModuleType, distributions: Sequence[str]) -> dict[str, Any]:
+def check(
+    module: ModuleType,
+    distributions: Sequence[str],
+    found: Mapping[str, importlib.metadata.Distribution] | None = None,
+) -> dict[str, Any]:
     """Where `module` was loaded from, and each of those places that is not one of
-    `distributions`' installed files, with how it got on sys.path."""
+    `distributions`' installed files, with how it got on sys.path. `found`: the installed
+    distributions as tier 1 reports them (tier1_versions.installed), where already listed."""
     paths = loaded_from(module)
     foreign: list[dict[str, str | None]] = []
     if distributions:
-        installed = Installed(distributions)
+        installed = Installed(distributions, tier1_versions.installed() if found is None else found)
         pth = pth_lines(_site_dirs())
         path_env = os.environ.get("PYTHONPATH", "")
         for path in paths or ["(not a file: built in or frozen)"]:
             if paths and installed.holds(path):
                 continue
-            found = entry_of(path, sys.path) if paths else None
-            how = "" if found is None else via(found[1], found[0], path_env, pth)
-            foreign.append({"path": path, "entry": found and found[1], "via": how})
+            holder = entry_of(path, sys.path) if paths else None
+            how = "" if holder is None else via(holder[1], holder[0], path_env, pth)
+            foreign.append({"path": path, "entry": holder and holder[1], "via": how})
     return {"paths": paths, "distributions": list(distributions), "foreign": foreign}
