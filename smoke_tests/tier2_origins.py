@@ -107,13 +107,15 @@ def _absolute(entry: str) -> str:
 def via(entry: str, index: int, path_env: str, pth: list[tuple[str, str]]) -> str:
     """What put `entry` (sys.path[index]) on sys.path; `pth`: pth_lines of the site dirs."""
     absolute = _absolute(entry)
-    if entry in ("", os.curdir) or (index == 0 and absolute == os.getcwd()):
+    if entry in ("", os.curdir):
         return "the working directory"
     if absolute in {_absolute(part) for part in path_env.split(os.pathsep) if part}:
         return "PYTHONPATH"
     added_by = _added_by(absolute, entry, pth)
     if added_by is not None:
         return f".pth file {added_by}"
+    if index == 0 and absolute == os.getcwd():  # python -m puts the working directory first
+        return "the working directory"
     if absolute in {_absolute(directory) for directory in _site_dirs()}:
         return "site-packages"
     prefixes = {_absolute(sys.base_prefix), _absolute(sys.prefix)}
