@@ -194,14 +194,9 @@ def _collect(
         items = _items(args, distributions)
         owners = _owners(distributions)
         results = tier2_imports.run(items, owners=owners, timeout=args.timeout, quiet=args.quiet)
-    checked = files.result() if files is not None else None
+    checked = files() if files is not None else None
     if checked is not None and not args.quiet:
-        problems = len(checked["problems"])
-        print(
-            f"tier1: {checked['files']} files of {checked['distributions']} distributions "
-            f"hashed against their RECORD, {problems} with problems ({checked['seconds']:.2f}s)",
-            file=sys.stderr,
-        )
+        print(f"tier1: {_files_summary(checked)}", file=sys.stderr)
     document = {
         "schema": SCHEMA,
         "python": tier1_versions.python_facts(),
@@ -219,9 +214,18 @@ def _collect(
     broken = [result.subject for result in results if not result.ok or _foreign(result)]
     if broken and not args.quiet:
         print(f"tier2: {len(broken)} failed: {', '.join(broken)}", file=sys.stderr)
-    changed = bool(checked and checked["problems"])
+    changed = bool(checked and (checked["problems"] or checked.get("error")))
     models_failed = models is not None and _finish_models(args, *models) != 0
     return 1 if (broken or changed or models_failed) and args.fail_on_broken else 0
+
+
+def _files_summary(checked: dict[str, Any]) -> str:
+    if checked.get("error"):
+        return f"installed files not checked: {checked['error']}"
+    return (
+        f"{checked['files']} files of {checked['distributions']} distributions hashed against "
+        f"their RECORD, {len(checked['problems'])} with problems ({checked['seconds']:.2f}s)"
+    )
 
 
 def _foreign(result: tier2_imports.Result) -> bool:

@@ -6,21 +6,23 @@ top-level folders that no RECORD lists got there after the install. Bytecode (__
 .pyc) is written after the install by design and is judged neither way.
 
 A CUDA stack is gigabytes: threads hash in large chunks (hashlib releases the GIL on them),
-the largest files first, and collect.py starts the whole check before tier 2 so it overlaps
-the imports. Standard library only.
+the largest files first, and collect.py starts the whole check first, in a process of its
+own (`start`), so it overlaps tier 1's metadata and tier 2's imports. Standard library only.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import importlib.metadata
+import json
 import os
+import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from concurrent.futures import Future
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +83,8 @@ def verify(entry: Listed) -> str | None:
 
 def verify_all(entries: list[Listed], workers: int = WORKERS) -> dict[Listed, str]:
     """Each entry that is not as listed, with why; `workers` threads take the largest first."""
+    if workers < 1:
+        raise ValueError(f"{workers} threads would verify nothing")
     pending = iter(sorted(entries, key=lambda entry: -(entry.size or 0)))
     lock = threading.Lock()
     wrong: dict[Listed, str] = {}
@@ -221,15 +225,46 @@ def check(workers: int = WORKERS, search: list[str] | None = None) -> dict[str, 
     }
 
 
-def start(workers: int = WORKERS) -> Future[dict[str, Any]]:
-    """`check` in a thread of its own, begun now; its result when it is asked for."""
-    future: Future[dict[str, Any]] = Future()
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1 thread, got {text!r}")
+    return value
 
-    def run() -> None:
-        try:
-            future.set_result(check(workers))
-        except BaseException as error:
-            future.set_exception(error)
 
-    threading.Thread(target=run, name="tier1-files", daemon=True).start()
-    return future
+def start(workers: int = WORKERS) -> Callable[[], dict[str, Any]]:
+    """`check` in a process of its own, begun now; call the result to wait for it.
+
+    A process, not a thread of the collector: parsing RECORDs holds the GIL, and the
+    collector's own tier 1 and tier 2 bookkeeping would wait on it."""
+    child = subprocess.Popen(
+        [sys.executable, os.path.abspath(__file__), "--workers", str(workers)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+    )
+
+    def result() -> dict[str, Any]:
+        out, err = child.communicate()
+        if child.returncode == 0:
+            done: dict[str, Any] = json.loads(out)
+            return done
+        last = (err.strip().splitlines() or [f"exit code {child.returncode}"])[-1]
+        return {
+            "distributions": 0,
+            "files": 0,
+            "without_record": [],
+            "problems": [],
+            "seconds": 0.0,
+            "error": last,
+        }
+
+    return result
+
+
+if __name__ == "__main__":
+    # Like the collector, which runs beside this file: the folder holds no distribution.
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=_positive, default=WORKERS)
+    json.dump(check(parser.parse_args().workers), sys.stdout)

@@ -12,6 +12,7 @@ import importlib.metadata
 import os
 import site
 import sys
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
@@ -32,29 +33,29 @@ def loaded_from(module: ModuleType) -> list[str]:
 
 
 class Installed:
-    """The files (and their folders) that distributions' RECORDs list, to ask whether a path
-    is one of them. Paths are compared with symlinks resolved."""
+    """Distributions' RECORDs, to ask whether a path is one of their files (or a folder of
+    them). The RECORD's text is searched as it is: parsing a stack's RECORDs would cost
+    more than the imports it checks. Paths are compared with symlinks resolved."""
 
     def __init__(
         self, names: Iterable[str], found: Mapping[str, importlib.metadata.Distribution]
     ) -> None:
-        self.places: list[tuple[str, set[str], set[str]]] = []
+        self.places: list[tuple[str, str]] = []
         for name in names:
             dist = found[tier1_versions.canonical(name)]
-            files = {os.path.normpath(os.fspath(path)) for path in dist.files or ()}
-            inside = (path for path in files if not path.startswith(os.pardir + os.sep))
-            folders = {os.path.dirname(path) for path in inside} - {""}
-            for folder in list(folders):
-                while (folder := os.path.dirname(folder)) and folder not in folders:
-                    folders.add(folder)
+            text = (dist.read_text("RECORD") or "").replace("\r\n", "\n")
             root = os.path.realpath(str(dist.locate_file("")))
-            self.places.append((root, files, folders))
+            self.places.append((root, "\n" + text))
 
     def holds(self, path: str) -> bool:
         real = os.path.realpath(path)
-        for root, files, folders in self.places:
+        for root, record in self.places:
             relative = os.path.relpath(real, root)
-            if relative in files or relative in folders:
+            if relative == os.curdir or relative.startswith(os.pardir + os.sep):
+                continue
+            listed = relative.replace(os.sep, "/")
+            # a file is a row `path,hash,size`; a folder the start of some row's path
+            if any(f"\n{q}{listed}{end}" in record for q in ("", '"') for end in (",", "/")):
                 return True
         return False
 
@@ -146,16 +147,22 @@ def check(
     """Where `module` was loaded from, and each of those places that is not one of
     `distributions`' installed files, with how it got on sys.path. `found`: the installed
     distributions as tier 1 reports them (tier1_versions.installed), where already listed."""
+    started = time.perf_counter()
     paths = loaded_from(module)
     foreign: list[dict[str, str | None]] = []
     if distributions:
         installed = Installed(distributions, tier1_versions.installed() if found is None else found)
-        pth = pth_lines(_site_dirs())
+        outside = [path for path in paths if not installed.holds(path)] if paths else []
+        pth = pth_lines(_site_dirs()) if outside else []
         path_env = os.environ.get("PYTHONPATH", "")
-        for path in paths or ["(not a file: built in or frozen)"]:
-            if paths and installed.holds(path):
-                continue
+        for path in outside if paths else ["(not a file: built in or frozen)"]:
             holder = entry_of(path, sys.path) if paths else None
             how = "" if holder is None else via(holder[1], holder[0], path_env, pth)
             foreign.append({"path": path, "entry": holder and holder[1], "via": how})
-    return {"paths": paths, "distributions": list(distributions), "foreign": foreign}
+    seconds = round(time.perf_counter() - started, 4)
+    return {
+        "paths": paths,
+        "distributions": list(distributions),
+        "foreign": foreign,
+        "seconds": seconds,
+    }

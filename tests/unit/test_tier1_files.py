@@ -153,8 +153,17 @@ def test_a_distribution_without_record_is_counted_not_checked(site: Path) -> Non
     assert result["problems"] == []
 
 
-def test_started_in_a_thread_it_gives_the_same_result(site: Path, monkeypatch: Any) -> None:
-    monkeypatch.syspath_prepend(str(site))
+def test_started_in_its_own_process_it_gives_the_same_result(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(site))
     (site / "pkg" / "__init__.py").write_text("VALUE = 3\n")
-    result = tier1_files.start(workers=2).result(timeout=60)
+    result = tier1_files.start(workers=2)()
     assert str(site / "pkg" / "__init__.py") in problems(result)["pkg"]["changed"]
+
+
+def test_a_check_that_cannot_run_is_a_result_with_why() -> None:
+    """The check's process failing (here: asked for no threads) is reported, not raised."""
+    result = tier1_files.start(workers=0)()
+    assert (result["files"], result["problems"]) == (0, [])
+    assert "at least 1 thread" in result["error"]

@@ -111,3 +111,9 @@ def test_an_origin_not_checked_is_broken_with_why() -> None:
 def test_a_module_no_distribution_provides_is_not_judged() -> None:
     stdlib = item("module", "json", origin={"paths": ["/usr/lib/python3.10/json/__init__.py"]})
     assert origins(make_facts(items=[stdlib])) == []
+
+
+def test_a_files_check_that_could_not_run_is_broken_with_why() -> None:
+    failed = {"distributions": 0, "files": 0, "problems": [], "error": "MemoryError"}
+    [row] = installed_files(make_facts(files=failed))
+    assert (row.status, row.evidence) == (Status.BROKEN, "MemoryError")

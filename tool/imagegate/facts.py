@@ -49,6 +49,8 @@ class Origin:
     """The distributions whose files it must be loaded from; none: not judged."""
     foreign: tuple[Foreign, ...]
     error: str | None
+    seconds: float = 0.0
+    """What the check took (after the import, in tier 2's child)."""
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Origin:
@@ -60,6 +62,7 @@ class Origin:
                 for f in raw.get("foreign") or ()
             ),
             error=raw.get("error"),
+            seconds=float(raw.get("seconds") or 0.0),
         )
 
 
@@ -86,6 +89,8 @@ class InstalledFiles:
     without_record: tuple[str, ...]
     problems: tuple[FileProblems, ...]
     seconds: float
+    error: str | None = None
+    """Why the check could not run (its process failed); nothing was checked then."""
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> InstalledFiles:
@@ -95,14 +100,15 @@ class InstalledFiles:
                 version=str(entry.get("version") or ""),
                 **{kind: tuple(entry.get(kind) or ()) for kind in _FILE_PROBLEMS},
             )
-            for entry in raw["problems"]
+            for entry in raw.get("problems") or ()
         )
         return cls(
-            distributions=int(raw["distributions"]),
-            files=int(raw["files"]),
+            distributions=int(raw.get("distributions") or 0),
+            files=int(raw.get("files") or 0),
             without_record=tuple(raw.get("without_record") or ()),
             problems=problems,
             seconds=float(raw.get("seconds") or 0.0),
+            error=raw.get("error"),
         )
 
 

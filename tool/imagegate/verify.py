@@ -286,6 +286,18 @@ def installed_files(facts: Facts) -> list[Finding]:
                 evidence=why,
             )
         ]
+    if checked.error is not None:
+        return [
+            Finding(
+                tier=1,
+                check="files",
+                subject="installed files",
+                status=Status.BROKEN,
+                expected="as their RECORD lists them (sha256)",
+                actual="not checked",
+                evidence=checked.error,
+            )
+        ]
     wrong = sum(
         len(problems.changed) + len(problems.missing) + len(problems.unreadable)
         for problems in checked.problems
