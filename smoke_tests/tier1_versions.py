@@ -71,20 +71,22 @@ def _top_level_of(parts: tuple[str, ...]) -> str | None:
 
 def top_level(
     dist: importlib.metadata.Distribution,
-    files: list[importlib.metadata.PackagePath] | None = None,
+    files: Iterable[tuple[str, ...]] | None = None,
 ) -> list[str]:
     """Importable top-level names the distribution both declares and installed.
 
     top_level.txt can name a module the wheel does not ship (Debian's setuptools lists
     `debian`), and RECORD alone can hold stray folders: where both exist, a name must be in
-    both; where only one exists, it decides. `files`: its RECORD, where already read.
+    both; where only one exists, it decides. `files`: its RECORD's paths as parts, where
+    already read.
     """
     text = dist.read_text("top_level.txt")
     declared = None if text is None else {line.strip() for line in text.splitlines()}
     installed = None
-    files = dist.files if files is None else files
+    if files is None and dist.files is not None:
+        files = [path.parts for path in dist.files]
     if files is not None:
-        installed = {_top_level_of(path.parts) or "" for path in files}
+        installed = {_top_level_of(parts) or "" for parts in files}
     if declared is not None and installed is not None:
         names = declared & installed
     else:
