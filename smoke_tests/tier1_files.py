@@ -283,4 +283,8 @@ if __name__ == "__main__":
     # Like the collector, which runs beside this file: the folder holds no distribution.
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=_positive, default=WORKERS)
+    if hasattr(os, "nice"):
+        # Yield the CPU to tier 2's imports, which the collector waits on in turn; the
+        # hashing fills the time they leave (cpu image: +4-7 % over the tiers, not +14 %).
+        os.nice(10)
     json.dump(check(parser.parse_args().workers), sys.stdout)
