@@ -91,7 +91,7 @@ def main() -> int:
     origin = min(sum(i.origin.seconds for i in f.items if i.origin) for f in timed)
     checked = timed[0].files
     count = f"{checked.files} files" if checked is not None else "no files"
-    rows.append((f"  of which: RECORD hashes, {count} (own process, overlapped)", files))
+    rows.append((f"  of which: RECORD hashes, {count} (overlapped)", files))
     rows.append(("  of which: module origins (after each import)", origin))
     alone = best(lambda: run([VENV_PYTHON, "-c", check_files], scripts_dir()))
     rows.append(("RECORD hashes alone (own container)", alone))
