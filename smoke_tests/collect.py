@@ -1,5 +1,9 @@
 """Collect facts about this Python environment and print them as one JSON document (schema 1).
 
+Schema 1 grows only by keys a reader may lack: `files` (tier 1's installed files against
+their RECORDs, tier1_files) and each module item's `origin` (tier2_origins) are newer, and a
+reader written before them ignores them.
+
 Runs inside the image (or a venv) with its own Python and the standard library only. It only
 gathers facts; judging them against a profile's pins happens on the host.
 
@@ -21,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 # Run as a script: its own directory is on sys.path, so the tiers import as top-level modules.
+import tier1_files
 import tier1_versions
 import tier2_imports
 
@@ -128,6 +133,15 @@ def _finish_models(
     return code
 
 
+def _owners(distributions: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Each top-level module, with the distributions that install it."""
+    owners: dict[str, list[str]] = {}
+    for dist in distributions:
+        for name in dist["top_level"]:
+            owners.setdefault(name, []).append(dist["name"])
+    return owners
+
+
 def _items(
     args: argparse.Namespace, distributions: list[dict[str, Any]]
 ) -> list[tier2_imports.Item]:
@@ -168,6 +182,7 @@ def _collect(
     args: argparse.Namespace, models: tuple[subprocess.Popen[bytes], IO[bytes]] | None
 ) -> int:
     started = time.monotonic()
+    files = tier1_files.start() if 1 in args.tiers else None  # hashing overlaps tier 2
     distributions: list[dict[str, Any]] = []
     if 1 in args.tiers or args.all_distributions:
         distributions = tier1_versions.distributions()
@@ -177,13 +192,18 @@ def _collect(
     results: list[tier2_imports.Result] = []
     if 2 in args.tiers:
         items = _items(args, distributions)
-        results = tier2_imports.run(items, timeout=args.timeout, quiet=args.quiet)
+        owners = _owners(distributions)
+        results = tier2_imports.run(items, owners=owners, timeout=args.timeout, quiet=args.quiet)
+    checked = files() if files is not None else None
+    if checked is not None and not args.quiet:
+        print(f"tier1: {_files_summary(checked)}", file=sys.stderr)
     document = {
         "schema": SCHEMA,
         "python": tier1_versions.python_facts(),
         "environment": tier1_versions.marker_environment(),
         "distributions": distributions if 1 in args.tiers else [],
         "items": [dataclasses.asdict(result) for result in results],
+        "files": checked,
         "seconds": round(time.monotonic() - started, 3),
     }
     text = json.dumps(document, indent=2) + "\n"
@@ -191,11 +211,27 @@ def _collect(
         sys.stdout.write(text)
     else:
         _write_atomic(args.output, text)
-    broken = [result.subject for result in results if not result.ok]
+    broken = [result.subject for result in results if not result.ok or _foreign(result)]
     if broken and not args.quiet:
         print(f"tier2: {len(broken)} failed: {', '.join(broken)}", file=sys.stderr)
+    changed = bool(checked and (checked["problems"] or checked.get("error")))
     models_failed = models is not None and _finish_models(args, *models) != 0
-    return 1 if (broken or models_failed) and args.fail_on_broken else 0
+    return 1 if (broken or changed or models_failed) and args.fail_on_broken else 0
+
+
+def _files_summary(checked: dict[str, Any]) -> str:
+    if checked.get("error"):
+        return f"installed files not checked: {checked['error']}"
+    return (
+        f"{checked['files']} files of {checked['distributions']} distributions hashed against "
+        f"their RECORD, {len(checked['problems'])} with problems ({checked['seconds']:.2f}s)"
+    )
+
+
+def _foreign(result: tier2_imports.Result) -> bool:
+    """A module loaded from somewhere other than its distribution's files (or not checked)."""
+    origin = result.origin or {}
+    return bool(origin.get("foreign") or origin.get("error"))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import os
 import platform
 import re
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 # x.py, x.so, x.pyd, or an extension with an ABI tag: x.cpython-310-x86_64-linux-gnu.so, x.abi3.so
@@ -68,18 +69,24 @@ def _top_level_of(parts: tuple[str, ...]) -> str | None:
     return None
 
 
-def top_level(dist: importlib.metadata.Distribution) -> list[str]:
+def top_level(
+    dist: importlib.metadata.Distribution,
+    files: Iterable[tuple[str, ...]] | None = None,
+) -> list[str]:
     """Importable top-level names the distribution both declares and installed.
 
     top_level.txt can name a module the wheel does not ship (Debian's setuptools lists
     `debian`), and RECORD alone can hold stray folders: where both exist, a name must be in
-    both; where only one exists, it decides.
+    both; where only one exists, it decides. `files`: its RECORD's paths as parts, where
+    already read.
     """
     text = dist.read_text("top_level.txt")
     declared = None if text is None else {line.strip() for line in text.splitlines()}
     installed = None
-    if dist.files is not None:
-        installed = {_top_level_of(path.parts) or "" for path in dist.files}
+    if files is None and dist.files is not None:
+        files = [path.parts for path in dist.files]
+    if files is not None:
+        installed = {_top_level_of(parts) or "" for parts in files}
     if declared is not None and installed is not None:
         names = declared & installed
     else:
@@ -87,26 +94,34 @@ def top_level(dist: importlib.metadata.Distribution) -> list[str]:
     return sorted(name for name in names if _importable(name))
 
 
-def _canonical(name: str) -> str:
+def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def distributions() -> list[dict[str, Any]]:
-    """Every installed distribution, sorted by normalized name.
+def installed(
+    found: Iterable[importlib.metadata.Distribution] | None = None,
+) -> dict[str, importlib.metadata.Distribution]:
+    """The distributions tier 1 reports, by normalized name, sorted (of `found`, else all).
 
     A name found twice on sys.path keeps its first copy: that is the one `import` would use.
+    A leftover dist-info without METADATA has nothing installed to report.
     """
-    found: dict[str, dict[str, Any]] = {}
-    for dist in importlib.metadata.distributions():
-        if "Name" not in dist.metadata:
-            continue  # a leftover dist-info without METADATA: nothing installed to report
+    first: dict[str, importlib.metadata.Distribution] = {}
+    for dist in importlib.metadata.distributions() if found is None else found:
         name = dist.metadata["Name"]
-        if _canonical(name) in found:
-            continue
-        found[_canonical(name)] = {
-            "name": name,
+        if name is not None:
+            first.setdefault(canonical(name), dist)
+    return {name: first[name] for name in sorted(first)}
+
+
+def distributions() -> list[dict[str, Any]]:
+    """Every installed distribution tier 1 reports, sorted by normalized name."""
+    return [
+        {
+            "name": dist.metadata["Name"],
             "version": dist.version,
             "requires": list(dist.requires or ()),
             "top_level": top_level(dist),
         }
-    return [found[key] for key in sorted(found)]
+        for dist in installed().values()
+    ]

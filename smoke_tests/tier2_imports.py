@@ -6,7 +6,9 @@ earlier item, so the parent watches it with a per-item deadline, restarts it aft
 hang, and re-runs every failure alone in a fresh child before blaming the item.
 
 Run as a script, this file is that child: it reads the items as JSON on stdin and writes one
-JSON line per event ("start", then "result") on its original stdout.
+JSON line per event ("start", then "result") on its original stdout. After a module item
+imports, the child also records where the module was loaded from and checks that against
+the installed files of the distributions that provide it (tier2_origins).
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import faulthandler
+import functools
 import importlib
+import importlib.metadata
 import json
 import os
 import queue
@@ -25,8 +29,12 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any
+
+# Imported before the child drops this folder from sys.path (see the end of this file).
+import tier1_versions
+import tier2_origins
 
 _ROOT_NAME = re.compile(r"\s*([A-Za-z_]\w*)")
 
@@ -50,6 +58,8 @@ class Result:
     seconds: float
     isolated: bool
     """True when no other item ran before it in the same child."""
+    origin: dict[str, Any] | None = None
+    """For a module that imported: where it was loaded from (tier2_origins.check)."""
 
 
 def module(name: str) -> Item:
@@ -89,8 +99,27 @@ def _execute(item: Item) -> str | None:
     raise ValueError(f"unknown item kind {item.kind!r}")
 
 
+@functools.cache
+def _installed() -> dict[str, importlib.metadata.Distribution]:
+    """The child's installed distributions as tier 1 reports them, listed once."""
+    return tier1_versions.installed()
+
+
+def _origin(item: Item, owners: Mapping[str, Sequence[str]]) -> dict[str, Any] | None:
+    if item.kind != "module":
+        return None
+    wanted = owners.get(item.subject, ())
+    try:
+        found = _installed() if wanted else {}
+        return tier2_origins.check(sys.modules[item.subject], wanted, found)
+    except (Exception, SystemExit) as raised:  # reported: the judge fails the module for it
+        return {"distributions": list(wanted), "error": f"not checked: {_last_line(raised)}"}
+
+
 def _child() -> None:
-    items = [Item(**raw) for raw in json.load(sys.stdin)]
+    given = json.load(sys.stdin)
+    items = [Item(**raw) for raw in given["items"]]
+    owners: dict[str, list[str]] = given["owners"]
     faulthandler.enable()  # a segfaulting import leaves its Python stack in the build log
     # Keep the protocol clean: what imported modules print, from Python or from C, goes to
     # stderr. The protocol fd is a private (non-inheritable) duplicate of the original stdout.
@@ -110,7 +139,9 @@ def _child() -> None:
         except (Exception, SystemExit) as raised:  # a failing item is a fact to report
             error = _last_line(raised)
         seconds = round(time.perf_counter() - started, 4)
-        send({"event": "result", "value": value, "error": error, "seconds": seconds})
+        origin = None if error is not None else _origin(item, owners)
+        event = {"value": value, "error": error, "seconds": seconds, "origin": origin}
+        send({"event": "result", **event})
 
 
 # --- the parent --------------------------------------------------------------------------
@@ -157,12 +188,14 @@ def _await_result(
         if event["event"] == "start":
             started = time.monotonic()
             continue
-        fields = {key: event[key] for key in ("value", "error", "seconds")}
+        fields = {key: event[key] for key in ("value", "error", "seconds", "origin")}
         ok = event["error"] is None
         return Result(**dataclasses.asdict(item), **fields, ok=ok, isolated=isolated), True
 
 
-def _run_child(items: Sequence[Item], timeout: float, quiet: bool) -> Iterator[Result]:
+def _run_child(
+    items: Sequence[Item], owners: Mapping[str, Sequence[str]], timeout: float, quiet: bool
+) -> Iterator[Result]:
     """Run items in one child, yielding results, until all are done or one crashes or hangs."""
     child = subprocess.Popen(
         [sys.executable, os.path.abspath(__file__)],
@@ -176,7 +209,8 @@ def _run_child(items: Sequence[Item], timeout: float, quiet: bool) -> Iterator[R
     lines: queue.Queue[str | None] = queue.Queue()
     threading.Thread(target=_forward_lines, args=(child.stdout, lines), daemon=True).start()
     with contextlib.suppress(BrokenPipeError):  # died at once: its exit code tells why
-        child.stdin.write(json.dumps([dataclasses.asdict(item) for item in items]))
+        given = {"items": [dataclasses.asdict(item) for item in items], "owners": owners}
+        child.stdin.write(json.dumps(given))
         child.stdin.close()
     try:
         for index, item in enumerate(items):
@@ -196,14 +230,26 @@ def _progress(result: Result) -> None:
         outcome = f"FAILED: {result.error}" + ("" if result.isolated else " (will re-run alone)")
     else:
         outcome = f"ok: {result.value}" if result.kind == "fact" else "ok"
+        origin = result.origin or {}
+        where = ", ".join(place["path"] for place in origin.get("foreign", ()))
+        if where or origin.get("error"):
+            outcome += f", but not from its distribution's files: {where or origin['error']}"
     print(f"tier2: {label} ... {outcome} ({result.seconds:.2f}s)", file=sys.stderr, flush=True)
 
 
-def run(items: Sequence[Item], *, timeout: float = 120.0, quiet: bool = False) -> list[Result]:
+def run(
+    items: Sequence[Item],
+    *,
+    owners: Mapping[str, Sequence[str]] | None = None,
+    timeout: float = 120.0,
+    quiet: bool = False,
+) -> list[Result]:
     """Results in item order; a failure seen in a shared child is the one from its re-run alone.
 
+    `owners`: for a module, the distributions (by name) whose files it must be loaded from.
     An item that hangs after others ran in its child therefore costs up to two timeouts.
     """
+    owners = owners or {}
     results: list[Result] = []
 
     def record(result: Result) -> Result:
@@ -212,10 +258,10 @@ def run(items: Sequence[Item], *, timeout: float = 120.0, quiet: bool = False) -
         return result
 
     while len(results) < len(items):
-        results += map(record, _run_child(items[len(results) :], timeout, quiet))
+        results += map(record, _run_child(items[len(results) :], owners, timeout, quiet))
     for index, result in enumerate(results):
         if not result.ok and not result.isolated:
-            [alone] = _run_child([items[index]], timeout, quiet)
+            [alone] = _run_child([items[index]], owners, timeout, quiet)
             results[index] = record(alone)
     return results
 

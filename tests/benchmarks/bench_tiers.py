@@ -1,24 +1,41 @@
 """The smoke tiers' cost on the `cpu` image, printed side by side in one run.
 
-    python tests/benchmarks/bench_tiers.py IMAGE    (default imagegate/cpu:latest; make bench)
+    python tests/benchmarks/bench_tiers.py [IMAGE] [--profile NAME] [--before DIR]
+    (default imagegate/cpu:latest and cpu; make bench)
 
 - tiers 1-2 (every distribution's metadata, every probe and every top-level module, each
   failure isolated) against the floor: one bare `python -c "import <the same modules>"`
   in a container from the same image. Both include the container's start.
+- within tiers 1-2, what judging the code Python runs costs: the installed files hashed
+  against their RECORD (in a thread of its own, overlapping tier 2) and each module's
+  origin checked after its import; and the files check alone in a container of its own.
+- with --before DIR (smoke scripts of an earlier revision, e.g. from
+  `git archive REV smoke_tests | tar -x -C DIR`): tiers 1-2 with those scripts too.
 - tier 3 (tiny gpt2 and llama built, saved, loaded, run, LoRA-wrapped) on the same image.
 Best of three runs each.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from imagegate.engine import Engine
+from imagegate.facts import Facts
 from imagegate.profiles import load_profile
-from imagegate.smoke import OFFLINE, VENV_PYTHON, collect_from_image, collect_models
+from imagegate.smoke import (
+    ENTRY,
+    OFFLINE,
+    RUN_DIR,
+    VENV_PYTHON,
+    collect_from_image,
+    collect_models,
+    collector_args,
+    scripts_dir,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = 3
@@ -34,32 +51,66 @@ def best(action: Callable[[], object]) -> float:
 
 
 def main() -> int:
-    image = sys.argv[1] if len(sys.argv) > 1 else "imagegate/cpu:latest"
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("image", nargs="?", default="imagegate/cpu:latest")
+    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--before", type=Path, metavar="DIR", help="earlier smoke scripts")
+    args = parser.parse_args()
+    image = args.image
     engine = Engine()
     if engine.image(image) is None:
-        sys.exit(f"bench: no image {image}; run `imagegate build cpu` first")
-    profile = load_profile("cpu", ROOT / "profiles")
+        sys.exit(f"bench: no image {image}; run `imagegate build {args.profile}` first")
+    profile = load_profile(args.profile, ROOT / "profiles")
     facts = collect_from_image(engine, image, profile, python=VENV_PYTHON)
     modules = [item.subject for item in facts.items if item.kind == "module" and item.ok]
     # setuptools must come before anything that imports distutils (tier 2 isolates it)
     modules.sort(key=lambda name: name != "setuptools")
     floor_code = f"import {', '.join(modules)}"
 
-    def floor() -> None:
-        ran = engine.run(
-            image, [VENV_PYTHON, "-c", floor_code], files={}, timeout=600, environment=OFFLINE
-        )
+    def run(command: list[str], scripts: Path | None = None) -> str:
+        files = {} if scripts is None else {RUN_DIR: scripts}
+        ran = engine.run(image, command, files=files, timeout=900, environment=OFFLINE)
         assert ran.exit_code == 0, ran.stderr[-2000:]
+        return ran.stdout
 
-    tiers = best(lambda: collect_from_image(engine, image, profile, python=VENV_PYTHON))
-    bare = best(floor)
-    models = best(
-        lambda: collect_models(engine, image, profile, python=VENV_PYTHON, require_gpu=False)
+    collect = [VENV_PYTHON, f"{RUN_DIR}/{ENTRY}", *collector_args(profile), "--quiet"]
+    check_files = f"import sys; sys.path.insert(0, {RUN_DIR!r}); import tier1_files as t; t.check()"
+    timed: list[Facts] = []
+
+    def tiers() -> None:
+        timed.append(Facts.from_json(run(collect, scripts_dir()), source=image))
+
+    rows = [
+        (
+            f"floor: python -c import {len(modules)} modules",
+            best(lambda: run([VENV_PYTHON, "-c", floor_code])),
+        )
+    ]
+    rows.append(("tiers 1-2 (collect.py)", best(tiers)))
+    files = min(f.files.seconds for f in timed if f.files is not None)
+    origin = min(sum(i.origin.seconds for i in f.items if i.origin) for f in timed)
+    checked = timed[0].files
+    count = f"{checked.files} files" if checked is not None else "no files"
+    rows.append((f"  of which: RECORD hashes, {count} (overlapped)", files))
+    rows.append(("  of which: module origins (after each import)", origin))
+    alone = best(lambda: run([VENV_PYTHON, "-c", check_files], scripts_dir()))
+    rows.append(("RECORD hashes alone (own container)", alone))
+    if args.before is not None:
+        rows.append(("tiers 1-2 with --before scripts", best(lambda: run(collect, args.before))))
+    rows.append(
+        (
+            "tier 3 (gpt2 + llama, CPU)",
+            best(
+                lambda: collect_models(
+                    engine, image, profile, python=VENV_PYTHON, require_gpu=False
+                )
+            ),
+        )
     )
+    bare = rows[0][1]
     print(f"{'on ' + image:<52}{'seconds':>9}{'ratio':>8}")
-    print(f"{f'floor: python -c import {len(modules)} modules':<52}{bare:>9.2f}{1.0:>8.2f}")
-    print(f"{'tiers 1-2 (collect.py)':<52}{tiers:>9.2f}{tiers / bare:>8.2f}")
-    print(f"{'tier 3 (gpt2 + llama, CPU)':<52}{models:>9.2f}{models / bare:>8.2f}")
+    for label, seconds in rows:
+        print(f"{label:<52}{seconds:>9.2f}{seconds / bare:>8.2f}")
     return 0
 
 

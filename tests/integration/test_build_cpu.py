@@ -30,6 +30,12 @@ def test_cpu_image_builds_and_every_row_is_ok(cpu_build: Run) -> None:
     assert rows[("model", "llama/lora")]["status"] == "OK"
     # Tier 3 ran in the build's own step, beside tiers 1-2: no container was started for it.
     assert "==> tier 3" not in cpu_build.stderr
+    # The step also held the installed files to their RECORD and each module to its files.
+    checked = [(f["tier"], f["check"], f["status"]) for f in document["findings"]]
+    assert [row for row in checked if row[1] in ("files", "origin")] == [
+        (1, "files", "OK"),
+        (2, "origin", "OK"),
+    ]
 
 
 def test_a_tier_3_failure_in_the_smoke_step_fails_it_and_is_reported(

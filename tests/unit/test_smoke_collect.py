@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -87,6 +88,7 @@ def test_fact_values_are_strings_or_null(probe_path: Path) -> None:
         "error": None,
         "seconds": 0,
         "isolated": False,
+        "origin": None,
     }
 
 
@@ -195,3 +197,30 @@ def test_a_declared_top_level_the_wheel_does_not_ship_is_not_imported(probe_path
     _, document = collect(probe_path, "--tiers", "1")
     [liar] = [d for d in document["distributions"] if d["name"] == "liar"]
     assert liar["top_level"] == ["good_mod"]
+
+
+def test_a_copy_of_an_installed_package_on_pythonpath_fails_naming_it(probe_path: Path) -> None:
+    """jinja2 is installed here; a copy of it in a PYTHONPATH folder imports first."""
+    installed = Path(importlib.metadata.distribution("jinja2").locate_file("jinja2"))
+    shutil.copytree(installed, probe_path / "jinja2")
+    code, document = collect(probe_path, "--import", "jinja2", "--fail-on-broken", "--quiet")
+    assert code == 1
+    origin = items(document)["jinja2"]["origin"]
+    assert [name.lower() for name in origin["distributions"]] == ["jinja2"]
+    assert origin["foreign"] == [
+        {
+            "path": str(probe_path / "jinja2" / "__init__.py"),
+            "entry": str(probe_path),
+            "via": "PYTHONPATH",
+        }
+    ]
+    assert document["files"]["problems"] == []  # the installed copy itself is untouched
+
+
+def test_the_installed_files_are_reported_beside_the_distributions(probe_path: Path) -> None:
+    code, document = collect(probe_path, "--tiers", "1", "--fail-on-broken")
+    assert code == 0
+    files = document["files"]
+    assert files["distributions"] == len(document["distributions"])
+    assert files["files"] > 100
+    assert files["problems"] == []

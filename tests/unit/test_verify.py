@@ -48,8 +48,11 @@ def item(
     value: str | None = None,
     error: str | None = None,
     isolated: bool = False,
+    origin: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     code = {"module": f"import {subject}", "fact": subject}.get(kind, "pass")
+    if origin is None and kind == "module" and ok:
+        origin = {"paths": [f"{SITE}/{subject}/__init__.py"], "distributions": [subject]}
     return {
         "kind": kind,
         "subject": subject,
@@ -59,6 +62,7 @@ def item(
         "error": error,
         "seconds": 0.25,
         "isolated": isolated,
+        "origin": origin,
     }
 
 
@@ -92,11 +96,17 @@ def healthy_items() -> list[dict[str, Any]]:
     ]
 
 
+SITE = "/opt/venv/lib/python3.10/site-packages"
+CLEAN_FILES = {"distributions": 6, "files": 900, "without_record": [], "problems": []}
+"""What tier1_files.check reports when every installed file is as its RECORD lists it."""
+
+
 def make_facts(
     *,
     python: str = "3.10.12",
     distributions: list[dict[str, Any]] | None = None,
     items: list[dict[str, Any]] | None = None,
+    files: dict[str, Any] | None = CLEAN_FILES,
 ) -> Facts:
     return Facts.from_dict(
         {
@@ -106,6 +116,7 @@ def make_facts(
             "distributions": healthy_distributions() if distributions is None else distributions,
             "items": healthy_items() if items is None else items,
             "seconds": 1.5,
+            **({} if files is None else {"files": files}),
         }
     )
 

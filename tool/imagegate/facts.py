@@ -1,6 +1,10 @@
 """Facts as the in-image collector reports them (smoke_tests/collect.py, schema 1).
 
 Only the shape is checked here; what the facts mean against a profile is `verify`'s job.
+Schema 1 grows by optional keys only, so a reader never rejects a newer collector's facts
+and this one reads an older collector's: `files` (the installed files against their RECORD)
+and a module item's `origin` (where it was loaded from) are None where they were not
+collected.
 """
 
 from __future__ import annotations
@@ -26,6 +30,92 @@ class Distribution:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Foreign:
+    """A place a module was loaded from that is none of its distributions' files."""
+
+    path: str
+    entry: str | None
+    """The sys.path entry holding it."""
+    via: str
+    """What put that entry on sys.path: PYTHONPATH, `.pth file PATH`, the working directory."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Origin:
+    """Where an imported module was loaded from (smoke_tests/tier2_origins.py)."""
+
+    paths: tuple[str, ...]
+    distributions: tuple[str, ...]
+    """The distributions whose files it must be loaded from; none: not judged."""
+    foreign: tuple[Foreign, ...]
+    error: str | None
+    seconds: float = 0.0
+    """What the check took (after the import, in tier 2's child)."""
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Origin:
+        return cls(
+            paths=tuple(raw.get("paths") or ()),
+            distributions=tuple(raw.get("distributions") or ()),
+            foreign=tuple(
+                Foreign(path=str(f["path"]), entry=f.get("entry"), via=str(f.get("via") or ""))
+                for f in raw.get("foreign") or ()
+            ),
+            error=raw.get("error"),
+            seconds=float(raw.get("seconds") or 0.0),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileProblems:
+    """One distribution's installed files that are not as its RECORD lists them."""
+
+    name: NormalizedName
+    version: str
+    missing: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    unlisted: tuple[str, ...] = ()
+    """Module files under its top-level folders that no distribution's RECORD lists."""
+    unreadable: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class InstalledFiles:
+    """Tier 1's check of the installed files (smoke_tests/tier1_files.py)."""
+
+    distributions: int
+    files: int
+    """Hashed RECORD entries."""
+    without_record: tuple[str, ...]
+    problems: tuple[FileProblems, ...]
+    seconds: float
+    error: str | None = None
+    """Why the check could not run (its process failed); nothing was checked then."""
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> InstalledFiles:
+        problems = tuple(
+            FileProblems(
+                name=canonicalize_name(entry["name"]),
+                version=str(entry.get("version") or ""),
+                **{kind: tuple(entry.get(kind) or ()) for kind in _FILE_PROBLEMS},
+            )
+            for entry in raw.get("problems") or ()
+        )
+        return cls(
+            distributions=int(raw.get("distributions") or 0),
+            files=int(raw.get("files") or 0),
+            without_record=tuple(raw.get("without_record") or ()),
+            problems=problems,
+            seconds=float(raw.get("seconds") or 0.0),
+            error=raw.get("error"),
+        )
+
+
+_FILE_PROBLEMS = ("missing", "changed", "unlisted", "unreadable")
+
+
+@dataclass(frozen=True, kw_only=True)
 class ItemResult:
     kind: str
     """module, statement or fact."""
@@ -36,6 +126,7 @@ class ItemResult:
     error: str | None
     seconds: float
     isolated: bool
+    origin: Origin | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,6 +136,7 @@ class Facts:
     distributions: Mapping[NormalizedName, Distribution]
     items: tuple[ItemResult, ...]
     seconds: float
+    files: InstalledFiles | None = None
 
     @classmethod
     def from_json(cls, text: str, *, source: str) -> Facts:
@@ -77,15 +169,18 @@ class Facts:
                 error=raw.get("error"),
                 seconds=float(raw.get("seconds") or 0.0),
                 isolated=bool(raw.get("isolated")),
+                origin=Origin.from_dict(raw["origin"]) if raw.get("origin") else None,
             )
             for raw in data.get("items") or ()
         )
+        files = data.get("files")
         return cls(
             python_version=str(data["python"]["version"]),
             environment=dict(data["environment"]),
             distributions=distributions,
             items=items,
             seconds=float(data.get("seconds") or 0.0),
+            files=InstalledFiles.from_dict(files) if files is not None else None,
         )
 
 
