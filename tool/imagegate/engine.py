@@ -82,6 +82,8 @@ class Engine:
 
     def __init__(self) -> None:
         self._where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        self._names: dict[str, str] = {}
+        """Image ID -> the reference it was looked up by: an error about an ID names both."""
         try:
             probe = docker.from_env(timeout=PROBE_TIMEOUT)
             with contextlib.closing(probe):
@@ -103,6 +105,8 @@ class Engine:
     @contextlib.contextmanager
     def _calling(self, operation: str, image: str) -> Iterator[None]:
         """The SDK's errors as one EnvironmentProblem: `image: cannot operation (why); todo`."""
+        if image in self._names:
+            image = f"{self._names[image]} ({image[:19]})"
         try:
             yield
         except docker.errors.ImageNotFound:
@@ -129,6 +133,8 @@ class Engine:
                 image = self._client.images.get(ref)
             except docker.errors.ImageNotFound:
                 return None
+        if image.id and image.id != ref:
+            self._names[image.id] = ref
         return ImageInfo(
             ref=ref,
             id=image.id or "",
