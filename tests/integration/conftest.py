@@ -112,6 +112,14 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     )
 
 
+def with_kept_verdicts(workspace: Path, folder: Path) -> str:
+    """A copy of the session project's profiles and kept verdicts in `folder`; its profiles
+    folder, for --profiles."""
+    shutil.copytree(workspace / "profiles", folder / "profiles")
+    shutil.copytree(workspace / ".imagegate" / "verdicts", folder / ".imagegate" / "verdicts")
+    return str(folder / "profiles")
+
+
 def no_gpu_env(folder: Path) -> dict[str, str]:
     """PATH as it is, less nvidia-smi, amd-smi and rocm-smi: a directory holding one of them
     is replaced by a folder of links to everything else in it, so this machine has no GPU."""

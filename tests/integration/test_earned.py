@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
 import sys
 import uuid
@@ -20,7 +19,7 @@ from imagegate.engine import Engine
 from imagegate.profiles import load_profile
 from imagegate.project import Project
 
-from .conftest import Run, findings, imagegate, tags
+from .conftest import Run, findings, imagegate, tags, with_kept_verdicts
 from .test_foreign import docker_build
 
 pytestmark = pytest.mark.docker
@@ -170,10 +169,7 @@ def test_a_verdict_restored_from_another_machine_is_not_served(
     cpu_build: Run, workspace: Path, tmp_path: Path
 ) -> None:
     assert cpu_build.code == 0
-    copy = tmp_path / "project"
-    shutil.copytree(workspace / "profiles", copy / "profiles")
-    shutil.copytree(workspace / ".imagegate" / "verdicts", copy / ".imagegate" / "verdicts")
-    profiles = str(copy / "profiles")
+    profiles = with_kept_verdicts(workspace, tmp_path / "project")
     here = imagegate("verify", "cpu", "--format", "json", "--profiles", profiles)
     assert here.json().get("verdict", "").startswith("reused from ")  # the control
 

@@ -3,12 +3,11 @@ is reused, said so in the report; --fresh and any change to what judged it run i
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from .conftest import Run, findings, imagegate
+from .conftest import Run, findings, imagegate, with_kept_verdicts
 
 pytestmark = pytest.mark.docker
 
@@ -45,10 +44,8 @@ def test_a_changed_probe_is_never_served_an_old_verdict(
     cpu_build: Run, workspace: Path, tmp_path: Path
 ) -> None:
     assert cpu_build.code == 0
+    profiles = with_kept_verdicts(workspace, tmp_path / "project")
     copy = tmp_path / "project"
-    shutil.copytree(workspace / "profiles", copy / "profiles")
-    shutil.copytree(workspace / ".imagegate" / "verdicts", copy / ".imagegate" / "verdicts")
-    profiles = str(copy / "profiles")
     kept = imagegate("verify", "cpu", "--format", "json", "--profiles", profiles)
     assert kept.json().get("verdict", "").startswith("reused from ")  # the control
     cpu = copy / "profiles" / "cpu.yaml"
