@@ -1,4 +1,5 @@
-"""An image's whole closure against its lock: every locked build exactly, and nothing else."""
+"""An environment's closure against its lock: every locked build exactly, and nothing else;
+verify, the doctor and a repair judge it by one comparison."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from imagegate.closure import Deviation, Drift, compare
 from imagegate.findings import Finding, Status, passed
 from imagegate.lock import Lock
 from imagegate.verify import judge_closure
-from tests.unit.test_lock import lock_text, package
+from tests.unit.test_lock import lock_text, marked, package
 from tests.unit.test_verify import dist, make_facts, make_profile
 
 LOCKED = {"torch": "2.5.1+cu121", "numpy": "1.26.4", "filelock": "3.16.1", "jinja2": "3.1.6"}
@@ -117,3 +119,55 @@ def test_an_image_naming_no_lock_or_another_is_judged_against_this_one_and_told(
     assert row.actual == (label or "none")
     assert lock.path.name in row.evidence
     assert passed(found)
+
+
+# --- one comparison for verify, the doctor and a repair ----------------------------------------
+
+MARKED = (
+    marked("tomli", "2.0.1", "python_version < '3.11'"),
+    marked("triton", "3.1.0", "platform_machine == 'x86_64' and sys_platform == 'linux'"),
+    marked("exceptiongroup", "1.2.2", "python_version < '3.11'"),
+    marked("nvidia-nccl", "2.1.0", "platform_machine == 'aarch64'"),
+    marked("pywin32", "308", "sys_platform == 'win32'"),
+)
+
+
+def drifted_venv() -> list[dict[str, object]]:
+    """On Linux x86_64 with Python 3.10: torch at another build, tomli missing, triton at
+    another version, pywin32 (locked for Windows only) at another, pip not locked at all."""
+    return [
+        *installed(torch="2.5.1+cpu"),
+        dist("triton", "3.0.0"),
+        dist("exceptiongroup", "1.2.2"),
+        dist("pywin32", "307"),
+        dist("pip", "23.0.1"),
+    ]
+
+
+def test_the_comparison_holds_the_installed_against_the_closure_for_their_markers(
+    tmp_path: Path,
+) -> None:
+    lock = make_lock(tmp_path, *MARKED)
+
+    compared = compare(lock, make_facts(distributions=drifted_venv()))
+
+    assert set(compared.closure) == {*LOCKED, "tomli", "triton", "exceptiongroup"}
+    assert compared.deviations == (
+        Deviation(
+            name="torch",
+            drift=Drift.OTHER_BUILD,
+            locked=lock.packages["torch"].version,
+            installed="2.5.1+cpu",
+        ),
+        Deviation(
+            name="tomli", drift=Drift.MISSING, locked=lock.packages["tomli"].version, installed=None
+        ),
+        Deviation(
+            name="triton",
+            drift=Drift.OTHER_BUILD,
+            locked=lock.packages["triton"].version,
+            installed="3.0.0",
+        ),
+        Deviation(name="pip", drift=Drift.EXTRA, locked=None, installed="23.0.1"),
+    )
+    assert compared.as_locked == 4

@@ -14,13 +14,14 @@ from pathlib import Path
 from imagegate import journal as journals
 from imagegate import lock as locks
 from imagegate import wheelhouse
+from imagegate.closure import same_build
 from imagegate.facts import Facts
 from imagegate.findings import Finding, Status, passed
 from imagegate.lock import Lock
 from imagegate.profiles import Profile
 from imagegate.project import Project
 from imagegate.smoke import collect_from_python, models_from_python
-from imagegate.verify import judge, judge_models, same_build
+from imagegate.verify import judge, judge_models
 
 CHECK = "consistency"
 

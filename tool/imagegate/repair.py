@@ -22,6 +22,7 @@ from packaging.utils import NormalizedName
 
 from imagegate import exclusive, progress, runner, wheelhouse
 from imagegate import journal as journals
+from imagegate.closure import same_build
 from imagegate.doctor import diagnose, examine
 from imagegate.errors import EnvironmentProblem, ExitCode, ImagegateError
 from imagegate.facts import Facts
@@ -30,7 +31,6 @@ from imagegate.findings import Finding, Status, passed
 from imagegate.lock import Lock, Locked
 from imagegate.profiles import Profile
 from imagegate.project import Project
-from imagegate.verify import same_build
 
 TIMEOUT = 1800.0
 UV = [sys.executable, "-m", "uv", "pip"]
