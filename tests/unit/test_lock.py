@@ -15,6 +15,7 @@ import yaml
 from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 
+from imagegate.bisect import marker_environment
 from imagegate.errors import ProfileError
 from imagegate.lock import (
     Lock,
@@ -355,6 +356,61 @@ def test_reading_a_missing_lock_is_bad_input_naming_the_file(tmp_path: Path) -> 
     assert str(caught.value).startswith(f"{missing}: cannot be read")
 
 
+# --- closure_for ---------------------------------------------------------------------------
+
+LINUX_X86_64_PY310 = {
+    "python_version": "3.10",
+    "python_full_version": "3.10.12",
+    "implementation_name": "cpython",
+    "platform_python_implementation": "CPython",
+    "os_name": "posix",
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+    "platform_machine": "x86_64",
+}
+
+
+def marked(name: str, version: str, marker: str) -> str:
+    return package(name, version) + f"marker = {json.dumps(marker)}\n"
+
+
+def lock_with_markers() -> Lock:
+    return parsed(
+        package("numpy", "1.26.4"),
+        marked("tomli", "2.0.1", "python_version < '3.11'"),
+        marked("triton", "3.1.0", "platform_machine == 'x86_64' and sys_platform == 'linux'"),
+        marked("nvidia-nccl", "2.1.0", "platform_machine == 'aarch64'"),
+        marked("pywin32", "308", "sys_platform == 'win32'"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "held"),
+    [
+        ({}, {"numpy", "tomli", "triton"}),
+        ({"python_version": "3.12", "python_full_version": "3.12.1"}, {"numpy", "triton"}),
+        ({"platform_machine": "aarch64"}, {"numpy", "tomli", "nvidia-nccl"}),
+        ({"sys_platform": "win32", "platform_system": "Windows"}, {"numpy", "tomli", "pywin32"}),
+    ],
+)
+def test_the_closure_for_an_environment_is_what_the_markers_hold_there(
+    changes: dict[str, str], held: set[str]
+) -> None:
+    lock = lock_with_markers()
+
+    closure = lock.closure_for(LINUX_X86_64_PY310 | changes)
+
+    assert set(closure) == held
+    assert all(closure[name] is lock.packages[name] for name in closure)
+
+
+def test_a_lock_without_markers_is_its_own_closure_everywhere() -> None:
+    lock = parsed(package("numpy", "1.26.4"), package("torch", "2.13.0+cpu", TORCH_CPU))
+
+    assert lock.closure_for(LINUX_X86_64_PY310) == lock.packages
+    assert lock.closure_for({"sys_platform": "win32"}) == lock.packages
+
+
 # --- inputs_digest ---------------------------------------------------------------------------
 
 
@@ -554,6 +610,16 @@ def test_every_wheel_of_a_shipped_lock_fits_its_target(path: Path) -> None:
     ]
     assert lock.packages
     assert unfit == []
+
+
+@pytest.mark.parametrize("path", SHIPPED_LOCKS, ids=lambda p: p.name)
+def test_every_marker_of_a_shipped_lock_holds_on_its_target(path: Path) -> None:
+    """An image installs the whole lock; verify, doctor and repair expect its closure for
+    the image's markers: on the target, the two are the same."""
+    target = shipped_profile(path).target
+    lock = Lock.read(path)
+
+    assert lock.closure_for(marker_environment(target)) == lock.packages
 
 
 def test_the_cpu_lock_holds_the_cpu_build_of_torch() -> None:

@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 from packaging.version import Version
 
+from imagegate.closure import same_build
 from imagegate.errors import BuildFailed
 from imagegate.facts import Facts
 from imagegate.findings import Finding, Status, counts, passed
 from imagegate.profiles import Profile, load_profile
 from imagegate.target import Platform, Target
-from imagegate.verify import judge, judge_platform, same_build
+from imagegate.verify import judge, judge_platform
 
 SHIPPED = Path(__file__).resolve().parents[2] / "profiles"
 

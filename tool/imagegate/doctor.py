@@ -14,13 +14,14 @@ from pathlib import Path
 from imagegate import journal as journals
 from imagegate import lock as locks
 from imagegate import wheelhouse
+from imagegate.closure import compare
 from imagegate.facts import Facts
 from imagegate.findings import Finding, Status, passed
 from imagegate.lock import Lock
 from imagegate.profiles import Profile
 from imagegate.project import Project
 from imagegate.smoke import collect_from_python, models_from_python
-from imagegate.verify import judge, judge_models, same_build
+from imagegate.verify import judge, judge_models
 
 CHECK = "consistency"
 
@@ -78,25 +79,26 @@ def consistency(profile: Profile, project: Project, facts: Facts) -> list[Findin
         )
     else:
         rows.append(_row("lock ↔ wheelhouse", Status.OK, f"{len(lock.packages)} wheels"))
+    rows.append(lock_environment(profile, lock, facts))
+    return rows
+
+
+def lock_environment(profile: Profile, lock: Lock, facts: Facts) -> Finding:
+    """The lock ↔ environment row: the locked closure for this environment's markers, as
+    installed (what the lock holds for other platforms or Pythons is not drift)."""
+    compared = compare(lock, facts)
     drift = [
-        f"{name} {facts.distributions[name].version if name in facts.distributions else 'missing'}"
-        f" (locked {locked.version})"
-        for name, locked in lock.packages.items()
-        if name not in facts.distributions
-        or not same_build(facts.distributions[name].version, locked.version)
+        f"{d.name} {'missing' if d.installed is None else d.installed} (locked {d.locked})"
+        for d in compared.drifted
     ]
     if drift:
-        rows.append(
-            _row(
-                "lock ↔ environment",
-                Status.WRONG_VERSION,
-                f"{len(drift)} differ",
-                f"{'; '.join(drift[:5])}; run `imagegate repair {profile.name}`",
-            )
+        return _row(
+            "lock ↔ environment",
+            Status.WRONG_VERSION,
+            f"{len(drift)} differ",
+            f"{'; '.join(drift[:5])}; run `imagegate repair {profile.name}`",
         )
-    else:
-        rows.append(_row("lock ↔ environment", Status.OK, f"{len(lock.packages)} as locked"))
-    return rows
+    return _row("lock ↔ environment", Status.OK, f"{len(compared.closure)} as locked")
 
 
 def interrupted_repair(profile: Profile, python: Path) -> Finding:

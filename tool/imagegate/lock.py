@@ -145,6 +145,16 @@ class Lock:
             written=written,
         )
 
+    def closure_for(self, environment: Mapping[str, str]) -> dict[NormalizedName, Locked]:
+        """The packages an environment with these PEP 508 marker values holds: those whose
+        marker holds there (values it lacks are this interpreter's)."""
+        values = {**environment, "extra": ""}
+        return {
+            name: locked
+            for name, locked in self.packages.items()
+            if locked.marker is None or locked.marker.evaluate(values)
+        }
+
     def requirements(self, *, protected: bool) -> list[str]:
         return [p.requirement() for p in self.packages.values() if p.protected == protected]
 

@@ -1,6 +1,7 @@
 """Transactional repair of a live environment from the validated wheelhouse only.
 
-A plan (pure) lists the distributions to put back to their locked build: those the
+A plan (pure) lists the distributions to put back to their locked build: of the lock's
+closure for the environment's markers (what verify and the doctor judge by), those the
 environment holds at another version or lacks, and those whose modules are broken. A
 protected package is never replaced by another build: such a plan is refused. Applying it
 journals the environment first (versions, and a copy of every file of each distribution it
@@ -22,6 +23,7 @@ from packaging.utils import NormalizedName
 
 from imagegate import exclusive, progress, runner, wheelhouse
 from imagegate import journal as journals
+from imagegate.closure import compare
 from imagegate.doctor import diagnose, examine
 from imagegate.errors import EnvironmentProblem, ExitCode, ImagegateError
 from imagegate.facts import Facts
@@ -30,7 +32,6 @@ from imagegate.findings import Finding, Status, passed
 from imagegate.lock import Lock, Locked
 from imagegate.profiles import Profile
 from imagegate.project import Project
-from imagegate.verify import same_build
 
 TIMEOUT = 1800.0
 UV = [sys.executable, "-m", "uv", "pip"]
@@ -58,18 +59,18 @@ class Plan:
 
 def plan(profile: Profile, lock: Lock, facts: Facts, findings: list[Finding]) -> Plan:
     """What to reinstall, and whether it may be done (pure)."""
-    reasons: dict[NormalizedName, str] = {}
-    for name, locked in lock.packages.items():
-        installed = facts.distributions.get(name)
-        if installed is None:
-            reasons[name] = f"missing (locked {locked.version})"
-        elif not same_build(installed.version, locked.version):
-            reasons[name] = f"{installed.version} installed, {locked.version} locked"
+    compared = compare(lock, facts)
+    reasons: dict[NormalizedName, str] = {
+        d.name: f"missing (locked {d.locked})"
+        if d.installed is None
+        else f"{d.installed} installed, {d.locked} locked"
+        for d in compared.drifted
+    }
     owners = {module: d.name for d in facts.distributions.values() for module in d.top_level}
     for finding in findings:
         owner = owners.get(finding.subject)
         broken = finding.check == "import" and finding.status is Status.BROKEN
-        if broken and owner is not None and owner in lock.packages:
+        if broken and owner is not None and owner in compared.closure:
             reasons.setdefault(owner, f"broken: {finding.evidence}")
     refused = next(
         (
@@ -80,7 +81,7 @@ def plan(profile: Profile, lock: Lock, facts: Facts, findings: list[Finding]) ->
         ),
         None,
     )
-    targets = tuple(lock.packages[name] for name in sorted(reasons))
+    targets = tuple(compared.closure[name] for name in sorted(reasons))
     return Plan(targets=targets, reasons=reasons, refused=refused)
 
 

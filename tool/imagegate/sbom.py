@@ -22,9 +22,9 @@ from cyclonedx.model.component import Component, ComponentType
 from cyclonedx.output.json import JsonV1Dot6
 from packageurl import PackageURL
 from packaging.utils import NormalizedName
-from packaging.version import InvalidVersion, Version
 
 from imagegate import __version__
+from imagegate.closure import same_build
 from imagegate.errors import UsageError
 from imagegate.facts import Facts
 from imagegate.files import write_atomic
@@ -71,7 +71,7 @@ def _component(name: NormalizedName, version: str, lock: Lock) -> Component:
     properties: list[Property] = []
     if locked is None:
         properties.append(Property(name=LOCK_PROPERTY, value="not in the lock"))
-    elif not _same(version, locked.version):
+    elif not same_build(version, locked.version):
         properties.append(Property(name=LOCK_PROPERTY, value=f"locked at {locked.version}"))
     else:
         hashes = [HashType(alg=HashAlgorithm.SHA_256, content=w.sha256) for w in locked.wheels]
@@ -84,14 +84,6 @@ def _component(name: NormalizedName, version: str, lock: Lock) -> Component:
         hashes=hashes,
         properties=properties,
     )
-
-
-def _same(installed: str, locked: Version) -> bool:
-    """Exactly the locked release, local label included (`2.13.0+cpu` is not `2.13.0`)."""
-    try:
-        return Version(installed) == locked
-    except InvalidVersion:
-        return False
 
 
 def digest(text: str) -> str:

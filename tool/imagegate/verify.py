@@ -20,6 +20,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from imagegate import known_issues, nvidia_runtime
+from imagegate.closure import Drift, compare, same_build
 from imagegate.facts import Distribution, Facts, FileProblems, ItemResult, ModelFacts
 from imagegate.findings import Finding, Status
 from imagegate.hardware import CUDA_FACT, Kernels, machine_code, ptx
@@ -70,35 +71,26 @@ def judge_closure(
     is as locked, and each deviation is a row of its own: a locked package missing or at
     another build, an installed one the lock does not hold (failing unless the profile
     allows it under `allow_extra`)."""
-    environment = {**facts.environment, "extra": ""}
-    deviations: list[Finding] = []
-    matched = 0
-    for name, locked in lock.packages.items():
-        if locked.marker is not None and not locked.marker.evaluate(environment):
-            continue
-        installed = facts.distributions.get(name)
-        if installed is not None and same_build(installed.version, locked.version):
-            matched += 1
-            continue
-        deviations.append(
-            Finding(
-                tier=1,
-                check="lock",
-                subject=name,
-                status=Status.MISSING if installed is None else Status.WRONG_VERSION,
-                expected=f"=={locked.version}",
-                actual="not installed" if installed is None else installed.version,
-            )
+    compared = compare(lock, facts)
+    deviations = [
+        Finding(
+            tier=1,
+            check="lock",
+            subject=deviation.name,
+            status=Status.MISSING if deviation.drift is Drift.MISSING else Status.WRONG_VERSION,
+            expected=f"=={deviation.locked}",
+            actual="not installed" if deviation.installed is None else deviation.installed,
         )
+        for deviation in compared.drifted
+    ]
     extras = [
-        _extra(profile, lock, name, dist.version)
-        for name, dist in facts.distributions.items()
-        if name not in lock.packages
+        _extra(profile, lock, deviation.name, deviation.installed or "")
+        for deviation in compared.extras
     ]
     as_locked = Finding(
         tier=1,
         check="lock",
-        subject=f"{matched} distributions",
+        subject=f"{compared.as_locked} distributions",
         status=Status.OK,
         expected=f"as locked in {lock.path.name}",
         actual="as locked",
@@ -148,14 +140,6 @@ def _extra(profile: Profile, lock: Lock, name: NormalizedName, version: str) -> 
 
 LOCK_LABEL = "org.imagegate.lock"
 """The image label naming the lock an image was built from (`sha256:` and the lock's digest)."""
-
-
-def same_build(installed: str, pinned: Version) -> bool:
-    """Exact equality, local label included; an unparseable installed version never matches."""
-    try:
-        return Version(installed) == pinned
-    except InvalidVersion:
-        return False
 
 
 def _python(profile: Profile, facts: Facts) -> Finding:
