@@ -31,6 +31,7 @@ from packaging.version import InvalidVersion, Version
 
 from imagegate import runner
 from imagegate.errors import EnvironmentProblem, UsageError
+from imagegate.facts import CUDA_FACT, HIP_FACT
 from imagegate.profiles import Profile
 
 NVIDIA_SMI = ("nvidia-smi", "--query-gpu=name,compute_cap,driver_version", "--format=csv,noheader")
@@ -44,8 +45,6 @@ TIMEOUT_ENV = "IMAGEGATE_SMI_TIMEOUT"
 PATIENCE = 1.0
 """A tool that answers within this long is awaited silently."""
 
-CUDA_FACT = "torch.version.cuda"
-HIP_FACT = "torch.version.hip"
 VENDOR_NAMES = {"nvidia": "NVIDIA", "amd": "AMD", "none": "CPU"}
 RUNTIMES = {"nvidia": "CUDA", "amd": "ROCm"}
 

@@ -20,9 +20,16 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from imagegate import known_issues, nvidia_runtime
-from imagegate.facts import Distribution, Facts, FileProblems, ItemResult, ModelFacts
+from imagegate.facts import (
+    CUDA_FACT,
+    Distribution,
+    Facts,
+    FileProblems,
+    ItemResult,
+    ModelFacts,
+)
 from imagegate.findings import Finding, Status
-from imagegate.hardware import CUDA_FACT, Kernels, machine_code, ptx
+from imagegate.hardware import Kernels, machine_code, ptx
 from imagegate.known_issues import KnownIssue
 from imagegate.lock import Lock
 from imagegate.profiles import Profile

@@ -36,10 +36,9 @@ from imagegate import (
 from imagegate import lock as locks
 from imagegate.engine import Engine, ImageInfo
 from imagegate.errors import BuildFailed, EnvironmentProblem, PushMismatch
-from imagegate.facts import Facts, ModelFacts
+from imagegate.facts import CUDA_FACT, Facts, ModelFacts
 from imagegate.files import sha256
 from imagegate.findings import Finding, Status, counts, passed
-from imagegate.hardware import CUDA_FACT
 from imagegate.lock import Lock
 from imagegate.profiles import Profile
 from imagegate.project import Project
