@@ -20,6 +20,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from imagegate import known_issues, nvidia_runtime
+from imagegate.contract import LOCK_LABEL
 from imagegate.facts import (
     CUDA_FACT,
     Distribution,
@@ -151,10 +152,6 @@ def _extra(profile: Profile, lock: Lock, name: NormalizedName, version: str) -> 
         evidence=f"remove it from the image, or allow it under allow_extra in "
         f"{profile.path.name} with a reason",
     )
-
-
-LOCK_LABEL = "org.imagegate.lock"
-"""The image label naming the lock an image was built from (`sha256:` and the lock's digest)."""
 
 
 def same_build(installed: str, pinned: Version) -> bool:

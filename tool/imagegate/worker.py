@@ -43,8 +43,6 @@ if TYPE_CHECKING:
     from imagegate.engine import Engine
 
 TIER = 4
-LABEL = "org.imagegate.worker"
-"""On a gated image: how many of the worker's tests passed (SKIPPED ones are not counted)."""
 DEFAULT_FILE = Path(".runpod") / "tests.json"
 DEFAULT_TIMEOUT_MS = 300_000
 """A test without a `timeout`: five minutes, as long as a cold worker may take to start."""
