@@ -30,7 +30,7 @@ from imagegate.facts import (
     ModelFacts,
 )
 from imagegate.findings import Finding, Status
-from imagegate.hardware import Kernels, machine_code, ptx
+from imagegate.kernels import Kernels, machine_code, ptx
 from imagegate.known_issues import KnownIssue
 from imagegate.lock import Lock
 from imagegate.profiles import Profile
@@ -431,7 +431,7 @@ def _architectures(profile: Profile, facts: Facts) -> Iterator[Finding]:
     """Each GPU the profile targets (`hardware.architectures`) against the kernels its
     torch was compiled for: one row per target, served by machine code or failing.
 
-    The rule is hardware's (`Kernels.missing`): a cubin of the target's major at or below
+    The rule is kernels' (`Kernels.missing`): a cubin of the target's major at or below
     its minor runs on it; PTX alone does not count. A target without machine code is the
     "no kernel image" failure of a GPU generation newer than the torch build: the image
     starts there and its first CUDA op fails. Codes torch has beyond the targets pass."""
