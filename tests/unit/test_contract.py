@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from imagegate import contract
-from imagegate.scripts import scripts_dir
+from imagegate.scripts import OFFLINE, scripts_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "tool" / "imagegate"
@@ -58,6 +58,22 @@ def _strings(path: Path) -> list[tuple[int, str]]:
 @pytest.mark.parametrize("script", SCHEMA_WRITERS)
 def test_in_image_scripts_write_the_contracts_schema(script: str) -> None:
     assert _assigned(scripts_dir() / script, "SCHEMA") == contract.SCHEMA
+
+
+def test_tier3_keeps_the_hub_offline_as_the_package_asks() -> None:
+    """tier3_model.py sets the offline switches itself, so a run without the package's
+    environment (by hand, in a pod) is offline too: the same switches, the same values."""
+    tree = ast.parse((scripts_dir() / contract.TIER3).read_text(encoding="utf-8"))
+    set_here = {
+        node.targets[0].slice.value: ast.literal_eval(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        and isinstance(node.targets[0], ast.Subscript)
+        and ast.unparse(node.targets[0].value) == "os.environ"
+        and isinstance(node.targets[0].slice, ast.Constant)
+    }
+    hub = {key: value for key, value in OFFLINE.items() if key.endswith("_OFFLINE")}
+    assert hub and set_here == hub
 
 
 def test_the_scripts_the_contract_names_are_shipped() -> None:
