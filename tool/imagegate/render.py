@@ -20,16 +20,20 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from packaging.utils import canonicalize_name
 from uv import find_uv_bin
 
-from imagegate import contract, lock, nvidia_runtime, references
+from imagegate import lock, nvidia_runtime, references
 from imagegate.contract import (
     BUILD_FACTS,
     BUILD_MODELS,
     ENTRY,
     IN_IMAGE_DIR,
     INSTALLER_MOUNT,
+    LOCK_LABEL,
+    PROFILE_LABEL,
     PROTECTED,
+    PYTHON_LABEL,
     REQUIREMENTS,
     REST,
+    VENV,
     VENV_PYTHON,
 )
 from imagegate.errors import ProfileError
@@ -98,12 +102,8 @@ def render(profile: Profile, project: Project) -> dict[Path, str]:
         smoke_command=json.dumps(command),
         models=has_models(profile),
         installer_mount=INSTALLER_MOUNT,
-        venv=contract.VENV,
-        labels={
-            "python": contract.PYTHON_LABEL,
-            "profile": contract.PROFILE_LABEL,
-            "lock": contract.LOCK_LABEL,
-        },
+        venv=VENV,
+        labels={"python": PYTHON_LABEL, "profile": PROFILE_LABEL, "lock": LOCK_LABEL},
     )
     path = project.dockerfile(profile.name)
     ignore = _TEMPLATES.get_template("dockerignore.j2").render(**common)
