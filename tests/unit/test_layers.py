@@ -21,6 +21,7 @@ A new module fails `test_every_module_has_a_layer` until it is placed here.
 from __future__ import annotations
 
 import ast
+import graphlib
 import sys
 from pathlib import Path
 
@@ -175,6 +176,19 @@ def violations(module: str, source: str) -> list[str]:
     return found
 
 
+def cycle(sources: dict[str, str]) -> list[str]:
+    """A cycle among the package modules `sources` import (every import counts), or []."""
+    graph = {
+        module: {target for _, name in imports(text) if (target := _target(name)) is not None}
+        for module, text in sources.items()
+    }
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as error:
+        return list(error.args[1])
+    return []
+
+
 def _modules() -> list[str]:
     return sorted(path.stem for path in PACKAGE.glob("*.py"))
 
@@ -196,6 +210,20 @@ def test_imports_keep_to_the_layers(module: str) -> None:
 def test_no_exception_is_stale() -> None:
     made = {(module, imported) for module in _modules() for _, imported in imports(_source(module))}
     assert set(EXCEPTIONS) <= made, "remove exceptions for imports that are gone"
+
+
+def test_no_import_runs_in_a_circle() -> None:
+    assert cycle({module: _source(module) for module in _modules()}) == []
+
+
+def test_a_circle_within_one_layer_is_found() -> None:
+    """Looking down allows a layer to import itself; a cycle there is still caught."""
+    sources = {
+        "facts": "from imagegate import findings\n",
+        "findings": "def f():\n    from imagegate.facts import Facts\n",
+    }
+    assert sorted(set(cycle(sources))) == ["facts", "findings"]
+    assert all(violations(module, text) == [] for module, text in sources.items())
 
 
 @pytest.mark.parametrize(
