@@ -23,19 +23,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from imagegate.contract import ENTRY, RUN_DIR, VENV_PYTHON
 from imagegate.engine import Engine
 from imagegate.facts import Facts
 from imagegate.profiles import load_profile
-from imagegate.smoke import (
-    ENTRY,
-    OFFLINE,
-    RUN_DIR,
-    VENV_PYTHON,
-    collect_from_image,
-    collect_models,
-    collector_args,
-    scripts_dir,
-)
+from imagegate.scripts import OFFLINE, collector_args, scripts_dir
+from imagegate.smoke import collect_from_image, collect_models
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = 3

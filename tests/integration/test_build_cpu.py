@@ -6,9 +6,9 @@ import json
 import shlex
 from pathlib import Path
 
+from imagegate.contract import ENTRY, IN_IMAGE_DIR, PROTECTED
 from imagegate.engine import Engine
-from imagegate.smoke import ENTRY, IN_IMAGE_DIR, OFFLINE
-from imagegate.wheelhouse import PROTECTED
+from imagegate.scripts import OFFLINE
 
 from .conftest import Run, findings, imagegate
 

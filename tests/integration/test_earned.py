@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from imagegate import sbom, verdicts, workflow
+from imagegate.contract import INPUTS_LABEL, VERIFIED_IMAGE_LABEL
 from imagegate.engine import Engine
 from imagegate.profiles import load_profile
 from imagegate.project import Project
@@ -70,8 +71,8 @@ def child(
     )
     made = engine.image(tag)
     assert made is not None and made.id != parent.id
-    inherited = made.labels.get(workflow.INPUTS_LABEL)
-    assert inherited == parent.labels[workflow.INPUTS_LABEL]  # the premise: it inherits them
+    inherited = made.labels.get(INPUTS_LABEL)
+    assert inherited == parent.labels[INPUTS_LABEL]  # the premise: it inherits them
     assert engine.read_file(made.id, "/opt/imagegate/build-facts.json") is not None
     return {"parent": parent.id, "child": made.id}
 
@@ -126,7 +127,7 @@ def test_gate_without_image_pushes_a_fresh_build_never_the_child(
     assert judged != child["child"]
     pushed = engine.image(ref)
     assert pushed is not None
-    assert pushed.labels[workflow.VERIFIED_IMAGE_LABEL] == judged
+    assert pushed.labels[VERIFIED_IMAGE_LABEL] == judged
     assert pushed.layers == engine.image(judged).layers  # type: ignore[union-attr]
     assert pushed.layers != engine.image(child["child"]).layers  # type: ignore[union-attr]
     assert engine.registry_digest(ref) == gated.json()["digest"]
@@ -222,6 +223,6 @@ def test_the_gate_pushes_the_image_it_judged_when_the_tag_moves_meanwhile(
     assert engine.image(moving).id != judged.id  # type: ignore[union-attr]  # it did move
     pushed = engine.image(ref)
     assert pushed is not None and pushed.layers == judged.layers
-    assert pushed.labels[workflow.VERIFIED_IMAGE_LABEL] == judged.id
+    assert pushed.labels[VERIFIED_IMAGE_LABEL] == judged.id
     assert engine.registry_digest(ref) == gated.digest
     engine.remove_image(ref)

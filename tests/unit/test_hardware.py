@@ -435,35 +435,6 @@ def test_thor_is_sm_110_from_cuda_13_and_sm_101_before(profiles: list[Profile]) 
     ] == ["sm_110 needs CUDA 13.0 or newer, but the profile's CUDA is 12.8"]
 
 
-@pytest.mark.parametrize(
-    ("arch", "codes", "machine_code", "ptx"),
-    [
-        ("sm_89", "sm_80 sm_86 sm_90", "sm_86", None),  # same major, minor at or below
-        ("sm_90", "sm_86 sm_120", None, None),  # a newer major never runs on an older one
-        ("sm_100", "sm_90 sm_120", None, None),  # nor an older major on a newer one
-        ("sm_120", "sm_90 compute_90", None, "compute_90"),  # PTX: JIT only, not counted
-        ("sm_86", "sm_90 compute_90", None, None),  # PTX newer than the GPU: no use at all
-        ("sm_90", "sm_90 compute_90", "sm_90", "compute_90"),
-    ],
-)
-def test_which_code_serves_a_gpu(
-    arch: str, codes: str, machine_code: str | None, ptx: str | None
-) -> None:
-    assert hardware.machine_code(arch, codes.split()) == machine_code
-    assert hardware.ptx(arch, codes.split()) == ptx
-
-
-def test_kernels_name_the_torch_build_when_a_gpu_has_none() -> None:
-    kernels = hardware.Kernels(build="2.14.1", codes=("sm_90", "compute_90"))
-
-    assert kernels.missing("sm_90") is None
-    assert kernels.missing("sm_89") == (
-        "torch 2.14.1 (compiled for sm_90 compute_90) has no kernel image for sm_89"
-    )
-    why = kernels.missing("sm_100")
-    assert why is not None and "compute_90" in why and "torch 2.14.1" in why
-
-
 def test_vendor_and_cuda_fact_contradict(profiles: list[Profile]) -> None:
     cpu, cuda128 = by_name(profiles, "cpu"), by_name(profiles, "cuda128")
     assert consistency(broken(cuda128, facts={"torch.version.cuda": "None"})) == [

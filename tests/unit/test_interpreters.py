@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from imagegate.contract import INTERPRETERS
 from imagegate.errors import ExitCode, UsageError
 from imagegate.facts import Interpreter
 from imagegate.interpreters import SEARCHED, candidates, choose
-from imagegate.smoke import INTERPRETERS, scripts_dir
+from imagegate.scripts import scripts_dir
 
 
 def found(path: str, environment: str, **holds: str | None) -> Interpreter:

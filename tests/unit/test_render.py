@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from imagegate.contract import BUILD_MODELS
 from imagegate.errors import ExitCode, ProfileError
 from imagegate.lock import Lock, lock_path
 from imagegate.profiles import Profile, load_profile, profile_names
 from imagegate.project import Project
-from imagegate.render import BUILD_MODELS, INSTALLER_DIR, render, write
+from imagegate.render import INSTALLER_DIR, render, write
 
 HERE = Path(__file__).resolve().parent
 PROFILES = HERE.parents[1] / "profiles"

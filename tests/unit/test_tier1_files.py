@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from imagegate.smoke import scripts_dir
+from imagegate.scripts import scripts_dir
 
 
 def smoke_module(name: str) -> ModuleType:

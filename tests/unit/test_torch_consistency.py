@@ -10,7 +10,7 @@ import pytest
 
 from imagegate.findings import Finding, Status
 from imagegate.profiles import load_profile
-from imagegate.smoke import collector_args
+from imagegate.scripts import collector_args
 from imagegate.verify import (
     TORCH_CUDA,
     TORCH_CUDNN,

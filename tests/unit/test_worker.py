@@ -11,7 +11,7 @@ import pytest
 
 from imagegate.errors import ProfileError
 from imagegate.findings import Status
-from imagegate.hardware import Kernels
+from imagegate.kernels import Kernels
 from imagegate.profiles import load_profile
 from imagegate.worker import RunResult, WorkerTest, WorkerTests, judge_deployment, judge_run
 

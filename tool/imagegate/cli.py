@@ -17,6 +17,7 @@ from pathlib import Path
 
 from imagegate import (
     __version__,
+    contract,
     doctor,
     exclusive,
     hardware,
@@ -309,9 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--python",
         metavar="PATH",
         help="the stack's interpreter in the image, e.g. /workspace/venv/bin/python (default: "
-        "the one the image's org.imagegate.python label names, else the one Python on its PATH "
-        "or in /opt/venv, /workspace/venv, /opt/conda, /usr/local/bin, /usr/bin that holds "
-        "the profile's protected packages)",
+        f"the one the image's {contract.PYTHON_LABEL} label names, else the one Python on its "
+        f"PATH or in {contract.VENV}, /workspace/venv, /opt/conda, /usr/local/bin, /usr/bin "
+        "that holds the profile's protected packages)",
     )
     sub = command(
         "gate",

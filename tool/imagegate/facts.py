@@ -16,9 +16,12 @@ from typing import Any
 
 from packaging.utils import NormalizedName, canonicalize_name
 
+from imagegate.contract import SCHEMA
 from imagegate.errors import BuildFailed
 
-SCHEMA = 1
+CUDA_FACT = "torch.version.cuda"
+HIP_FACT = "torch.version.hip"
+"""A prefix: a profile may check a slice of it, e.g. `torch.version.hip[:3]`."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,10 +6,7 @@ into `Gpu`s, and `detect` runs the tools through the one runner. Judgement secon
 rule is tested on recorded outputs without a GPU.
 
 Only machine code counts: a profile's `hardware.architectures` are the GPUs its wheels
-carry cubins for, and `Kernels` judges them against what the installed torch was compiled
-for. PTX that the driver could JIT for a newer GPU is slow to start (minutes at the first
-launch, redone when its cache is cold), misses the kernels a library ships as cubins only,
-and is proven by no build, so it is never counted as support; it is named in the evidence.
+carry cubins for; the rule is `kernels`' (pure, shared with `verify`).
 """
 
 from __future__ import annotations
@@ -31,6 +28,8 @@ from packaging.version import InvalidVersion, Version
 
 from imagegate import runner
 from imagegate.errors import EnvironmentProblem, UsageError
+from imagegate.facts import CUDA_FACT, HIP_FACT
+from imagegate.kernels import SM, machine_code, runs
 from imagegate.profiles import Profile
 
 NVIDIA_SMI = ("nvidia-smi", "--query-gpu=name,compute_cap,driver_version", "--format=csv,noheader")
@@ -44,8 +43,6 @@ TIMEOUT_ENV = "IMAGEGATE_SMI_TIMEOUT"
 PATIENCE = 1.0
 """A tool that answers within this long is awaited silently."""
 
-CUDA_FACT = "torch.version.cuda"
-HIP_FACT = "torch.version.hip"
 VENDOR_NAMES = {"nvidia": "NVIDIA", "amd": "AMD", "none": "CPU"}
 RUNTIMES = {"nvidia": "CUDA", "amd": "ROCm"}
 
@@ -71,8 +68,6 @@ AMD_TARGETS = {
 """Instinct names to gfx targets, for tools too old to report the target (rocm-smi < 6.1)."""
 
 _CAPABILITY = re.compile(r"(\d+)\.(\d)")
-_SM = re.compile(r"sm_(\d+)(\d)")
-_PTX = re.compile(r"compute_(\d+)(\d)")
 _GFX = re.compile(r"gfx[0-9a-f]{3,4}")
 _DECIMAL_GFX = re.compile(r"gfx(9\d{3}|\d{5})")
 _INSTINCT = re.compile(r"\bMI(\d{2,3}[AX]?)\b")
@@ -235,67 +230,11 @@ def architecture_mismatch(profile: Profile, gpu: Gpu) -> str | None:
     if machine_code(gpu.arch, architectures) is not None:
         return None
     declared = ", ".join(architectures) or "none"
-    if gpu.vendor == "nvidia" and (sm := _SM.fullmatch(gpu.arch)) is not None:
+    if gpu.vendor == "nvidia" and (sm := SM.fullmatch(gpu.arch)) is not None:
         need = f"an sm_{sm.group(1)}x build at or below {gpu.arch}"
     else:
         need = f"a {gpu.arch} build"
     return f"{gpu.describe()} needs {need}; this profile has {declared}"
-
-
-def machine_code(arch: str, built: Iterable[str]) -> str | None:
-    """The newest of `built` that runs on `arch` as machine code (`_runs`), or None. PTX
-    (`compute_XY`) never does: see the module's docstring."""
-    running = [code for code in built if _runs(code, arch)]
-    return max(running, key=_number, default=None)
-
-
-def ptx(arch: str, built: Iterable[str]) -> str | None:
-    """The newest PTX in `built` a driver could JIT for `arch` (compute_XY, XY at or below
-    it), or None: named in the evidence, never counted as support."""
-    device = _SM.fullmatch(arch)
-    if device is None:
-        return None
-    below = [
-        code
-        for code in built
-        if (found := _PTX.fullmatch(code)) is not None
-        and (int(found.group(1)), int(found.group(2)))
-        <= (int(device.group(1)), int(device.group(2)))
-    ]
-    return max(below, key=_number, default=None)
-
-
-def _number(code: str) -> int:
-    """sm_90 or compute_90 -> 90, for ordering codes of one kind."""
-    return int(re.sub(r"\D", "", code) or 0)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Kernels:
-    """What an installed torch was compiled for, read without a GPU from the image.
-
-    `build` is torch's version with its local label ("2.14.1", "2.5.1+cu121"); `codes` the
-    arch flags torch reports (`torch._C._cuda_getArchFlags()`): sm_XY machine code, and
-    compute_XY where it also ships PTX."""
-
-    build: str
-    codes: tuple[str, ...]
-
-    def describe(self) -> str:
-        return f"torch {self.build} (compiled for {' '.join(self.codes) or 'nothing'})"
-
-    def missing(self, arch: str) -> str | None:
-        """Why `arch` has no kernel in this torch (a GPU it starts on then fails its first
-        CUDA op: "no kernel image is available for execution on the device"), or None."""
-        if machine_code(arch, self.codes) is not None:
-            return None
-        jit = ptx(arch, self.codes)
-        if jit is not None:
-            return (
-                f"{self.describe()} has no machine code for {arch}: only PTX {jit}, which the "
-                "driver would JIT at first launch, and PTX is not counted as support"
-            )
-        return f"{self.describe()} has no kernel image for {arch}"
 
 
 def choose(profiles: Sequence[Profile], gpus: Sequence[Gpu]) -> Choice:
@@ -332,7 +271,7 @@ def consistency(profile: Profile) -> list[str]:
     where = f"{profile.path}: hardware"
     if vendor == "none":
         return _cpu_problems(profile, where)
-    pattern = _SM if vendor == "nvidia" else _GFX
+    pattern = SM if vendor == "nvidia" else _GFX
     problems = [
         f"{where}.architectures: {arch} is not a {RUNTIMES.get(vendor, vendor)} target"
         for arch in profile.hardware.architectures
@@ -477,14 +416,6 @@ def _gfx_target(reported: str | None, name: str, tool: str) -> str:
     )
 
 
-def _runs(built: str, arch: str) -> bool:
-    """A cubin for X.y runs on X.Y when y <= Y (same major); a gfx code object on its target."""
-    code, device = _SM.fullmatch(built), _SM.fullmatch(arch)
-    if code is None or device is None:
-        return built == arch
-    return code.group(1) == device.group(1) and int(code.group(2)) <= int(device.group(2))
-
-
 def _why_not(profile: Profile, gpus: Sequence[Gpu]) -> str | None:
     reasons = list(dict.fromkeys(r for gpu in gpus if (r := supports(profile, gpu)) is not None))
     return "; ".join(reasons) or None
@@ -548,9 +479,7 @@ def _none_fits(profiles: Sequence[Profile], gpus: Sequence[Gpu]) -> str:
     if not same:
         return f"no profile is built for {VENDOR_NAMES.get(vendors[0], vendors[0])} GPUs"
     arch_fits = _newest_first(
-        p
-        for p in same
-        if all(any(_runs(a, g.arch) for a in p.hardware.architectures) for g in gpus)
+        p for p in same if all(any(runs(a, g.arch) for a in p.hardware.architectures) for g in gpus)
     )
     if not arch_fits:
         archs = ", ".join(dict.fromkeys(gpu.arch for gpu in gpus))

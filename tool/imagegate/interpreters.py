@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from imagegate.contract import PYTHON_LABEL, VENV
 from imagegate.errors import UsageError
 from imagegate.facts import Interpreter
 from imagegate.profiles import Profile
@@ -19,9 +20,7 @@ from imagegate.smoke import collect_interpreters
 if TYPE_CHECKING:
     from imagegate.engine import Engine, ImageInfo
 
-PYTHON_LABEL = "org.imagegate.python"
-"""The image label naming the interpreter that holds the image's stack."""
-SEARCHED = ("/opt/venv/bin", "/workspace/venv/bin", "/opt/conda/bin", "/usr/local/bin", "/usr/bin")
+SEARCHED = (f"{VENV}/bin", "/workspace/venv/bin", "/opt/conda/bin", "/usr/local/bin", "/usr/bin")
 """Where stacks usually live, looked in after the image's PATH."""
 NAMES = ("python", "python3")
 

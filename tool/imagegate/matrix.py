@@ -22,11 +22,9 @@ from __future__ import annotations
 
 from typing import Literal, TypedDict
 
+from imagegate.facts import CUDA_FACT, HIP_FACT
 from imagegate.profiles import Profile
 
-CUDA_FACT = "torch.version.cuda"
-HIP_FACT = "torch.version.hip"
-"""A prefix: a profile may check a slice of it, e.g. `torch.version.hip[:3]`."""
 SLOW_PACKAGE = "torchvision"
 _NONE = "None"
 _OFFICIAL = ("library/",)

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from imagegate.errors import ProfileError
-from imagegate.hardware import CUDA_FACT
+from imagegate.facts import CUDA_FACT
 from imagegate.profiles import Profile
 
 REQUIRE_CUDA = "NVIDIA_REQUIRE_CUDA"

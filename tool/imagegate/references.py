@@ -4,12 +4,10 @@
 (distribution/reference: `[registry[:port]/]path[:tag][@digest]`, lowercase path
 components). It is pure, so the profile schema checks `base.image` without loading the SDK.
 
-`parse` splits a reference with `docker.utils.parse_repository_tag`, the function the SDK
-itself pulls and pushes with, so a reference means here what it means to the daemon
-(`localhost:5000/img` is the repository `localhost:5000/img`, not the tag `5000/img`). That
-function is pure string work in the SDK's `utils` and opens no connection; it is imported
-when first needed, so commands that never split a reference do not load the SDK.
-engine.py stays the only module that talks to Docker.
+`parse` splits a reference by the same grammar, matched whole, so a reference means here
+what it means to the daemon (`localhost:5000/img` is the repository `localhost:5000/img`,
+not the tag `5000/img`: a tag holds no `/`). No Docker SDK is needed: engine.py stays the
+only module that imports it.
 """
 
 from __future__ import annotations
@@ -30,6 +28,10 @@ _NAME = re.compile(rf"(?:{_HOST}(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*", 
 _TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
 _DIGEST = re.compile(
     r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}", re.ASCII
+)
+_REFERENCE = re.compile(
+    rf"(?P<name>{_NAME.pattern})(?::(?P<tag>{_TAG.pattern}))?(?:@(?P<digest>{_DIGEST.pattern}))?",
+    re.ASCII,
 )
 _PARTS = re.compile(r"(?P<name>.*?)(?::(?P<tag>[^:/@]*))?(?:@(?P<digest>.*))?", re.DOTALL)
 """Where the parts would be, to say which one is wrong."""
@@ -59,11 +61,9 @@ def parse(text: str) -> Reference:
     """`text` split into repository, tag and digest; a non-reference is a UsageError."""
     if (message := problem(text)) is not None:
         raise UsageError(message)
-    from docker.utils import parse_repository_tag
-
-    head, digest = parse_repository_tag(text) if "@" in text else (text, None)
-    repository, tag = parse_repository_tag(head)
-    return Reference(repository=repository, tag=tag, digest=digest)
+    parts = _REFERENCE.fullmatch(text)
+    assert parts is not None, "a text the grammar accepts matches it whole"
+    return Reference(repository=parts["name"], tag=parts["tag"], digest=parts["digest"])
 
 
 def repository_and_tag(text: str) -> tuple[str, str]:

@@ -21,21 +21,27 @@ from packaging.utils import canonicalize_name
 from uv import find_uv_bin
 
 from imagegate import lock, nvidia_runtime, references
+from imagegate.contract import (
+    BUILD_FACTS,
+    BUILD_MODELS,
+    ENTRY,
+    IN_IMAGE_DIR,
+    INSTALLER_MOUNT,
+    LOCK_LABEL,
+    PROFILE_LABEL,
+    PROTECTED,
+    PYTHON_LABEL,
+    REQUIREMENTS,
+    REST,
+    VENV,
+    VENV_PYTHON,
+)
 from imagegate.errors import ProfileError
 from imagegate.files import write_atomic
 from imagegate.lock import Lock, Locked, lock_path
 from imagegate.profiles import Profile
 from imagegate.project import STATE, Project
-from imagegate.smoke import (
-    ENTRY,
-    IN_IMAGE_DIR,
-    OFFLINE,
-    VENV_PYTHON,
-    collector_args,
-    has_models,
-    model_args,
-)
-from imagegate.wheelhouse import PROTECTED, REQUIREMENTS, REST
+from imagegate.scripts import OFFLINE, collector_args, has_models, model_args
 
 _TEMPLATES = Environment(
     loader=PackageLoader("imagegate", "templates"),
@@ -45,12 +51,8 @@ _TEMPLATES = Environment(
     keep_trailing_newline=True,
     autoescape=False,
 )
-BUILD_FACTS = "/opt/imagegate/build-facts.json"
-BUILD_MODELS = "/opt/imagegate/build-models.json"
-"""Tiers 1-2 and tier 3 as the build's own smoke step found them (no GPU in a build)."""
 INSTALLER_DIR = f"{STATE}/installer"
 """In the build context: the uv that installs the wheels (see `place_installer`)."""
-INSTALLER_MOUNT = "/opt/imagegate-installer"
 _WORD = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+:/@\[\]-]*", re.ASCII)
 """What a profile may put into an instruction: no space, quote, backslash, `$` or line break."""
 
@@ -100,6 +102,8 @@ def render(profile: Profile, project: Project) -> dict[Path, str]:
         smoke_command=json.dumps(command),
         models=has_models(profile),
         installer_mount=INSTALLER_MOUNT,
+        venv=VENV,
+        labels={"python": PYTHON_LABEL, "profile": PROFILE_LABEL, "lock": LOCK_LABEL},
     )
     path = project.dockerfile(profile.name)
     ignore = _TEMPLATES.get_template("dockerignore.j2").render(**common)

@@ -32,8 +32,6 @@ from imagegate.lock import Lock
 
 SUFFIX = ".cdx.json"
 """CycloneDX's recommended file name ending for JSON documents."""
-LABEL = "org.imagegate.sbom"
-"""On an image the gate pushed: `sha256:…` of the SBOM written for it."""
 LOCK_PROPERTY = "imagegate:lock"
 """On a component without the lock's hash: why (not in the lock, or locked at another version)."""
 

@@ -1,64 +1,23 @@
-"""The in-image smoke scripts as the package sees them: where they live, what to ask them.
-
-The same arguments serve the Dockerfile's build step and a run against an existing image,
-so what a build checks and what `verify` checks cannot drift apart.
+"""The in-image smoke scripts run: in a fresh container from an image, or by a Python on
+this machine. What to ask them is `scripts`' (pure, shared with the Dockerfile's build step);
+running them is here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from importlib.resources import as_file, files
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from imagegate import runner
+from imagegate.contract import ENTRY, INTERPRETERS, RUN_DIR, TIER3
 from imagegate.errors import BuildFailed
 from imagegate.facts import Facts, Interpreter, ModelFacts
 from imagegate.profiles import Profile
-from imagegate.verify import consistency_facts
+from imagegate.scripts import OFFLINE, collector_args, model_args, scripts_dir
 
 if TYPE_CHECKING:
     from imagegate.engine import Engine
-
-IN_IMAGE_DIR = "/opt/imagegate/smoke_tests"
-ENTRY = "collect.py"
-TIER3 = "tier3_model.py"
-INTERPRETERS = "interpreters.py"
-
-
-def collector_args(profile: Profile, *, fail_on_broken: bool = False) -> list[str]:
-    """Arguments for collect.py that ask for every fact and probe the profile names."""
-    args = ["--all-distributions", "--timeout", f"{profile.probes.timeout:g}"]
-    for module in profile.probes.imports:
-        args += ["--import", module]
-    for name, code in profile.probes.statements.items():
-        args += ["--statement", f"{name}={code}"]
-    facts = [*profile.facts]
-    if profile.hardware.arch_fact and profile.hardware.arch_fact not in facts:
-        facts.append(profile.hardware.arch_fact)
-    facts += [fact for fact in consistency_facts(profile) if fact not in facts]
-    for expression in facts:
-        args += ["--fact", expression]
-    for module in profile.probes.exclude:
-        args += ["--exclude", module]
-    if fail_on_broken:
-        args.append("--fail-on-broken")
-    return args
-
-
-def scripts_dir() -> Path:
-    """The smoke_tests directory shipped with the package (or the source tree's, in development)."""
-    with as_file(files("imagegate.smoke_tests")) as path:
-        return Path(path)
-
-
-def script_files() -> list[Path]:
-    return sorted(scripts_dir().glob("*.py"))
-
-
-VENV_PYTHON = "/opt/venv/bin/python"
-RUN_DIR = "/tmp/imagegate-smoke"
-"""Where `verify` copies the scripts into a container: any image can be verified, not only ours."""
 
 
 def collect_from_image(engine: Engine, image: str, profile: Profile, *, python: str) -> Facts:
@@ -99,18 +58,6 @@ def _models_budget(profile: Profile, args: list[str]) -> float:
     return profile.probes.timeout * (len(args) + 5) + 600
 
 
-def has_models(profile: Profile) -> bool:
-    """Whether the profile asks for tier 3 (tiny models or steps of its own)."""
-    return bool(profile.probes.models or profile.probes.steps)
-
-
-def model_args(profile: Profile, *, require_gpu: bool) -> list[str]:
-    args = [f"--arch={model}" for model in profile.probes.models]
-    args += [f"--step={name}={code}" for name, code in profile.probes.steps.items()]
-    args += ["--timeout", f"{profile.probes.timeout:g}", "--quiet"]
-    return [*args, "--require-gpu"] if require_gpu else args
-
-
 def _run_script(
     engine: Engine,
     image: str,
@@ -132,10 +79,6 @@ def _run_script(
     if ran.timed_out:
         raise BuildFailed(f"{image}: {script} did not finish within {budget:g}s")
     return ran.stdout or ran.stderr
-
-
-OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONDONTWRITEBYTECODE": "1"}
-"""No hub, no network: what the tiers prove must not depend on either."""
 
 
 def collect_from_python(

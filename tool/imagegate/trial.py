@@ -25,6 +25,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.version import InvalidVersion, Version
 
 from imagegate import progress, runner, wheelhouse
+from imagegate.contract import PROTECTED, REQUIREMENTS, REST
 from imagegate.errors import EnvironmentProblem
 from imagegate.files import scratch
 from imagegate.findings import Finding
@@ -59,7 +60,7 @@ def host_cannot_run(profile: Profile) -> str | None:
 
 def tiers(profile: Profile, directory: Path, *, tier3: bool = False) -> list[Finding]:
     """Install the wheelhouse at `directory` into a throwaway venv; judge tiers 1-2 (and 3)."""
-    groups = [directory / g for g in (wheelhouse.PROTECTED, wheelhouse.REST)]
+    groups = [directory / g for g in (PROTECTED, REST)]
     groups = [group for group in groups if group.is_dir()]
     with scratch("venv") as workspace:
         venv = workspace / "venv"
@@ -67,7 +68,7 @@ def tiers(profile: Profile, directory: Path, *, tier3: bool = False) -> list[Fin
         with progress.step("install", f"{profile.name}: a throwaway venv"):
             _run([sys.executable, "-m", "venv", "--without-pip", venv], "making a venv")
             sources = stable_sources(groups)
-            wanted = [arg for g in groups for arg in ("-r", str(g / wheelhouse.REQUIREMENTS))]
+            wanted = [arg for g in groups for arg in ("-r", str(g / REQUIREMENTS))]
             _run(
                 [*UV_INSTALL, "--python", python, *sources, *wanted],
                 f"installing the lock from {directory}",
@@ -144,7 +145,7 @@ def stable_sources(groups: list[Path]) -> list[str]:
     home = store()
     folders: list[Path] = []
     for group in groups:
-        hashes = _hashes(group / wheelhouse.REQUIREMENTS)
+        hashes = _hashes(group / REQUIREMENTS)
         for wheel in sorted(group.glob("*.whl")):
             try:
                 name, version, *_ = parse_wheel_filename(wheel.name)
@@ -210,10 +211,10 @@ def try_lock(
 def _seed(lock: Lock, directory: Path, sources: list[Path]) -> None:
     """Hard-link the wheels the lock names from where earlier runs put them (fill verifies
     each by hash before it counts)."""
-    for group, protected in ((wheelhouse.PROTECTED, True), (wheelhouse.REST, False)):
+    for group, protected in ((PROTECTED, True), (REST, False)):
         for filename in lock.filenames(protected=protected):
             for source in sources:
-                found = [source / g / filename for g in (wheelhouse.PROTECTED, wheelhouse.REST)]
+                found = [source / g / filename for g in (PROTECTED, REST)]
                 found = [path for path in [*found, source / filename] if path.is_file()]
                 if found:
                     (directory / group).mkdir(parents=True, exist_ok=True)

@@ -30,7 +30,7 @@ from imagegate.files import sha256
 from imagegate.findings import Finding, Status, passed
 from imagegate.profiles import Profile
 from imagegate.project import Project
-from imagegate.smoke import script_files
+from imagegate.scripts import script_files
 
 KEPT = 16
 """Verdicts kept per profile: the newest first; older ones are forgotten."""

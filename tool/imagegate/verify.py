@@ -21,9 +21,17 @@ from packaging.version import InvalidVersion, Version
 
 from imagegate import known_issues, nvidia_runtime
 from imagegate.closure import Drift, compare, same_build
-from imagegate.facts import Distribution, Facts, FileProblems, ItemResult, ModelFacts
+from imagegate.contract import LOCK_LABEL
+from imagegate.facts import (
+    CUDA_FACT,
+    Distribution,
+    Facts,
+    FileProblems,
+    ItemResult,
+    ModelFacts,
+)
 from imagegate.findings import Finding, Status
-from imagegate.hardware import CUDA_FACT, Kernels, machine_code, ptx
+from imagegate.kernels import Kernels, machine_code, ptx
 from imagegate.known_issues import KnownIssue
 from imagegate.lock import Lock
 from imagegate.profiles import Profile
@@ -136,10 +144,6 @@ def _extra(profile: Profile, lock: Lock, name: NormalizedName, version: str) -> 
         evidence=f"remove it from the image, or allow it under allow_extra in "
         f"{profile.path.name} with a reason",
     )
-
-
-LOCK_LABEL = "org.imagegate.lock"
-"""The image label naming the lock an image was built from (`sha256:` and the lock's digest)."""
 
 
 def _python(profile: Profile, facts: Facts) -> Finding:
@@ -411,7 +415,7 @@ def _architectures(profile: Profile, facts: Facts) -> Iterator[Finding]:
     """Each GPU the profile targets (`hardware.architectures`) against the kernels its
     torch was compiled for: one row per target, served by machine code or failing.
 
-    The rule is hardware's (`Kernels.missing`): a cubin of the target's major at or below
+    The rule is kernels' (`Kernels.missing`): a cubin of the target's major at or below
     its minor runs on it; PTX alone does not count. A target without machine code is the
     "no kernel image" failure of a GPU generation newer than the torch build: the image
     starts there and its first CUDA op fails. Codes torch has beyond the targets pass."""

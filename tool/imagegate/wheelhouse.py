@@ -23,16 +23,14 @@ from packaging.utils import InvalidWheelFilename, NormalizedName, parse_wheel_fi
 from packaging.version import Version
 
 from imagegate import interrupts, pip, progress
+from imagegate.contract import PROTECTED as PROTECTED
+from imagegate.contract import REQUIREMENTS
+from imagegate.contract import REST as REST
 from imagegate.errors import EnvironmentProblem
 from imagegate.files import sha256, write_atomic
 from imagegate.lock import Lock, Locked
 from imagegate.profiles import Profile
 from imagegate.target import Target
-
-PROTECTED, REST = "protected", "rest"
-"""Protected pins and their closure install in an image layer of their own."""
-REQUIREMENTS = "requirements.txt"
-"""Per group: the locked packages with their hashes, what the image's pip installs."""
 
 
 @dataclass(frozen=True, kw_only=True)

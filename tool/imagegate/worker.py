@@ -37,14 +37,13 @@ from packaging.version import InvalidVersion, Version
 from imagegate import hardware, progress
 from imagegate.errors import ProfileError
 from imagegate.findings import Finding, Status
+from imagegate.kernels import Kernels, machine_code
 from imagegate.profiles import Profile
 
 if TYPE_CHECKING:
     from imagegate.engine import Engine
 
 TIER = 4
-LABEL = "org.imagegate.worker"
-"""On a gated image: how many of the worker's tests passed (SKIPPED ones are not counted)."""
 DEFAULT_FILE = Path(".runpod") / "tests.json"
 DEFAULT_TIMEOUT_MS = 300_000
 """A test without a `timeout`: five minutes, as long as a cold worker may take to start."""
@@ -201,7 +200,7 @@ def judge_deployment(
     *,
     cuda_runtime: str | None,
     require_cuda: str | None,
-    kernels: hardware.Kernels | None = None,
+    kernels: Kernels | None = None,
 ) -> list[Finding]:
     """The deployment settings against the image: host CUDA versions and GPU types.
 
@@ -266,7 +265,7 @@ def _version(text: str) -> Version:
         return Version("0")
 
 
-def _judge_gpu_type(profile: Profile, gpu_type: str, kernels: hardware.Kernels | None) -> Finding:
+def _judge_gpu_type(profile: Profile, gpu_type: str, kernels: Kernels | None) -> Finding:
     arch = gpu_architectures().get(gpu_type)
     declared = ", ".join(profile.hardware.architectures) or "none"
     if profile.hardware.vendor == "none":
@@ -294,7 +293,7 @@ def _judge_gpu_type(profile: Profile, gpu_type: str, kernels: hardware.Kernels |
     why = kernels.missing(arch) if kernels is not None else None
     why = why or hardware.architecture_mismatch(profile, gpu)
     if why is None and kernels is not None:
-        code = hardware.machine_code(arch, kernels.codes)
+        code = machine_code(arch, kernels.codes)
         served = f"torch {kernels.build}'s {code} code runs on {arch}"
     else:
         served = f"{profile.name}'s wheels carry code for {arch}"
@@ -428,7 +427,7 @@ def worker_findings(
     *,
     cuda_runtime: str | None,
     require_cuda: str | None,
-    kernels: hardware.Kernels | None = None,
+    kernels: Kernels | None = None,
     gpus: bool,
     require_gpu: bool,
 ) -> list[Finding]:

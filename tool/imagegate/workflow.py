@@ -34,19 +34,31 @@ from imagegate import (
     worker,
 )
 from imagegate import lock as locks
+from imagegate.contract import (
+    BUILD_FACTS,
+    BUILD_MODELS,
+    FINDINGS_LABEL,
+    INPUTS_LABEL,
+    LOCK_LABEL,
+    PROFILE_LABEL,
+    PYTHON_LABEL,
+    SBOM_LABEL,
+    VERIFIED_IMAGE_LABEL,
+    VERIFIED_LABEL,
+    WORKER_LABEL,
+)
 from imagegate.engine import Engine, ImageInfo
 from imagegate.errors import BuildFailed, EnvironmentProblem, PushMismatch
-from imagegate.facts import Facts, ModelFacts
+from imagegate.facts import CUDA_FACT, Facts, ModelFacts
 from imagegate.files import sha256
 from imagegate.findings import Finding, Status, counts, passed
-from imagegate.hardware import CUDA_FACT
 from imagegate.lock import Lock
 from imagegate.profiles import Profile
 from imagegate.project import Project
 from imagegate.references import with_tag_suffix
-from imagegate.smoke import collect_from_image, collect_models, has_models, script_files
+from imagegate.scripts import has_models, script_files
+from imagegate.smoke import collect_from_image, collect_models
 from imagegate.verify import (
-    LOCK_LABEL,
     judge,
     judge_closure,
     judge_models,
@@ -302,11 +314,6 @@ def _file_sha256(path: Path) -> str:
     return sha256(path) if path.is_file() else ""
 
 
-INPUTS_LABEL = "org.imagegate.inputs"
-"""On an image imagegate built: a digest of everything the build read. The same digest on
-the tag means a build would change nothing, so none is run."""
-
-
 def input_files(project: Project, profile: Profile, dockerfile: Path) -> list[Path]:
     """The Dockerfile and its ignore file, the lock, the scripts copied in."""
     files = [dockerfile, dockerfile.with_name(f"{dockerfile.name}.dockerignore")]
@@ -457,11 +464,11 @@ def _build_reports(
 ) -> tuple[Facts | None, ModelFacts | None]:
     """What the build's own smoke step found in the image `info` names (None where it has
     no such file). Only for an image imagegate built: anyone can write these files."""
-    raw = engine.read_file(info.id, render.BUILD_FACTS)
-    source = f"{info.ref}: {render.BUILD_FACTS}"
+    raw = engine.read_file(info.id, BUILD_FACTS)
+    source = f"{info.ref}: {BUILD_FACTS}"
     facts = Facts.from_json(raw.decode(), source=source) if raw else None
-    raw = engine.read_file(info.id, render.BUILD_MODELS) if has_models(profile) else None
-    source = f"{info.ref}: {render.BUILD_MODELS}"
+    raw = engine.read_file(info.id, BUILD_MODELS) if has_models(profile) else None
+    source = f"{info.ref}: {BUILD_MODELS}"
     models = ModelFacts.from_json(raw.decode(), source=source) if raw else None
     return facts, models
 
@@ -583,18 +590,18 @@ def gate(
     bom = sbom.write(bom_file, sbom.document(push, installed, lock))
     progress.note(f"==> sbom: {bom_file} ({bom})")
     labels = {
-        "org.imagegate.profile": profile.name,
+        PROFILE_LABEL: profile.name,
         LOCK_LABEL: f"sha256:{lock.sha256}",
-        interpreters.PYTHON_LABEL: python,
-        sbom.LABEL: bom,
-        "org.imagegate.verified": "passed",
+        PYTHON_LABEL: python,
+        SBOM_LABEL: bom,
+        VERIFIED_LABEL: "passed",
         VERIFIED_IMAGE_LABEL: image_id,
-        "org.imagegate.findings": json.dumps(counts(findings), sort_keys=True),
+        FINDINGS_LABEL: json.dumps(counts(findings), sort_keys=True),
     }
     ran = [f for f in findings if f.tier == worker.TIER and f.check == "worker"]
     if ran:
         ok = sum(f.status is Status.OK for f in ran)
-        labels[worker.LABEL] = f"passed: {ok} of {len(ran)} tests"
+        labels[WORKER_LABEL] = f"passed: {ok} of {len(ran)} tests"
     with timings.step("push", push):
         digest = _push_judged(engine, image_id, push, labels)
     return Gated(
@@ -609,11 +616,6 @@ def gate(
         sbom=bom,
         bom_file=bom_file,
     )
-
-
-VERIFIED_IMAGE_LABEL = "org.imagegate.verified-image"
-"""On a gated image: the ID of the image imagegate judged, whose layers it holds unchanged.
-Like every label it is inherited by images built FROM it, whose own IDs differ."""
 
 
 def _push_judged(engine: Engine, image_id: str, push: str, labels: Mapping[str, str]) -> str:
