@@ -365,17 +365,17 @@ def build(
     inputs = build_inputs(project, profile, dockerfile, base_info.id if base_info else chosen.ref)
     existing = engine.image(tag)
     image, built = tag, True
-    ours = existing.id if existing is not None else ""
-    if ours and not builds.by_imagegate(project, profile, image_id=ours, inputs=inputs):
-        if existing is not None and existing.labels.get(INPUTS_LABEL) == inputs:
-            progress.note(
-                f"==> build: {tag} ({ours[:19]}) says it was built from these inputs, but "
-                "imagegate did not build it; building"
-            )
-        ours = ""
-    if ours and not fresh:
+    ours = existing is not None and builds.by_imagegate(
+        project, profile, image_id=existing.id, inputs=inputs
+    )
+    if existing is not None and not ours and existing.labels.get(INPUTS_LABEL) == inputs:
+        progress.note(
+            f"==> build: {tag} ({existing.id[:19]}) says it was built from these inputs, but "
+            "imagegate did not build it; building"
+        )
+    if existing is not None and ours and not fresh:
         progress.note(f"==> build: {tag} was built from these exact inputs; not rebuilt")
-        image_id = ours
+        image_id = existing.id
     else:
         with timings.step("build", tag):
             log, image_id = _docker_build(
