@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -27,6 +28,14 @@ SHIPPED = ("profiles", "dockerfiles", "smoke_tests", ".dockerignore")
 """What a build needs from the checkout; the session copies these, never writes them."""
 TOOLING = (".venv/", ".pytest_cache/", ".mypy_cache/", ".ruff_cache/", "__pycache__/")
 """Ignored paths that running the tests itself creates in the checkout (and egg-info)."""
+REPOSITORY = f"imagegate-test-{secrets.token_hex(4)}"
+"""The session's own image repository (`$IMAGEGATE_REPOSITORY` for every imagegate run):
+what the tests build never takes a user's tag nor another session's, and is removed at the
+end (`own_names`)."""
+CPU_IMAGE = f"{REPOSITORY}/cpu:latest"
+CUDA130_IMAGE = f"{REPOSITORY}/cuda130:latest"
+KEPT = ("imagegate-base:",)
+"""Tags a session may make and leaves: the Debian stand-ins (a minute of debootstrap each)."""
 _workspace: list[Path] = []
 """The session's copy of the project (set by the `workspace` fixture): where `imagegate()`
 runs when no cwd is given."""
@@ -84,6 +93,44 @@ def checkout_state() -> dict[str, object]:
                 info = (ROOT / file).stat()
                 state[str(file)] = (info.st_size, info.st_mtime_ns)
     return state
+
+
+def image_tags() -> set[str]:
+    listed = subprocess.run(
+        ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return {tag for tag in listed.stdout.split() if "<none>" not in tag}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_names(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every imagegate run of the session tags under REPOSITORY and caches (its wheel store,
+    uv's cache) under the session's temporary home; at the end, the images the session
+    tagged and those caches are removed, so a run leaves no image and no cache behind."""
+    home = tmp_path_factory.mktemp("home")
+    names = {
+        "IMAGEGATE_REPOSITORY": REPOSITORY,
+        "XDG_CACHE_HOME": str(home / "cache"),
+        "UV_CACHE_DIR": str(home / "uv"),
+    }
+    before = {name: os.environ.get(name) for name in names}
+    tagged = image_tags()
+    os.environ.update(names)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        made = sorted(tag for tag in image_tags() - tagged if not tag.startswith(KEPT))
+        if made:
+            subprocess.run(["docker", "rmi", "--force", *made], capture_output=True, check=False)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -179,11 +226,8 @@ def cpu_wheelhouse(workspace: Path) -> Path:
 @pytest.fixture(scope="session")
 def cpu_build(base_image: str, workspace: Path) -> Run:
     """`imagegate build cpu` in the session's copy of the project, as `make build-cpu` runs
-    it; its image (imagegate/cpu:latest) and wheelhouse are shared by the tests."""
+    it; its image (CPU_IMAGE) and wheelhouse are shared by the tests."""
     return imagegate("build", "cpu", "--format", "json", cwd=workspace)
-
-
-CUDA130_IMAGE = "imagegate/cuda130:latest"
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import pytest
 from imagegate.engine import Engine
 from imagegate.lock import Lock
 
-from .conftest import CUDA130_IMAGE, Run, findings, imagegate
+from .conftest import CUDA130_IMAGE, REPOSITORY, Run, findings, imagegate
 
 pytestmark = pytest.mark.docker
 
@@ -80,7 +80,7 @@ def drifted(request: pytest.FixtureRequest, engine: Engine, tmp_path: Path) -> I
         "RUN --mount=type=bind,source=wheels,target=/drift \\\n"
         "    pip install --no-deps --no-index /drift/*.whl\n"
     )
-    tag = "imagegate-test/cuda130-drifted:latest"
+    tag = f"{REPOSITORY}/cuda130-drifted:latest"
     built = engine.build(
         context=tmp_path, dockerfile=tmp_path / "Dockerfile", tag=tag, build_args={}, echo=False
     )

@@ -14,7 +14,7 @@ import pytest
 
 from imagegate.engine import Engine
 
-from .conftest import Run, findings, imagegate
+from .conftest import CPU_IMAGE, REPOSITORY, Run, findings, imagegate
 from .test_foreign import docker_build
 
 pytestmark = pytest.mark.docker
@@ -41,11 +41,11 @@ def derived(
     """Each variant, one layer on the session's cpu image; all removed afterwards."""
     assert cpu_build.code == 0, cpu_build.stderr[-3000:]
     run = uuid.uuid4().hex[:8]
-    made = {name: f"imagegate-test/origin-{name}:{run}" for name in VARIANTS}
+    made = {name: f"{REPOSITORY}/origin-{name}:{run}" for name in VARIANTS}
     context = tmp_path_factory.mktemp("origin")
     try:
         for name, step in VARIANTS.items():
-            docker_build(context, f"FROM imagegate/cpu:latest\n{step}\n", made[name], context)
+            docker_build(context, f"FROM {CPU_IMAGE}\n{step}\n", made[name], context)
         yield made
     finally:
         for tag in made.values():
@@ -109,7 +109,7 @@ def test_a_module_file_in_no_record_fails_tier_1_naming_it(derived: dict[str, st
 
 
 def test_the_untouched_image_passes_both_checks(cpu_build: Run, workspace: Path) -> None:
-    code, rows, stderr = verify("imagegate/cpu:latest")
+    code, rows, stderr = verify(CPU_IMAGE)
 
     assert code == 0, stderr[-3000:]
     files = [row for (check, _), row in rows.items() if check == "files"]

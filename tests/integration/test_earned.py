@@ -20,7 +20,7 @@ from imagegate.engine import Engine
 from imagegate.profiles import load_profile
 from imagegate.project import Project
 
-from .conftest import Run, findings, imagegate, tags, with_kept_verdicts
+from .conftest import CPU_IMAGE, REPOSITORY, Run, findings, imagegate, tags, with_kept_verdicts
 from .test_foreign import docker_build
 
 pytestmark = pytest.mark.docker
@@ -34,7 +34,7 @@ tokenizers, so the child is broken while its inherited labels and facts say it p
 def names(engine: Engine) -> Iterator[dict[str, str]]:
     """Unique tags for this module's images; every one removed afterwards."""
     run = uuid.uuid4().hex[:8]
-    made = {name: f"imagegate-test/earned-{name}:{run}" for name in ("t", "other", "moving")}
+    made = {name: f"{REPOSITORY}/earned-{name}:{run}" for name in ("t", "other", "moving")}
     yield made
     for ref in made.values():
         engine.remove_image(ref)
@@ -201,7 +201,7 @@ def test_the_gate_pushes_the_image_it_judged_when_the_tag_moves_meanwhile(
     """The tag is moved to another image after the tiers judged it, before the push."""
     assert cpu_build.code == 0
     moving = names["moving"]
-    subprocess.run(["docker", "tag", "imagegate/cpu:latest", moving], check=True)
+    subprocess.run(["docker", "tag", CPU_IMAGE, moving], check=True)
     judged = engine.image(moving)
     assert judged is not None
     write = sbom.write

@@ -17,7 +17,7 @@ import pytest
 from imagegate.engine import Engine
 from imagegate.lock import Lock
 
-from .conftest import findings, imagegate, tags
+from .conftest import REPOSITORY, findings, imagegate, tags
 
 pytestmark = pytest.mark.docker
 
@@ -55,8 +55,7 @@ def images(
     """The foreign image and its variants (each one layer on it); all removed afterwards."""
     run = uuid.uuid4().hex[:8]
     made = {
-        name: f"imagegate-test/foreign-{name}:{run}"
-        for name in ("stack", "two", "drifted", "extra")
+        name: f"{REPOSITORY}/foreign-{name}:{run}" for name in ("stack", "two", "drifted", "extra")
     }
     context = tmp_path_factory.mktemp("foreign")
     download = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from .conftest import imagegate
+from .conftest import REPOSITORY, imagegate
 
 LOCK = "pylock.cpu.toml"
 
@@ -74,7 +74,7 @@ def test_build_refuses_an_edited_lock_before_it_builds(project: Path) -> None:
         "build",
         "cpu",
         "--tag",
-        "imagegate-test/edited:never",
+        f"{REPOSITORY}/edited:never",
         "--profiles",
         str(project / "profiles"),
     )

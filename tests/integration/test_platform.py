@@ -17,11 +17,11 @@ import pytest
 
 from imagegate.engine import Engine
 
-from .conftest import findings, imagegate, tags
+from .conftest import REPOSITORY, findings, imagegate, tags
 
 pytestmark = pytest.mark.docker
 
-ARM64 = "imagegate-test/arm64:latest"
+ARM64 = f"{REPOSITORY}/arm64:latest"
 
 
 def _member(archive: tarfile.TarFile, name: str, data: bytes) -> None:

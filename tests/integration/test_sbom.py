@@ -17,11 +17,11 @@ from packaging.utils import canonicalize_name
 from imagegate.engine import Engine
 from imagegate.lock import Lock
 
-from .conftest import Run, imagegate
+from .conftest import CPU_IMAGE, Run, imagegate
 
 pytestmark = pytest.mark.docker
 
-IMAGE = "imagegate/cpu:latest"
+IMAGE = CPU_IMAGE
 LIST = (
     "import importlib.metadata as m, json; "
     "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))"

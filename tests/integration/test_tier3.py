@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import CPU_IMAGE, ROOT, Run
 
-IMAGE = "imagegate/cpu:latest"
+IMAGE = CPU_IMAGE
 MOUNT = "/mnt/smoke_tests"
 ARCHES = ("gpt2", "llama")
 MODEL_STEPS = ("build", "save", "load", "forward", "generate", "lora")
@@ -59,14 +59,9 @@ def tier3(*args: str) -> Tier3:
 
 
 @pytest.fixture(scope="module")
-def cpu_image() -> str:
-    found = subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True, text=True)
-    if found.returncode != 0:
-        pytest.fail(
-            f"the image {IMAGE} is missing ({found.stderr.strip()}): "
-            "run `imagegate build cpu` first (or `make build-cpu`)",
-            pytrace=False,
-        )
+def cpu_image(cpu_build: Run) -> str:
+    """The session's cpu image, built by the shared fixture (never one left by another run)."""
+    assert cpu_build.code == 0, cpu_build.stderr[-2000:]
     return IMAGE
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from xml.etree import ElementTree
 
-from .conftest import Run, findings, imagegate
+from .conftest import CPU_IMAGE, Run, findings, imagegate
 
 
 def test_verify_runs_tier_3_and_skips_gpu_steps_with_their_reason(cpu_build: Run) -> None:
@@ -42,7 +42,7 @@ def test_a_profile_adds_its_own_tier_3_steps(cpu_build: Run, project: Path) -> N
         "verify",
         "cpu",
         "--image",
-        "imagegate/cpu:latest",
+        CPU_IMAGE,
         "--format",
         "json",
         "--profiles",

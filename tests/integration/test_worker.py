@@ -18,15 +18,15 @@ import pytest
 
 from imagegate.engine import Engine
 
-from .conftest import ROOT, Run, findings, imagegate, tags
+from .conftest import REPOSITORY, ROOT, Run, findings, imagegate, tags
 
 pytestmark = pytest.mark.docker
 
 EXAMPLE = ROOT / "examples" / "runpod-worker"
-STACK = "imagegate-test/worker-stack:latest"
-WORKER = "imagegate-test/worker:ok"
-RAISES = "imagegate-test/worker:raises"
-SILENT = "imagegate-test/worker:no-command"
+STACK = f"{REPOSITORY}/worker-stack:latest"
+WORKER = f"{REPOSITORY}/worker:ok"
+RAISES = f"{REPOSITORY}/worker:raises"
+SILENT = f"{REPOSITORY}/worker:no-command"
 FAILED = ("WRONG VERSION", "BROKEN", "MISSING")
 RAISING_HANDLER = """\
 import runpod

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from imagegate.errors import ExitCode, UsageError
-from imagegate.references import Reference, parse, problem, repository_and_tag
+from imagegate.references import (
+    Reference,
+    default_image,
+    parse,
+    problem,
+    repository_and_tag,
+)
 from imagegate.workflow import unverified_tag
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
@@ -78,3 +84,18 @@ def test_tagging_needs_a_tag_and_refuses_a_digest() -> None:
 def test_the_unverified_tag_stays_in_the_same_repository(tag: str, unverified: str) -> None:
     assert unverified_tag(tag) == unverified
     assert parse(unverified).repository == parse(tag).repository
+
+
+def test_a_profile_image_is_named_under_the_chosen_repository() -> None:
+    assert default_image("cpu") == "imagegate/cpu:latest"
+    assert default_image("cpu", "localhost:5000/team") == "localhost:5000/team/cpu:latest"
+
+
+@pytest.mark.parametrize("repository", ["Team/Images", "team images", "team/", "-team"])
+def test_a_repository_that_names_no_image_is_refused_naming_the_variable(
+    repository: str,
+) -> None:
+    with pytest.raises(UsageError, match="IMAGEGATE_REPOSITORY") as refused:
+        default_image("cpu", repository)
+    assert refused.value.exit_code == ExitCode.BAD_INPUT
+    assert "\n" not in str(refused.value)

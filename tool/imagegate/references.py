@@ -66,6 +66,26 @@ def parse(text: str) -> Reference:
     return Reference(repository=parts["name"], tag=parts["tag"], digest=parts["digest"])
 
 
+REPOSITORY_VARIABLE = "IMAGEGATE_REPOSITORY"
+"""The environment variable naming the repository a profile's image is tagged under."""
+DEFAULT_REPOSITORY = "imagegate"
+
+
+def default_image(profile: str, repository: str | None = None) -> str:
+    """`REPOSITORY/PROFILE:latest`, the tag a command builds or judges when none is given;
+    `repository` (from $IMAGEGATE_REPOSITORY) defaults to `imagegate`."""
+    chosen = repository or DEFAULT_REPOSITORY
+    why = _why(f"{chosen}/{profile}")
+    if why is None and chosen != chosen.lower():
+        why = "it has capitals"
+    if why is not None:
+        raise UsageError(
+            f"{REPOSITORY_VARIABLE}={chosen!r} is not an image repository ({why}); "
+            "set it to lowercase [registry[:port]/]path, e.g. 'localhost:5000/team'"
+        )
+    return f"{chosen}/{profile}:latest"
+
+
 def repository_and_tag(text: str) -> tuple[str, str]:
     """The repository and the tag (`latest` when none is written), as tagging, importing and
     pushing need them; a digest names content that exists already, so it is refused."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -55,7 +56,7 @@ from imagegate.findings import Finding, Status, counts, passed
 from imagegate.lock import Lock
 from imagegate.profiles import Profile
 from imagegate.project import Project
-from imagegate.references import with_tag_suffix
+from imagegate.references import REPOSITORY_VARIABLE, default_image, with_tag_suffix
 from imagegate.scripts import has_models, script_files
 from imagegate.smoke import collect_from_image, collect_models
 from imagegate.verify import (
@@ -128,7 +129,8 @@ class Built:
 
 
 def default_tag(profile: Profile) -> str:
-    return f"imagegate/{profile.name}:latest"
+    """The profile's image: `$IMAGEGATE_REPOSITORY/PROFILE:latest` (`imagegate/` by default)."""
+    return default_image(profile.name, os.environ.get(REPOSITORY_VARIABLE))
 
 
 def unverified_tag(tag: str) -> str:
