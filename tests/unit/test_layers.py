@@ -45,6 +45,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "matrix",
         "nvidia_runtime",
         "profile_schema",
+        "profile_yaml",
         "profiles",
         "project",
         "references",

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from imagegate.errors import ProfileError
-from imagegate.profile_schema import WrittenFloat, WrittenInt, check_file
+from imagegate.profile_schema import check_file
+from imagegate.profile_yaml import read_yaml
 from imagegate.target import Target
 
 SHARED_PREFIX = "_"
@@ -291,7 +291,7 @@ def _chain(path: Path, directory: Path) -> list[tuple[Path, dict[str, Any]]]:
     current = path
     while True:
         seen.append(current.stem)
-        raw = _read(current)
+        raw = read_yaml(current)
         check_file(raw, current)
         chain.append((current, _canonical_packages(raw, current)))
         parent = raw.get("extends")
@@ -306,32 +306,6 @@ def _chain(path: Path, directory: Path) -> list[tuple[Path, dict[str, Any]]]:
                 f"{current}: extends: no profile {parent!r} in {directory}; fix the name"
             )
         current = following
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key written twice (plain YAML keeps the last one silently)
-    and keeps how each number was written, so a message can quote `1.20`, not `1.2`."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
-        return WrittenFloat.of(super().construct_yaml_float(node), node.value)
-
-    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
-        return WrittenInt.of(super().construct_yaml_int(node), node.value)
-
-
-_StrictLoader.add_constructor("tag:yaml.org,2002:float", _StrictLoader.construct_yaml_float)
-_StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
 
 
 PACKAGE_KEYED = ("pins", "sources", "invariants", "allow_extra")
@@ -353,43 +327,6 @@ def _canonical_packages(raw: dict[str, Any], path: Path) -> dict[str, Any]:
             names[name] = str(key)
         result[section] = {canonicalize_name(str(k)): v for k, v in raw[section].items()}
     return result
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise ProfileError(
-            f"{path}: cannot be read ({error.strerror or error}); make it readable"
-        ) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        row = data.count(b"\n", 0, error.start) + 1
-        raise ProfileError(
-            f"{path}: line {row}, byte {error.start} (0x{data[error.start]:02x}): not UTF-8; "
-            "save the file as UTF-8"
-        ) from None
-    try:
-        raw = yaml.load(text, Loader=_StrictLoader)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark
-        line = f"line {mark.line + 1}: " if mark is not None else ""
-        raise ProfileError(
-            f"{path}: {line}malformed YAML ({error.problem}); fix the syntax"
-        ) from None
-    except yaml.YAMLError as error:
-        raise ProfileError(f"{path}: malformed YAML ({error}); fix the syntax") from None
-    if raw is None:
-        raise ProfileError(
-            f"{path}: the file is empty; write the profile's keys (README, 'Adding a profile') "
-            "or delete the file"
-        )
-    if not isinstance(raw, dict):
-        raise ProfileError(
-            f"{path}: the file must hold a mapping of keys, not {type(raw).__name__}"
-        )
-    return raw
 
 
 def _merge(parent: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:

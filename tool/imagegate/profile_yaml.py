@@ -1,0 +1,77 @@
+"""A profile file read strictly: UTF-8, YAML without a key written twice, numbers kept as
+written (so a message quotes `1.20`, not `1.2`), a mapping at the top."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from imagegate.errors import ProfileError
+from imagegate.profile_schema import WrittenFloat, WrittenInt
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key written twice (plain YAML keeps the last one silently)
+    and keeps how each number was written, so a message can quote `1.20`, not `1.2`."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
+        return WrittenFloat.of(super().construct_yaml_float(node), node.value)
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        return WrittenInt.of(super().construct_yaml_int(node), node.value)
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:float", _StrictLoader.construct_yaml_float)
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """The mapping a profile file holds; an unreadable, non-UTF-8, malformed or empty file,
+    or one that is not a mapping, is a ProfileError naming the file (and the line)."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ProfileError(
+            f"{path}: cannot be read ({error.strerror or error}); make it readable"
+        ) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        row = data.count(b"\n", 0, error.start) + 1
+        raise ProfileError(
+            f"{path}: line {row}, byte {error.start} (0x{data[error.start]:02x}): not UTF-8; "
+            "save the file as UTF-8"
+        ) from None
+    try:
+        raw = yaml.load(text, Loader=_StrictLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        line = f"line {mark.line + 1}: " if mark is not None else ""
+        raise ProfileError(
+            f"{path}: {line}malformed YAML ({error.problem}); fix the syntax"
+        ) from None
+    except yaml.YAMLError as error:
+        raise ProfileError(f"{path}: malformed YAML ({error}); fix the syntax") from None
+    if raw is None:
+        raise ProfileError(
+            f"{path}: the file is empty; write the profile's keys (README, 'Adding a profile') "
+            "or delete the file"
+        )
+    if not isinstance(raw, dict):
+        raise ProfileError(
+            f"{path}: the file must hold a mapping of keys, not {type(raw).__name__}"
+        )
+    return raw
