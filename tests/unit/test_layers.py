@@ -3,8 +3,9 @@
 Every module of the package is read with `ast` (never imported) and each import it makes,
 at the top, inside a function or under TYPE_CHECKING, is checked against the table below.
 
-- core: parsing, comparing, rendering and judging (DESIGN.md, principle 3). Reads and
-  writes files (atomically) but runs no process, talks to no Docker, network or GPU, owns
+- core: parsing, comparing, rendering and judging (DESIGN.md, principle 3), and building
+  the command lines of uv and pip and reading their output (`installer`: edges run them).
+  Reads and writes files (atomically) but runs no process, talks to no Docker, network or GPU, owns
   no terminal or signal. Imports core only, the standard library less its effectful
   modules, and the pure libraries in `CORE_LIBRARIES`.
 - edge: the side effects behind small interfaces: processes (`runner`), Docker
@@ -39,6 +40,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "facts",
         "files",
         "findings",
+        "installer",
         "kernels",
         "known_issues",
         "lock",

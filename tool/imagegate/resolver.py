@@ -7,8 +7,6 @@ index, pins that cannot be installed together, an index out of reach.
 
 from __future__ import annotations
 
-import re
-import sys
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,14 +16,12 @@ import tomli_w
 from packaging.pylock import Pylock
 from packaging.utils import NormalizedName, canonicalize_name
 
-from imagegate import pip, runner
+from imagegate import installer, pip, runner
 from imagegate.errors import EnvironmentProblem, ProfileError
 from imagegate.files import scratch
 from imagegate.profiles import Profile
 
 RESOLVE_TIMEOUT = 600.0
-_NO_VERSION = re.compile(r"there is no version of (?P<name>[A-Za-z0-9._-]+)(?P<spec>\S*)")
-_CAUSE = re.compile(r"^\s*(?:cause: )?(?P<text>(?:Because|And because) .*)$")
 
 
 def resolve_exact(profile: Profile, requirements: Sequence[str]) -> list[NormalizedName]:
@@ -80,37 +76,27 @@ def _compile_command(
             tomli_w.dumps({"lock-version": "1.0", "created-by": "imagegate", "packages": packages}),
             encoding="utf-8",
         )
-    args = [sys.executable, "-m", "uv", "pip", "compile", str(source), "-o", str(output)]
-    args += ["--format", "pylock.toml", "--quiet", "--only-binary", ":all:"]
-    args += ["--python-version", profile.target.python]
-    args += ["--python-platform", profile.target.uv_platform]
-    args += ["--index-strategy", "unsafe-best-match"]
+    constraints = None
     if others:
         constraints = folder / f"{name}.constraints.txt"
         constraints.write_text("\n".join(others) + "\n", encoding="utf-8")
-        args += ["--constraints", str(constraints)]
-    user = pip.user_sources()
-    if user.index_url:
-        args += ["--index-url", user.index_url]
-    for url in user.extra_index_urls:
-        args += ["--extra-index-url", url]
-    for link in user.find_links:
-        args += ["--find-links", link]
-    out_of_reach: dict[str, str] = {}
-    for index in sorted(set(profile.sources.values())):
-        why = pip.unreachable(profile.indexes[index])
-        if why is None:
-            args += ["--extra-index-url", profile.indexes[index]]
-        else:
-            out_of_reach[index] = why
-    return _Compile(profile=profile, args=args, output=output, out_of_reach=out_of_reach)
+    reach = installer.profile_indexes(profile.indexes, profile.sources.values(), pip.unreachable)
+    args = installer.compile_lock(
+        source,
+        output,
+        target=profile.target,
+        constraints=constraints,
+        user=pip.user_sources(),
+        indexes=reach,
+    )
+    return _Compile(profile=profile, args=args, output=output, out_of_reach=reach.out_of_reach)
 
 
 def _explain(profile: Profile, output: str, out_of_reach: Mapping[str, str]) -> Exception:
-    missing = _NO_VERSION.search(output)
+    missing = installer.missing_version(output)
     if missing is not None:
-        name = canonicalize_name(missing["name"])
-        wanted = f"{missing['name']}{missing['spec']}"
+        name = canonicalize_name(missing.name)
+        wanted = str(missing)
         index = profile.sources.get(name)
         if index is not None and index in out_of_reach:
             url, why = profile.indexes[index], out_of_reach[index]
@@ -121,16 +107,12 @@ def _explain(profile: Profile, output: str, out_of_reach: Mapping[str, str]) -> 
             f"{profile.target.python} on {profile.target.platform} on {where}; "
             "pick a version that exists there"
         )
-    causes = [m["text"].strip() for line in output.splitlines() if (m := _CAUSE.match(line))]
+    causes = installer.conflict(output)
     if causes:
         return ProfileError(
             f"{profile.path}: pins: they cannot be installed together: {' '.join(causes)}"
         )
-    if "error resolving DNS" in output or "Could not connect" in output:
-        return EnvironmentProblem(f"uv could not reach a package index: {_last(output)}")
-    return EnvironmentProblem(f"uv pip compile failed: {_last(output)}")
-
-
-def _last(output: str) -> str:
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    return lines[-1] if lines else "no output"
+    last = installer.last_line(output)
+    if installer.index_unreachable(output):
+        return EnvironmentProblem(f"uv could not reach a package index: {last}")
+    return EnvironmentProblem(f"uv pip compile failed: {last}")
