@@ -179,7 +179,8 @@ def named(args: Sequence[str]) -> str:
 
 _NO_VERSION = re.compile(r"there is no version of (?P<name>[A-Za-z0-9._-]+)(?P<spec>\S*)")
 _CAUSE = re.compile(r"^\s*(?:cause: )?(?P<text>(?:Because|And because) .*)$")
-_UNREACHABLE = ("error resolving DNS", "Could not connect")
+_UNREACHABLE = ("error resolving DNS", "Could not connect", "client error (Connect)")
+"""How uv says it could not connect (its wording has changed; all it has used are here)."""
 
 
 @dataclass(frozen=True, kw_only=True)
