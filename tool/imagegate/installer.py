@@ -24,6 +24,8 @@ from imagegate.target import Target
 
 UV = (sys.executable, "-m", "uv", "pip")
 PIP = (sys.executable, "-m", "pip")
+UV_BINARY = "uv"
+"""The file name of the uv binary a Dockerfile step mounts (render puts it there)."""
 HASHED_WHEELS_ONLY = ("--no-index", "--no-deps", "--require-hashes", "--only-binary=:all:")
 """An install of exactly the locked wheels, by hash, from local folders only."""
 
@@ -150,13 +152,13 @@ def uninstall(python: Path, name: str) -> list[str]:
 
 def image_uv_runs(mount: str) -> list[str]:
     """Whether the uv mounted at `mount` in a Dockerfile step runs in the image."""
-    return [f"{mount}/uv", "--version"]
+    return [f"{mount}/{UV_BINARY}", "--version"]
 
 
 def image_install(mount: str, *, python: str, wheels: str, requirements: str) -> list[str]:
     """A Dockerfile step's install by the uv mounted at `mount`: bytecode compiled as pip
     would, files copied (the wheels are mounted for the step only), no cache in the image."""
-    args = [f"{mount}/uv", "pip", "install", "--python", python, "--no-cache"]
+    args = [f"{mount}/{UV_BINARY}", "pip", "install", "--python", python, "--no-cache"]
     args += ["--compile-bytecode", "--link-mode=copy", *HASHED_WHEELS_ONLY]
     return [*args, "--find-links", wheels, "-r", requirements]
 

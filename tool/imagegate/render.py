@@ -276,7 +276,7 @@ def place_installer(project: Project) -> Path:
     """Put the uv this imagegate runs where the Dockerfiles mount it from (unchanged, it is
     not copied again: BuildKit keys the install layers on its bytes)."""
     source = Path(find_uv_bin())
-    target = project.root / INSTALLER_DIR / "uv"
+    target = project.root / INSTALLER_DIR / installer.UV_BINARY
     known = target.stat() if target.is_file() else None
     here = source.stat()
     if known is None or (known.st_size, known.st_mtime_ns) != (here.st_size, here.st_mtime_ns):
