@@ -11,6 +11,7 @@ from packaging.version import Version
 
 from imagegate import installer
 from imagegate.installer import Indexes, UserSources
+from imagegate.render import command
 from imagegate.target import Target
 
 from .test_hardware import recorded
@@ -226,3 +227,15 @@ def test_pips_configuration_is_read_key_by_key_unquoted() -> None:
     ]
     assert values["global.find-links"] == "/opt/wheels"
     assert all("'" not in value and '"' not in value for value in values.values())
+
+
+def test_a_dockerfile_step_wraps_a_command_with_each_option_beside_its_value() -> None:
+    args = installer.image_pip_install(wheels="/wheels/" + "x" * 80, requirements="/tmp/r.txt")
+    text = command(args, indent=6, width=60)
+    lines = text.split(" \\\n")
+
+    assert len(lines) > 1
+    short = [line for line in [" " * 6 + lines[0], *lines[1:]] if "x" * 80 not in line]
+    assert short and all(len(f"{line} \\") <= 60 for line in short)
+    assert any(line.strip() == f"--find-links /wheels/{'x' * 80}" for line in lines)
+    assert text.replace(" \\\n", " ").split() == args

@@ -137,7 +137,8 @@ def install(
     python: Path, *, find_links: Sequence[str | Path], requirements: Sequence[Path]
 ) -> list[str]:
     """`uv pip install` of hash-pinned requirements into the environment of `python`, from
-    the folders `find_links` only."""
+    the folders `find_links` only (uv's cache makes a repeat install of torch a matter of
+    links, not unzips)."""
     args = [*UV, "install", "--python", str(python), *HASHED_WHEELS_ONLY]
     for folder in find_links:
         args += ["--find-links", str(folder)]

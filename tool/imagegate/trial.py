@@ -63,8 +63,6 @@ def tiers(profile: Profile, directory: Path, *, tier3: bool = False) -> list[Fin
         python = venv / "bin" / "python"
         with progress.step("install", f"{profile.name}: a throwaway venv"):
             _run(installer.make_venv(venv), "making a venv")
-            # only the locked wheels, by hash; uv's cache makes a repeat install of torch a
-            # matter of links, not unzips
             install = installer.install(
                 python,
                 find_links=stable_sources(groups),
