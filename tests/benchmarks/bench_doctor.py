@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from imagegate import installer
+
 ROOT = Path(__file__).resolve().parents[2]
 WHEELHOUSE = ROOT / "wheelhouse" / "cpu"
 
@@ -34,24 +36,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="imagegate-bench-") as scratch:
         venv = Path(scratch) / "venv"
         python = venv / "bin" / "python"
-        run(sys.executable, "-m", "venv", "--without-pip", venv)
+        run(*installer.make_venv(venv))
         for group in ("protected", "rest"):
             folder = WHEELHOUSE / group
             run(
-                sys.executable,
-                "-m",
-                "uv",
-                "pip",
-                "install",
-                "--python",
-                python,
-                "--no-index",
-                "--no-deps",
-                "--require-hashes",
-                "--find-links",
-                folder,
-                "-r",
-                folder / "requirements.txt",
+                *installer.install(
+                    python, find_links=[folder], requirements=[folder / "requirements.txt"]
+                )
             )
         _, listed = run(
             python,
@@ -75,30 +66,10 @@ def main() -> int:
             ROOT / "profiles",
         )
         assert healthy.returncode == 0, healthy.stdout[-2000:]
-        run(
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "-d",
-            scratch,
-            "transformers==4.57.3",
-        )
+        run(*installer.PIP, "download", "--no-deps", "-d", scratch, "transformers==4.57.3")
         [wheel] = Path(scratch).glob("transformers-4.57.3-*.whl")
-        run(
-            sys.executable,
-            "-m",
-            "uv",
-            "pip",
-            "install",
-            "--python",
-            python,
-            "--no-deps",
-            "--reinstall-package",
-            "transformers",
-            wheel,
-        )
+        reinstall = ["--no-deps", "--reinstall-package", "transformers", wheel]
+        run(*installer.UV, "install", "--python", python, *reinstall)
         [torch_init] = venv.glob("lib/python3.*/site-packages/torch/__init__.py")
         inode = torch_init.stat().st_ino
         repair, repaired = run(

@@ -5,49 +5,26 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from imagegate import installer
 
 from .conftest import findings, imagegate
 
 
 def uv_install(python: Path, *args: str) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "uv",
-            "pip",
-            "install",
-            "--python",
-            str(python),
-            "--no-index",
-            "--no-deps",
-            "--only-binary",
-            ":all:",
-            *args,
-        ],
-        check=True,
-        capture_output=True,
-    )
+    """What a user might run by hand: uv installs `args` into the venv, no index, no deps."""
+    install = [*installer.UV, "install", "--python", str(python), "--no-index", "--no-deps"]
+    subprocess.run([*install, *args], check=True, capture_output=True)
 
 
 @pytest.fixture(scope="module")
 def stale_transformers(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("stale")
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "-d",
-            str(folder),
-            "transformers==4.57.3",
-        ],
+        [*installer.PIP, "download", "--no-deps", "-d", str(folder), "transformers==4.57.3"],
         check=True,
         capture_output=True,
     )
@@ -61,18 +38,14 @@ def healthy(project: Path, cpu_wheelhouse: Path) -> tuple[Path, Path]:
     from it by hash."""
     shutil.copytree(cpu_wheelhouse, project / "wheelhouse" / "cpu", copy_function=os.link)
     venv = project / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    subprocess.run(installer.make_venv(venv), check=True)
     python = venv / "bin" / "python"
     for group in ("protected", "rest"):
         folder = project / "wheelhouse" / "cpu" / group
-        uv_install(
-            python,
-            "--require-hashes",
-            "--find-links",
-            str(folder),
-            "-r",
-            str(folder / "requirements.txt"),
+        install = installer.install(
+            python, find_links=[folder], requirements=[folder / "requirements.txt"]
         )
+        subprocess.run(install, check=True, capture_output=True)
     return project, python
 
 

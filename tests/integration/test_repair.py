@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from imagegate import installer
+
 from .test_constraints import make_wheel
 from .test_doctor import doctor, healthy, stale_transformers, uv_install
 
@@ -21,7 +23,7 @@ __all__ = ["healthy", "stale_transformers"]  # fixtures shared with the doctor's
 
 def freeze(python: Path) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "uv", "pip", "freeze", "--python", str(python)],
+        [*installer.UV, "freeze", "--python", str(python)],
         check=True,
         capture_output=True,
         text=True,

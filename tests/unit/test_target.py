@@ -103,17 +103,6 @@ def test_aarch64_has_no_aliases_older_than_manylinux2014() -> None:
     assert "manylinux1_aarch64" not in ARM.platforms
 
 
-def test_pip_options_describe_the_target_not_the_host() -> None:
-    options = CUDA121.pip_options()
-
-    assert options[:3] == ["--only-binary=:all:", "--python-version", "3.10"]
-    pairs = list(zip(options[1::2], options[2::2], strict=True))
-    assert ("--implementation", "cp") in pairs
-    assert {value for flag, value in pairs if flag == "--abi"} == {"cp310", "abi3", "none"}
-    platforms = [value for flag, value in pairs if flag == "--platform"]
-    assert platforms == list(CUDA121.platforms)
-
-
 @pytest.mark.parametrize(
     ("platform", "valid"),
     [

@@ -26,7 +26,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from imagegate import lock as locks
-from imagegate import progress, runner, trial
+from imagegate import progress, resolver, runner, trial
 from imagegate.errors import ProfileError, UsageError
 from imagegate.findings import passed
 from imagegate.lock import Lock, Locked
@@ -347,7 +347,7 @@ def _profile_for(profile: Profile, packages: Mapping[NormalizedName, Locked]) ->
 def _cannot_install(profile: Profile, packages: Mapping[NormalizedName, Locked]) -> str | None:
     exact = [f"{name}=={locked.version}" for name, locked in packages.items()]
     try:
-        resolved = set(locks.resolve_exact(profile, exact))
+        resolved = set(resolver.resolve_exact(profile, exact))
     except ProfileError as error:
         return str(error).partition(": pins: ")[2] or str(error)
     missing = sorted(resolved - set(packages))

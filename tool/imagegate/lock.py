@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-import sys
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,15 +32,12 @@ from packaging.pylock import PackageWheel, Pylock, PylockValidationError
 from packaging.utils import NormalizedName, canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
-from imagegate import interrupts, pip, progress, runner
+from imagegate import interrupts, progress, runner
 from imagegate.errors import EnvironmentProblem, ProfileError
 from imagegate.files import scratch, write_atomic
 from imagegate.profiles import Profile
+from imagegate.resolver import RESOLVE_TIMEOUT, _compile_command
 from imagegate.target import Target
-
-RESOLVE_TIMEOUT = 600.0
-_NO_VERSION = re.compile(r"there is no version of (?P<name>[A-Za-z0-9._-]+)(?P<spec>\S*)")
-_CAUSE = re.compile(r"^\s*(?:cause: )?(?P<text>(?:Because|And because) .*)$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -253,15 +248,6 @@ def resolve(profile: Profile, *, upgrade: bool = False) -> str:
     return portable(profile, raw, protected)
 
 
-def resolve_exact(profile: Profile, requirements: Sequence[str]) -> list[NormalizedName]:
-    """The closure the resolver makes of exact `requirements` for the profile's target, by
-    name: a set of versions that can be installed together gives back only its own names.
-    Raises ProfileError (with the resolver's sentence) when they cannot."""
-    with scratch("lock") as folder:
-        resolved = _resolve(profile, folder, "exact", list(requirements), {})
-    return [canonicalize_name(package.name) for package in resolved.packages]
-
-
 def previous_versions(path: Path) -> dict[str, str]:
     """Each package's version in the lock at `path`; none when there is no readable lock
     (they are preferences only: a wrong one costs a version, never a wrong wheel)."""
@@ -328,105 +314,6 @@ def _best(target: Target, wheels: Sequence[PackageWheel]) -> PackageWheel:
 
 _KEPT = ("name", "version", "marker", "requires-python")
 """What a locked package keeps of the resolver's entry; where a wheel was found is not kept."""
-
-
-def _resolve(
-    profile: Profile,
-    folder: Path,
-    name: str,
-    requirements: list[str],
-    preferred: Mapping[str, str],
-) -> Pylock:
-    command = _compile_command(profile, folder, name, requirements, preferred)
-    return command.read(runner.run(command.args, timeout=RESOLVE_TIMEOUT))
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Compile:
-    """One `uv pip compile` to run, and how to read what it wrote."""
-
-    profile: Profile
-    args: list[str]
-    output: Path
-    out_of_reach: Mapping[str, str]
-
-    def read(self, done: runner.Completed) -> Pylock:
-        if not done.ok:
-            raise _explain(self.profile, done.output, self.out_of_reach)
-        return Pylock.from_dict(tomllib.loads(self.output.read_text(encoding="utf-8")))
-
-
-def _compile_command(
-    profile: Profile,
-    folder: Path,
-    name: str,
-    requirements: list[str],
-    preferred: Mapping[str, str],
-) -> _Compile:
-    source = folder / f"{name}.in"
-    source.write_text("\n".join(requirements) + "\n", encoding="utf-8")
-    others = [pin for pin in profile.requirements() if pin not in requirements]
-    output = folder / f"pylock.{name}.toml"
-    if preferred:  # uv prefers the versions of the output file it is about to replace
-        packages = [{"name": n, "version": v} for n, v in sorted(preferred.items())]
-        output.write_text(
-            tomli_w.dumps({"lock-version": "1.0", "created-by": "imagegate", "packages": packages}),
-            encoding="utf-8",
-        )
-    args = [sys.executable, "-m", "uv", "pip", "compile", str(source), "-o", str(output)]
-    args += ["--format", "pylock.toml", "--quiet", "--only-binary", ":all:"]
-    args += ["--python-version", profile.target.python]
-    args += ["--python-platform", profile.target.uv_platform]
-    args += ["--index-strategy", "unsafe-best-match"]
-    if others:
-        constraints = folder / f"{name}.constraints.txt"
-        constraints.write_text("\n".join(others) + "\n", encoding="utf-8")
-        args += ["--constraints", str(constraints)]
-    user = pip.user_sources()
-    if user.index_url:
-        args += ["--index-url", user.index_url]
-    for url in user.extra_index_urls:
-        args += ["--extra-index-url", url]
-    for link in user.find_links:
-        args += ["--find-links", link]
-    out_of_reach: dict[str, str] = {}
-    for index in sorted(set(profile.sources.values())):
-        why = pip.unreachable(profile.indexes[index])
-        if why is None:
-            args += ["--extra-index-url", profile.indexes[index]]
-        else:
-            out_of_reach[index] = why
-    return _Compile(profile=profile, args=args, output=output, out_of_reach=out_of_reach)
-
-
-def _explain(profile: Profile, output: str, out_of_reach: Mapping[str, str]) -> Exception:
-    missing = _NO_VERSION.search(output)
-    if missing is not None:
-        name = canonicalize_name(missing["name"])
-        wanted = f"{missing['name']}{missing['spec']}"
-        index = profile.sources.get(name)
-        if index is not None and index in out_of_reach:
-            url, why = profile.indexes[index], out_of_reach[index]
-            return pip.index_out_of_reach(wanted, index, url, why)
-        where = f"index {index!r}" if index else "the configured package indexes"
-        return ProfileError(
-            f"{profile.path}: pins.{name}: {wanted} has no wheel for Python "
-            f"{profile.target.python} on {profile.target.platform} on {where}; "
-            "pick a version that exists there"
-        )
-    causes = [m["text"].strip() for line in output.splitlines() if (m := _CAUSE.match(line))]
-    if causes:
-        return ProfileError(
-            f"{profile.path}: pins: they cannot be installed together: {' '.join(causes)}"
-        )
-    if "error resolving DNS" in output or "Could not connect" in output:
-        return EnvironmentProblem(f"uv could not reach a package index: {_last(output)}")
-    return EnvironmentProblem(f"uv pip compile failed: {_last(output)}")
-
-
-def _last(output: str) -> str:
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    return lines[-1] if lines else "no output"
 
 
 def constraints(profile: Profile) -> str:

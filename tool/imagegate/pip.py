@@ -8,29 +8,23 @@ environment problem when no other source has the pinned wheel.
 
 from __future__ import annotations
 
-import re
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
-from imagegate import progress, runner
+from imagegate import installer, progress, runner
 from imagegate.errors import EnvironmentProblem, ProfileError, UsageError
+from imagegate.installer import UserSources
 from imagegate.target import Target
 
 PROBE_TIMEOUT = 10.0
 DOWNLOAD_TIMEOUT = 3600.0
-_HASH_MISMATCH = re.compile(r"DO NOT MATCH THE HASHES")
-_MISMATCHED = re.compile(r"^\s+(\S+==\S+) from ", re.MULTILINE)
-_NOT_FOUND = re.compile(r"No matching distribution found for (?P<requirement>\S+)")
-_NETWORK = re.compile(r"(Could not fetch URL|NewConnectionError|Max retries exceeded|SSLError)")
 
 
 class FetchProblem(EnvironmentProblem):
@@ -68,29 +62,14 @@ def download(
     a wheel counts only if its sha256 is the one locked, wherever pip found it. Which files
     arrived is for the caller to see in `dest` (the lock names them), not in pip's output.
     """
-    args = [sys.executable, "-m", "pip", "download", "--dest", str(dest), "--progress-bar", "off"]
-    args += ["--no-deps", "--require-hashes", "-r", str(requirements), "--find-links", str(dest)]
-    args += target.pip_options()
-    out_of_reach: dict[str, str] = {}
-    for name in sorted(set(sources.values())):
-        why = unreachable(indexes[name])
-        if why is None:
-            args += ["--extra-index-url", indexes[name]]
-        else:
-            out_of_reach[name] = why
+    reach = installer.profile_indexes(indexes, sources.values(), unreachable)
+    args = installer.download(requirements, dest=dest, target=target, indexes=reach)
     watch = _Fetching(requirements, dest)
     completed = runner.run(
         args, timeout=DOWNLOAD_TIMEOUT, echo=echo, prefix="  pip: ", watch=watch.line
     )
     if not completed.ok:
-        raise _explain(completed, indexes, sources, out_of_reach, lock)
-
-
-_DOWNLOADING = re.compile(
-    r"^\s*Downloading (?P<file>\S+) \((?P<size>[\d.]+) (?P<unit>bytes|kB|MB|GB)\)"
-)
-_HAVE = re.compile(r"^\s*(?:Saved|File was already downloaded) (?P<path>\S+)")
-_UNITS = {"bytes": 1, "kB": 10**3, "MB": 10**6, "GB": 10**9}
+        raise _explain(completed, indexes, sources, reach.out_of_reach, lock)
 
 
 class _Fetching:
@@ -108,14 +87,12 @@ class _Fetching:
 
     def line(self, text: str) -> None:
         task = progress.current()
-        if (started := _DOWNLOADING.match(text)) is not None:
-            self.size = int(float(started["size"]) * _UNITS[started["unit"]])
-            name = started["file"].rpartition("/")[2]
-            task.update(f"{self.group}: {name} ({started['size']} {started['unit']})")
-        elif (have := _HAVE.match(text)) is not None:
+        if (started := installer.download_started(text)) is not None:
+            self.size = started.nbytes
+            task.update(f"{self.group}: {started.filename} ({started.size})")
+        elif (name := installer.download_done(text)) is not None:
             self.done += 1
             self.nbytes, self.size = self.nbytes + self.size, 0
-            name = Path(have["path"]).name
             task.update(f"{self.group}: {name}", done=self.done, nbytes=self.nbytes)
 
 
@@ -127,20 +104,19 @@ def _explain(
     lock: Path,
 ) -> Exception:
     output = completed.output
-    if _HASH_MISMATCH.search(output):
-        wheels = ", ".join(dict.fromkeys(_MISMATCHED.findall(output))) or "a wheel"
+    if (mismatched := installer.hash_mismatch(output)) is not None:
+        wheels = ", ".join(mismatched) or "a wheel"
         return ProfileError(
             f"{lock}: {wheels}: the sha256 in the lock matches no wheel pip can find "
             "(edited by hand, or the wheel changed); run `imagegate lock` again"
         )
-    missing = _NOT_FOUND.search(output)
-    if missing is not None:
-        text = missing["requirement"]
+    text = installer.not_found(output)
+    if text is not None:
         name = canonicalize_name(Requirement(text).name)
         index = sources.get(name)
         if index is not None and index in out_of_reach:
             return index_out_of_reach(text, index, indexes[index], out_of_reach[index])
-        if _NETWORK.search(output):
+        if installer.network_failed(output):
             return FetchProblem(f"{text}: not found, and pip could not reach an index")
         return ProfileError(
             f"{lock}: packages.{name}: {text} is locked but no source has its wheel; "
@@ -155,15 +131,6 @@ def index_out_of_reach(wanted: str, index: str, url: str, why: str) -> Environme
         f"reached from here ({why}); run where it is reachable, or put the exact wheel in a "
         "pip find-links folder"
     )
-
-
-@dataclass(frozen=True, kw_only=True)
-class UserSources:
-    """Where the user's own pip configuration looks for packages (uv does not read it)."""
-
-    index_url: str | None = None
-    extra_index_urls: tuple[str, ...] = ()
-    find_links: tuple[str, ...] = ()
 
 
 @cache
@@ -195,9 +162,8 @@ def _pip_configuration() -> list[tuple[str, str]]:
             raise _unreadable_configuration(error) from None
         return [(str(key), str(value)) for key, value in configuration.items()]
     except (ImportError, AttributeError, TypeError):
-        listed = runner.run([sys.executable, "-m", "pip", "config", "list"], timeout=PROBE_TIMEOUT)
-        pairs = [line.partition("=") for line in listed.output.splitlines()]
-        return [(key, raw.strip().strip("'\"")) for key, sep, raw in pairs if sep]
+        listed = runner.run(installer.config_list(), timeout=PROBE_TIMEOUT)
+        return installer.configuration(listed.output)
 
 
 def _unreadable_configuration(error: Exception) -> UsageError:
@@ -217,28 +183,19 @@ def _unreadable_configuration(error: Exception) -> UsageError:
     )
 
 
-_AVAILABLE = re.compile(r"^Available versions: (?P<versions>.+)$", re.MULTILINE)
-
-
 def versions(
     name: str, *, target: Target, indexes: Mapping[str, str], sources: Mapping[NormalizedName, str]
 ) -> list[Version]:
     """The releases of `name` that have a wheel for `target`, where pip looks (the user's
     configuration and the profile's index for it), newest first."""
-    args = [sys.executable, "-m", "pip", "index", "versions", name, *target.pip_options()]
     index = sources.get(canonicalize_name(name))
-    if index is not None and unreachable(indexes[index]) is None:
-        args += ["--extra-index-url", indexes[index]]
-    listed = runner.run(args, timeout=PROBE_TIMEOUT * 6)
-    found = _AVAILABLE.search(listed.output)
+    reach = installer.profile_indexes(indexes, [] if index is None else [index], unreachable)
+    listed = runner.run(
+        installer.index_versions(name, target=target, indexes=reach), timeout=PROBE_TIMEOUT * 6
+    )
+    found = installer.available_versions(listed.output)
     if found is None:
-        if listed.ok or "No matching distribution" in listed.output:
+        if listed.ok or installer.no_distribution(listed.output):
             return []
         raise FetchProblem(f"pip index versions {name} failed: {listed.tail(1)}")
-    parsed = []
-    for text in found["versions"].split(","):
-        try:
-            parsed.append(Version(text.strip()))
-        except InvalidVersion:
-            continue
-    return sorted(parsed, reverse=True)
+    return found

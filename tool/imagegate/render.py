@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import textwrap
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from packaging.utils import canonicalize_name
 from uv import find_uv_bin
 
-from imagegate import lock, nvidia_runtime, references
+from imagegate import installer, lock, nvidia_runtime, references
 from imagegate.contract import (
     BUILD_FACTS,
     BUILD_MODELS,
@@ -66,7 +67,32 @@ def comment(text: str, width: int | None = None) -> str:
     return "\n# ".join(lines)
 
 
+STEP_WIDTH = 102
+"""Where a command in a RUN step wraps: the width the template's install steps have had."""
+
+
+def command(args: list[str], indent: int = 6, width: int = STEP_WIDTH) -> str:
+    """`args` (one of `installer`'s commands) as a shell command in a RUN step whose line
+    starts `indent` columns in, wrapped before `width` where it can be: an option keeps its
+    value on its line."""
+    groups: list[str] = []
+    for arg in args:
+        word = shlex.quote(arg)
+        if groups and not arg.startswith("-"):
+            groups[-1] += f" {word}"
+        else:
+            groups.append(word)
+    lines = [" " * indent + groups[0]]
+    for group in groups[1:]:
+        if len(lines[-1]) + len(f" {group} \\") > width:
+            lines.append(" " * (indent + 2) + group)
+        else:
+            lines[-1] += f" {group}"
+    return " \\\n".join(lines).removeprefix(" " * indent)
+
+
 _TEMPLATES.filters["comment"] = comment
+_TEMPLATES.filters["command"] = command
 
 
 def render(profile: Profile, project: Project) -> dict[Path, str]:
@@ -102,6 +128,7 @@ def render(profile: Profile, project: Project) -> dict[Path, str]:
         smoke_command=json.dumps(command),
         models=has_models(profile),
         installer_mount=INSTALLER_MOUNT,
+        uv_runs=installer.image_uv_runs(INSTALLER_MOUNT),
         venv=VENV,
         labels={"python": PYTHON_LABEL, "profile": PROFILE_LABEL, "lock": LOCK_LABEL},
     )
@@ -127,6 +154,17 @@ class Layer:
     @property
     def wheels(self) -> str:
         return f"/wheels/{self.name}"
+
+    @property
+    def install(self) -> list[str]:
+        """The step's install by imagegate's uv, mounted."""
+        where = {"wheels": self.wheels, "requirements": self.requirements}
+        return installer.image_install(INSTALLER_MOUNT, python=VENV_PYTHON, **where)
+
+    @property
+    def pip_install(self) -> list[str]:
+        """The same by the image's pip, where that uv cannot run."""
+        return installer.image_pip_install(wheels=self.wheels, requirements=self.requirements)
 
 
 REQUIREMENTS_IN_STEP = "/tmp/imagegate-requirements.txt"
@@ -238,7 +276,7 @@ def place_installer(project: Project) -> Path:
     """Put the uv this imagegate runs where the Dockerfiles mount it from (unchanged, it is
     not copied again: BuildKit keys the install layers on its bytes)."""
     source = Path(find_uv_bin())
-    target = project.root / INSTALLER_DIR / "uv"
+    target = project.root / INSTALLER_DIR / installer.UV_BINARY
     known = target.stat() if target.is_file() else None
     here = source.stat()
     if known is None or (known.st_size, known.st_mtime_ns) != (here.st_size, here.st_mtime_ns):

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.utils import NormalizedName
 
-from imagegate import exclusive, progress, runner, wheelhouse
+from imagegate import exclusive, installer, progress, runner, wheelhouse
 from imagegate import journal as journals
 from imagegate.closure import compare
 from imagegate.doctor import diagnose, examine
@@ -34,7 +33,6 @@ from imagegate.profiles import Profile
 from imagegate.project import Project
 
 TIMEOUT = 1800.0
-UV = [sys.executable, "-m", "uv", "pip"]
 _FILES = (
     "import importlib.metadata as m, json, sys\n"
     "print(json.dumps({n: [str(m.distribution(n).locate_file(f)) for f in"
@@ -191,35 +189,19 @@ def _apply(python: Path, directory: Path, chosen: Plan, task: progress.Task) -> 
     with scratch("repair") as folder:
         for done, target in enumerate(chosen.targets):
             task.update(f"uninstall {target.name}", done=done, total=len(chosen.targets))
-            _uv(["uninstall", "--python", str(python), target.name], allow_missing=True)
+            _uv(installer.uninstall(python, target.name), allow_missing=True)
             task.update(f"install {target.name}=={target.version}")
             requirements = folder / f"{target.name}.txt"
             requirements.write_text(target.requirement() + "\n", encoding="utf-8")
-            _uv(
-                [
-                    "install",
-                    "--python",
-                    str(python),
-                    "--no-index",
-                    "--no-deps",
-                    "--require-hashes",
-                    "--only-binary",
-                    ":all:",
-                    "--find-links",
-                    str(directory / wheelhouse.PROTECTED),
-                    "--find-links",
-                    str(directory / wheelhouse.REST),
-                    "-r",
-                    str(requirements),
-                ]
-            )
+            folders = [directory / wheelhouse.PROTECTED, directory / wheelhouse.REST]
+            _uv(installer.install(python, find_links=folders, requirements=[requirements]))
     task.update("", done=len(chosen.targets))
 
 
 def rollback(python: Path, journal: journals.Journal) -> None:
     """Put back every touched distribution exactly as the journal recorded it."""
     for name in journal.targets:
-        _uv(["uninstall", "--python", str(python), name], allow_missing=True)
+        _uv(installer.uninstall(python, name), allow_missing=True)
     for paths in journal.files.values():
         for text in paths:
             saved = journal.saved(text)
@@ -230,6 +212,6 @@ def rollback(python: Path, journal: journals.Journal) -> None:
 
 
 def _uv(args: list[str], *, allow_missing: bool = False) -> None:
-    done = runner.run([*UV, *args], timeout=TIMEOUT, echo=True, prefix="  uv: ")
-    if not done.ok and not (allow_missing and "not installed" in done.output.lower()):
-        raise EnvironmentProblem(f"uv pip {args[0]} failed: {done.tail(1)}")
+    done = runner.run(args, timeout=TIMEOUT, echo=True, prefix="  uv: ")
+    if not done.ok and not (allow_missing and installer.not_installed(done.output)):
+        raise EnvironmentProblem(f"{installer.named(args)} failed: {done.tail(1)}")

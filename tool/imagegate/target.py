@@ -109,11 +109,3 @@ class Target:
     def uv_platform(self) -> str:
         """The target as uv's --python-platform names it, e.g. "x86_64-manylinux_2_36"."""
         return f"{self.arch}-manylinux_{self._match['major']}_{self._match['minor']}"
-
-    def pip_options(self) -> list[str]:
-        """The options that make pip choose wheels for this target rather than the host."""
-        options = ["--only-binary=:all:", "--python-version", self.python]
-        options += ["--implementation", "cp", "--abi", self.abi, "--abi", "abi3", "--abi", "none"]
-        for platform in self.platforms:
-            options += ["--platform", platform]
-        return options

@@ -24,7 +24,7 @@ from filelock import FileLock, Timeout
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from imagegate import progress, runner, wheelhouse
+from imagegate import installer, progress, runner, wheelhouse
 from imagegate.contract import PROTECTED, REQUIREMENTS, REST
 from imagegate.errors import EnvironmentProblem
 from imagegate.files import scratch
@@ -36,10 +36,6 @@ from imagegate.smoke import collect_from_python, models_from_python
 from imagegate.verify import judge, judge_models
 
 VENV_TIMEOUT = 1800.0
-UV_INSTALL = [sys.executable, "-m", "uv", "pip", "install", "--no-index", "--no-deps"]
-UV_INSTALL += ["--require-hashes", "--only-binary", ":all:"]
-"""Only the locked wheels, by hash; uv's cache makes a repeat install of torch a matter of
-links, not unzips."""
 STORE_ENV = "IMAGEGATE_WHEEL_STORE"
 """Where trials find their wheels, each under its sha256 (default: the user's cache)."""
 _HASHED = re.compile(r"^(?P<name>[^=\s]+)==(?P<version>\S+)\s+--hash=sha256:(?P<sha>[0-9a-f]{64})")
@@ -66,13 +62,13 @@ def tiers(profile: Profile, directory: Path, *, tier3: bool = False) -> list[Fin
         venv = workspace / "venv"
         python = venv / "bin" / "python"
         with progress.step("install", f"{profile.name}: a throwaway venv"):
-            _run([sys.executable, "-m", "venv", "--without-pip", venv], "making a venv")
-            sources = stable_sources(groups)
-            wanted = [arg for g in groups for arg in ("-r", str(g / REQUIREMENTS))]
-            _run(
-                [*UV_INSTALL, "--python", python, *sources, *wanted],
-                f"installing the lock from {directory}",
+            _run(installer.make_venv(venv), "making a venv")
+            install = installer.install(
+                python,
+                find_links=stable_sources(groups),
+                requirements=[group / REQUIREMENTS for group in groups],
             )
+            _run(install, f"installing the lock from {directory}")
         with (
             progress.step("tiers", f"{profile.name}: tiers 1-{3 if tier3 else 2} in the venv"),
             _stable_path(venv) as stable,
@@ -135,9 +131,9 @@ def store() -> Path:
     return Path(cache) / "imagegate" / "wheels"
 
 
-def stable_sources(groups: list[Path]) -> list[str]:
-    """`--find-links` arguments that name each wheel of `groups` where it always is: linked
-    into the store under its sha256. uv's cache knows a local wheel by its path, so torch
+def stable_sources(groups: list[Path]) -> list[Path]:
+    """The folders to find each wheel of `groups` in where it always is: linked into the
+    store under its sha256. uv's cache knows a local wheel by its path, so torch
     unpacked once serves every later trial; from a new folder each time, each trial would
     add another unpacked torch (~700 MB) to uv's cache. The store holds copies, not links:
     a wheelhouse file damaged in place must not damage it. The install still checks every
@@ -158,7 +154,7 @@ def stable_sources(groups: list[Path]) -> list[str]:
             folder = home / digest[:2] / digest
             _copy_once(wheel, folder / wheel.name)
             folders.append(folder)
-    return [arg for folder in dict.fromkeys(folders) for arg in ("--find-links", str(folder))]
+    return list(dict.fromkeys(folders))
 
 
 def _copy_once(source: Path, target: Path) -> None:
@@ -240,7 +236,7 @@ def _link(source: Path, target: Path) -> None:
         temporary.replace(target)
 
 
-def _run(args: list[str | Path], what: str) -> None:
+def _run(args: list[str], what: str) -> None:
     done = runner.run(args, timeout=VENV_TIMEOUT, echo=True, prefix="    ")
     if not done.ok:
         raise EnvironmentProblem(f"a throwaway venv: {what} failed: {done.tail(1)}")
