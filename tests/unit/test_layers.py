@@ -61,6 +61,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "base",
         "engine",
         "exclusive",
+        "executors",
         "hardware",
         "interpreters",
         "interrupts",

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import cache, partial
@@ -39,6 +38,7 @@ from imagegate.errors import ProfileError
 from imagegate.findings import Finding, Status
 from imagegate.kernels import Kernels, machine_code
 from imagegate.profiles import Profile
+from imagegate.runner import Completed
 
 if TYPE_CHECKING:
     from imagegate.engine import Engine
@@ -308,8 +308,10 @@ def _judge_gpu_type(profile: Profile, gpu_type: str, kernels: Kernels | None) ->
     )
 
 
-def judge_run(test: WorkerTests, one: WorkerTest, ran: RunResult, *, gpus: bool) -> Finding:
-    """One test's outcome: OK with its time, or BROKEN with the handler's error."""
+def judge_run(test: WorkerTests, one: WorkerTest, ran: Completed, *, gpus: bool) -> Finding:
+    """One test's outcome: OK with its time, or BROKEN with the handler's error (from its
+    whole log: stdout, then stderr)."""
+    output = ran.output + ran.errors
     limit = f"{one.timeout_ms / 1000:g} s"
     row = partial(
         Finding,
@@ -322,21 +324,13 @@ def judge_run(test: WorkerTests, one: WorkerTest, ran: RunResult, *, gpus: bool)
     if ran.timed_out:
         evidence = f"no answer within {limit}; it was stopped"
         return row(status=Status.BROKEN, actual="timed out", evidence=evidence)
-    if ran.exit_code == 0 and _job_failed(ran.output) is None:
+    if ran.returncode == 0 and _job_failed(output) is None:
         return row(status=Status.OK, actual=f"answered in {ran.seconds:.1f} s")
-    error = _handler_error(ran.output, ran.exit_code)
+    error = _handler_error(output, ran.returncode)
     if test.gpu_count > 0 and not gpus and _GPU_TROUBLE.search(error):
         evidence = f"gpuCount {test.gpu_count} and no GPU here: {error}"
         return row(status=Status.SKIPPED, actual="needs a GPU", evidence=evidence)
     return row(status=Status.BROKEN, actual="failed", evidence=error)
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunResult:
-    exit_code: int
-    output: str
-    timed_out: bool
-    seconds: float
 
 
 _ERROR_BLOCK = re.compile(
@@ -395,7 +389,6 @@ def run_tests(
     for one in tests.tests:
         job = json.dumps({"input": one.input})
         with progress.step("tier 4", f"worker test {one.name}"):
-            started = time.monotonic()
             ran = engine.run(
                 image,
                 [*command, "--test_input", job],
@@ -404,13 +397,7 @@ def run_tests(
                 environment=dict(tests.env),
                 gpus=gpus,
             )
-        result = RunResult(
-            exit_code=ran.exit_code,
-            output=ran.stdout + ran.stderr,
-            timed_out=ran.timed_out,
-            seconds=time.monotonic() - started,
-        )
-        finding = judge_run(tests, one, result, gpus=gpus)
+        finding = judge_run(tests, one, ran, gpus=gpus)
         if require_gpu and finding.status is Status.SKIPPED:
             finding = replace(
                 finding, status=Status.BROKEN, evidence=f"--require-gpu: {finding.evidence}"
