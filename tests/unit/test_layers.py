@@ -56,6 +56,9 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "target",
         "verdicts",
         "verify",
+        "verify_files",
+        "verify_runtime",
+        "verify_torch",
     ),
     "edge": (
         "base",
