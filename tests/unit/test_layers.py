@@ -59,6 +59,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "verify_files",
         "verify_runtime",
         "verify_torch",
+        "worker_tests",
     ),
     "edge": (
         "base",

@@ -14,7 +14,8 @@ from imagegate.findings import Status
 from imagegate.kernels import Kernels
 from imagegate.profiles import load_profile
 from imagegate.runner import Completed
-from imagegate.worker import WorkerTest, WorkerTests, judge_deployment, judge_run
+from imagegate.worker import judge_deployment, judge_run
+from imagegate.worker_tests import WorkerTest, WorkerTests
 
 SHIPPED = Path(__file__).resolve().parents[2] / "profiles"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "runpod-worker"
