@@ -25,10 +25,11 @@ from pathlib import Path
 
 from imagegate.contract import ENTRY, RUN_DIR, VENV_PYTHON
 from imagegate.engine import Engine
+from imagegate.executors import Container
 from imagegate.facts import Facts
 from imagegate.profiles import load_profile
 from imagegate.scripts import OFFLINE, collector_args, scripts_dir
-from imagegate.smoke import collect_from_image, collect_models
+from imagegate.smoke import collect, collect_models
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = 3
@@ -54,7 +55,8 @@ def main() -> int:
     if engine.image(image) is None:
         sys.exit(f"bench: no image {image}; run `imagegate build {args.profile}` first")
     profile = load_profile(args.profile, ROOT / "profiles")
-    facts = collect_from_image(engine, image, profile, python=VENV_PYTHON)
+    container = Container(engine, image, VENV_PYTHON)
+    facts = collect(container, profile)
     modules = [item.subject for item in facts.items if item.kind == "module" and item.ok]
     # setuptools must come before anything that imports distutils (tier 2 isolates it)
     modules.sort(key=lambda name: name != "setuptools")
@@ -63,15 +65,15 @@ def main() -> int:
     def run(command: list[str], scripts: Path | None = None) -> str:
         files = {} if scripts is None else {RUN_DIR: scripts}
         ran = engine.run(image, command, files=files, timeout=900, environment=OFFLINE)
-        assert ran.exit_code == 0, ran.stderr[-2000:]
-        return ran.stdout
+        assert ran.returncode == 0, ran.errors[-2000:]
+        return ran.output
 
-    collect = [VENV_PYTHON, f"{RUN_DIR}/{ENTRY}", *collector_args(profile), "--quiet"]
+    collector = [VENV_PYTHON, f"{RUN_DIR}/{ENTRY}", *collector_args(profile), "--quiet"]
     check_files = f"import sys; sys.path.insert(0, {RUN_DIR!r}); import tier1_files as t; t.check()"
     timed: list[Facts] = []
 
     def tiers() -> None:
-        timed.append(Facts.from_json(run(collect, scripts_dir()), source=image))
+        timed.append(Facts.from_json(run(collector, scripts_dir()), source=image))
 
     rows = [
         (
@@ -89,15 +91,11 @@ def main() -> int:
     alone = best(lambda: run([VENV_PYTHON, "-c", check_files], scripts_dir()))
     rows.append(("RECORD hashes alone (own container)", alone))
     if args.before is not None:
-        rows.append(("tiers 1-2 with --before scripts", best(lambda: run(collect, args.before))))
+        rows.append(("tiers 1-2 with --before scripts", best(lambda: run(collector, args.before))))
     rows.append(
         (
             "tier 3 (gpt2 + llama, CPU)",
-            best(
-                lambda: collect_models(
-                    engine, image, profile, python=VENV_PYTHON, require_gpu=False
-                )
-            ),
+            best(lambda: collect_models(container, profile, require_gpu=False)),
         )
     )
     bare = rows[0][1]

@@ -52,8 +52,8 @@ def test_a_tier_3_failure_in_the_smoke_step_fails_it_and_is_reported(
     shell = f"{shlex.join(command)}; echo exit=$?; cat /tmp/models.json"
     ran = engine.run(CPU_IMAGE, ["sh", "-c", shell], files={}, timeout=300, environment=OFFLINE)
 
-    assert ran.exit_code == 0, ran.stderr
-    head, _, report = ran.stdout.partition("\n")
+    assert ran.returncode == 0, ran.errors
+    head, _, report = ran.output.partition("\n")
     assert head == "exit=1"
     steps = {step["step"]: step for step in json.loads(report)["steps"]}
     assert steps["nosucharch/build"]["ok"] is False
@@ -62,8 +62,8 @@ def test_a_tier_3_failure_in_the_smoke_step_fails_it_and_is_reported(
 
 def _wheel_files(engine: Engine, image: str) -> set[str]:
     ran = engine.run(image, ["find", "/", "-xdev", "-name", "*.whl"], files={}, timeout=120)
-    assert ran.exit_code == 0, ran.stderr
-    return set(ran.stdout.split())
+    assert ran.returncode == 0, ran.errors
+    return set(ran.output.split())
 
 
 def test_cpu_image_holds_no_wheel_files(

@@ -31,8 +31,8 @@ LIST = (
 def installed(engine: Engine, image: str) -> dict[str, str]:
     """What the image's venv holds, asked of its interpreter directly."""
     ran = engine.run(image, ["/opt/venv/bin/python", "-c", LIST], files={}, timeout=120)
-    assert ran.exit_code == 0, ran.stderr
-    return {canonicalize_name(name): version for name, version in json.loads(ran.stdout).items()}
+    assert ran.returncode == 0, ran.errors
+    return {canonicalize_name(name): version for name, version in json.loads(ran.output).items()}
 
 
 def checked(path: Path, expected: dict[str, str], lock: Lock) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from imagegate.errors import ProfileError
 from imagegate.findings import Finding, Status
 from imagegate.nvidia_runtime import Term, parse, require_cuda
 from imagegate.profiles import Profile, load_profile
-from imagegate.verify import judge_runtime
+from imagegate.verify_runtime import judge_runtime
 
 from .test_verify import make_profile
 

@@ -11,13 +11,13 @@ import pytest
 from imagegate.findings import Finding, Status
 from imagegate.profiles import load_profile
 from imagegate.scripts import collector_args
-from imagegate.verify import (
+from imagegate.verify import judge
+from imagegate.verify_torch import (
     TORCH_CUDA,
     TORCH_CUDNN,
     TORCHVISION_CUDA,
     cuda_release,
     cudnn_release,
-    judge,
 )
 
 from .test_verify import dist, item, make_facts, make_profile

@@ -15,7 +15,8 @@ from imagegate.facts import Facts
 from imagegate.findings import Finding, Status, counts, passed
 from imagegate.profiles import Profile, load_profile
 from imagegate.target import Platform, Target
-from imagegate.verify import judge, judge_platform
+from imagegate.verify import judge
+from imagegate.verify_runtime import judge_platform
 
 SHIPPED = Path(__file__).resolve().parents[2] / "profiles"
 

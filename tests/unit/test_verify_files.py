@@ -7,7 +7,8 @@ from typing import Any
 
 from imagegate.facts import Facts
 from imagegate.findings import Status, passed
-from imagegate.verify import SHOWN, installed_files, judge, origins
+from imagegate.verify import judge
+from imagegate.verify_files import SHOWN, installed_files, origins
 
 from .test_verify import CLEAN_FILES, SITE, healthy_items, item, make_facts, make_profile, the
 

@@ -13,7 +13,9 @@ from imagegate.errors import ProfileError
 from imagegate.findings import Status
 from imagegate.kernels import Kernels
 from imagegate.profiles import load_profile
-from imagegate.worker import RunResult, WorkerTest, WorkerTests, judge_deployment, judge_run
+from imagegate.runner import Completed
+from imagegate.worker import judge_deployment, judge_run
+from imagegate.worker_tests import WorkerTest, WorkerTests
 
 SHIPPED = Path(__file__).resolve().parents[2] / "profiles"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "runpod-worker"
@@ -176,8 +178,8 @@ def test_a_gpu_type_is_judged_against_the_images_own_kernels() -> None:
     assert l40s.status is Status.OK and "sm_86" in l40s.evidence
 
 
-def run_of(output: str, code: int, *, timed_out: bool = False) -> RunResult:
-    return RunResult(exit_code=code, output=output, timed_out=timed_out, seconds=1.5)
+def run_of(output: str, code: int, *, timed_out: bool = False) -> Completed:
+    return Completed(args=(), returncode=code, output=output, timed_out=timed_out, seconds=1.5)
 
 
 ONE = WorkerTest(name="t", input={}, timeout_ms=1000)

@@ -15,13 +15,13 @@ from imagegate import journal as journals
 from imagegate import lock as locks
 from imagegate import wheelhouse
 from imagegate.closure import compare
+from imagegate.executors import HostPython
 from imagegate.facts import Facts
-from imagegate.findings import Finding, Status, passed
+from imagegate.findings import Finding, Status
 from imagegate.lock import Lock
 from imagegate.profiles import Profile
 from imagegate.project import Project
-from imagegate.smoke import collect_from_python, models_from_python
-from imagegate.verify import judge, judge_models
+from imagegate.smoke import examine as examine_tiers
 
 CHECK = "consistency"
 
@@ -46,14 +46,14 @@ def examine(
     tier3: bool = False,
     repairing: bool = False,
 ) -> tuple[Facts, list[Finding]]:
-    """The facts of the environment and the findings on them."""
-    facts = collect_from_python(python, profile)
-    findings = [*judge(profile, facts), *consistency(profile, project, facts)]
-    if not repairing:
-        findings.append(interrupted_repair(profile, python))
-    if tier3 and passed(findings):
-        findings += judge_models(profile, models_from_python(python, profile, require_gpu=False))
-    return facts, findings
+    """The facts of the environment and the findings on them: the tiers, and the doctor's
+    own rows on the same facts."""
+
+    def rows(facts: Facts) -> list[Finding]:
+        found = consistency(profile, project, facts)
+        return found if repairing else [*found, interrupted_repair(profile, python)]
+
+    return examine_tiers(HostPython(python), profile, tier3=tier3, more=rows)
 
 
 def consistency(profile: Profile, project: Project, facts: Facts) -> list[Finding]:

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import tarfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,14 +44,6 @@ _ERRORS = (
 CLI_ENV = "IMAGEGATE_DOCKER_CLI"
 _CLI_CANDIDATES = ("/usr/bin/docker", "docker")
 """Debian's docker.io CLI builds with BuildKit built in; a newer CLI needs a buildx plugin."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Ran:
-    exit_code: int
-    stdout: str
-    stderr: str
-    timed_out: bool
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -302,11 +295,14 @@ class Engine:
         timeout: float,
         environment: Mapping[str, str] | None = None,
         gpus: bool = False,
-    ) -> Ran:
+    ) -> runner.Completed:
         """Run `command` in a fresh container with networking off; `files` are copied in first.
 
-        `files` maps a folder in the container to a folder on the host.
+        `files` maps a folder in the container to a folder on the host. The result holds
+        stdout as its `output` and stderr apart, as `errors`; a container still running
+        at `timeout` is killed and its result says `timed_out`.
         """
+        started = time.monotonic()
         requests_, devices = self.gpu_requests() if gpus else ([], [])
         with self._calling("run a container from it", image):
             container: Container = self._client.containers.create(
@@ -333,7 +329,14 @@ class Engine:
                     container.kill()
                 stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
                 stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
-                return Ran(exit_code=code, stdout=stdout, stderr=stderr, timed_out=timed_out)
+                return runner.Completed(
+                    args=tuple(command),
+                    returncode=code,
+                    output=stdout,
+                    errors=stderr,
+                    timed_out=timed_out,
+                    seconds=time.monotonic() - started,
+                )
             finally:
                 container.remove(force=True)
 

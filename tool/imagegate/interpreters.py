@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from imagegate.contract import PYTHON_LABEL, VENV
 from imagegate.errors import UsageError
+from imagegate.executors import Container
 from imagegate.facts import Interpreter
 from imagegate.profiles import Profile
 from imagegate.smoke import collect_interpreters
@@ -90,4 +91,5 @@ def resolve(profile: Profile, engine: Engine, info: ImageInfo, python: str | Non
         raise UsageError(f"{where}: no Python found (looked in {folders}); pass --python PATH")
     launcher = next((path for path in present if path.endswith("3")), present[0])
     wanting = wanted(profile)
-    return choose(where, collect_interpreters(engine, image, launcher, present, wanting), wanting)
+    found = collect_interpreters(Container(engine, image, launcher), present, wanting)
+    return choose(where, found, wanting)

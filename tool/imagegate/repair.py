@@ -25,6 +25,7 @@ from imagegate import journal as journals
 from imagegate.closure import compare
 from imagegate.doctor import diagnose, examine
 from imagegate.errors import EnvironmentProblem, ExitCode, ImagegateError
+from imagegate.executors import HostPython
 from imagegate.facts import Facts
 from imagegate.files import scratch
 from imagegate.findings import Finding, Status, passed
@@ -166,7 +167,8 @@ def _repair(
 def _record(python: Path, folder: Path, facts: Facts, chosen: Plan) -> journals.Journal:
     """The journal: the versions before, and a copy of each touched distribution's files."""
     installed = [t.name for t in chosen.targets if t.name in facts.distributions]
-    listed = runner.run([python, "-c", _FILES, *installed], timeout=TIMEOUT)
+    there = HostPython(python)
+    listed = there.run([there.python, "-c", _FILES, *installed], timeout=TIMEOUT)
     files: dict[str, list[str]] = json.loads(listed.output) if installed else {}
     journal = journals.Journal(
         folder=folder,

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +31,18 @@ GRACE = 5.0
 
 @dataclass(frozen=True, kw_only=True)
 class Completed:
+    """One run of a program, on this machine or in a container (the one result type)."""
+
     args: tuple[str, ...]
     returncode: int
     output: str
-    """stdout and stderr interleaved, as a person would have seen them."""
+    """stdout and stderr interleaved, as a person would have seen them; stdout alone where
+    `errors` holds stderr apart."""
+    errors: str = ""
+    """stderr, where it was kept apart (a container's log keeps its two streams apart)."""
+    timed_out: bool = False
+    """Stopped at its timeout. Only a container's run says so: `run` raises instead."""
+    seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -59,6 +68,7 @@ def run(
     merged = {**os.environ, **(env or {})}
     process: subprocess.Popen[str] | None = None
     lines: list[str] = []
+    started = time.monotonic()
     try:
         with interrupts.deferred():  # no interruption between the child's start and its name
             process = _start(argv, merged, cwd)
@@ -77,7 +87,9 @@ def run(
         if process is not None:
             stop_group(process)
         raise
-    return Completed(args=argv, returncode=process.wait(), output="".join(lines))
+    code = process.wait()
+    seconds = time.monotonic() - started
+    return Completed(args=argv, returncode=code, output="".join(lines), seconds=seconds)
 
 
 def run_together(commands: Sequence[Sequence[str | Path]], *, timeout: float) -> list[Completed]:

@@ -11,7 +11,7 @@ from importlib.resources import as_file, files
 from pathlib import Path
 
 from imagegate.profiles import Profile
-from imagegate.verify import consistency_facts
+from imagegate.verify_torch import consistency_facts
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONDONTWRITEBYTECODE": "1"}
 """No hub, no network: what the tiers prove must not depend on either."""

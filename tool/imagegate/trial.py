@@ -27,13 +27,13 @@ from packaging.version import InvalidVersion, Version
 from imagegate import installer, progress, runner, wheelhouse
 from imagegate.contract import PROTECTED, REQUIREMENTS, REST
 from imagegate.errors import EnvironmentProblem
+from imagegate.executors import HostPython
 from imagegate.files import scratch
 from imagegate.findings import Finding
 from imagegate.lock import Lock
 from imagegate.profiles import Profile
 from imagegate.project import Project
-from imagegate.smoke import collect_from_python, models_from_python
-from imagegate.verify import judge, judge_models
+from imagegate.smoke import examine
 
 VENV_TIMEOUT = 1800.0
 STORE_ENV = "IMAGEGATE_WHEEL_STORE"
@@ -55,7 +55,8 @@ def host_cannot_run(profile: Profile) -> str | None:
 
 
 def tiers(profile: Profile, directory: Path, *, tier3: bool = False) -> list[Finding]:
-    """Install the wheelhouse at `directory` into a throwaway venv; judge tiers 1-2 (and 3)."""
+    """Install the wheelhouse at `directory` into a throwaway venv; judge tiers 1-2 (and 3
+    when they passed)."""
     groups = [directory / g for g in (PROTECTED, REST)]
     groups = [group for group in groups if group.is_dir()]
     with scratch("venv") as workspace:
@@ -73,13 +74,9 @@ def tiers(profile: Profile, directory: Path, *, tier3: bool = False) -> list[Fin
             progress.step("tiers", f"{profile.name}: tiers 1-{3 if tier3 else 2} in the venv"),
             _stable_path(venv) as stable,
         ):
-            python = stable / "bin" / "python"
             env = _bytecode_env() if stable != venv else {}
-            found = judge(profile, collect_from_python(python, profile, env=env))
-            if tier3:
-                models = models_from_python(python, profile, require_gpu=False, env=env)
-                found += judge_models(profile, models)
-    return found
+            trying = HostPython(stable / "bin" / "python", env=env)
+            return examine(trying, profile, tier3=tier3)[1]
 
 
 SLOTS = 8

@@ -1,9 +1,8 @@
 """Tier 4: a RunPod worker's own tests, run in its image offline, and its deployment judged.
 
-A worker's tests are the RunPod Hub's `.runpod/tests.json`: `tests` (each a `name`, the
-job's `input`, a `timeout` in milliseconds) and `config` (`gpuTypeId`, `gpuCount`, `env`,
-`allowedCudaVersions`). Each test starts a container from the image with networking off,
-the config's environment, and the image's own entrypoint and command followed by
+A worker's tests are the RunPod Hub's `.runpod/tests.json` (read by `worker_tests`). Each
+test starts a container from the image with networking off, the config's environment, and
+the image's own entrypoint and command followed by
 `--test_input '{"input": …}'`: the RunPod SDK then runs the handler once on that job and
 exits 0, or 1 with the handler's error in its log.
 
@@ -16,175 +15,39 @@ Which host CUDA versions can start an image (`allowedCudaVersions`):
 Every allowed version must be able to start the image: RunPod places a worker on any of
 them.
 
-The parsing and the judging are pure; `run_tests` is the side effect (the engine).
+The judging is pure; `run_tests` is the side effect (the engine).
 """
 
 from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import cache, partial
 from importlib.resources import files
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import yaml
 from packaging.version import InvalidVersion, Version
 
 from imagegate import hardware, progress
-from imagegate.errors import ProfileError
 from imagegate.findings import Finding, Status
 from imagegate.kernels import Kernels, machine_code
 from imagegate.profiles import Profile
+from imagegate.runner import Completed
+from imagegate.worker_tests import CUDA_VERSION, WorkerTest
+from imagegate.worker_tests import WorkerTests as WorkerTests
+from imagegate.worker_tests import find as find
 
 if TYPE_CHECKING:
     from imagegate.engine import Engine
 
 TIER = 4
-DEFAULT_FILE = Path(".runpod") / "tests.json"
-DEFAULT_TIMEOUT_MS = 300_000
-"""A test without a `timeout`: five minutes, as long as a cold worker may take to start."""
-
-_TEST_KEYS = {"name", "input", "timeout"}
-_CONFIG_KEYS = {"gpuTypeId", "gpuTypeIds", "gpuCount", "env", "allowedCudaVersions"}
-_CUDA = re.compile(r"^(\d+)\.(\d+)$")
 _REQUIRE = re.compile(r"cuda>=(\d+\.\d+)")
 _GPU_TROUBLE = re.compile(
     r"CUDA|cuda|NVIDIA|nvidia|GPU|no kernel image|libcuda|cudaGetDeviceCount|HIP|ROCm"
 )
-
-
-@dataclass(frozen=True, kw_only=True)
-class WorkerTest:
-    name: str
-    input: Any
-    timeout_ms: int
-
-
-@dataclass(frozen=True, kw_only=True)
-class WorkerTests:
-    path: Path
-    tests: tuple[WorkerTest, ...]
-    gpu_types: tuple[str, ...]
-    gpu_count: int
-    env: Mapping[str, str]
-    allowed_cuda: tuple[str, ...]
-
-    @classmethod
-    def read(cls, path: Path) -> WorkerTests:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as error:
-            raise ProfileError(f"{path}: cannot be read ({error.strerror})") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ProfileError(f"{path}: not valid JSON ({error}); fix the file") from None
-        return cls.parse(data, path)
-
-    @classmethod
-    def parse(cls, data: Any, path: Path) -> WorkerTests:
-        """The file's content, checked: every mistake named by its key, exit 2."""
-
-        def bad(key: str, what: str) -> ProfileError:
-            return ProfileError(f"{path}: {key}: {what}; see the RunPod Hub's tests.json format")
-
-        if not isinstance(data, dict):
-            raise bad("(top level)", "must be an object with `tests` and `config`")
-        for key in data:
-            if key not in ("tests", "config"):
-                raise bad(key, "unknown key (known: tests, config)")
-        raw_tests = data.get("tests")
-        if not isinstance(raw_tests, list) or not raw_tests:
-            raise bad("tests", "must be a non-empty list of tests")
-        tests = []
-        for index, raw in enumerate(raw_tests):
-            where = f"tests[{index}]"
-            if not isinstance(raw, dict):
-                raise bad(where, "must be an object with name, input and timeout")
-            for key in raw:
-                if key not in _TEST_KEYS:
-                    raise bad(
-                        f"{where}.{key}", f"unknown key (known: {', '.join(sorted(_TEST_KEYS))})"
-                    )
-            name = raw.get("name")
-            if not isinstance(name, str) or not name.strip():
-                raise bad(f"{where}.name", "must be a non-empty string")
-            if "input" not in raw:
-                raise bad(f"{where}.input", "missing: the job input the handler is given")
-            timeout = raw.get("timeout", DEFAULT_TIMEOUT_MS)
-            if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
-                raise bad(f"{where}.timeout", f"{timeout!r} is not a positive number of ms")
-            tests.append(WorkerTest(name=name, input=raw["input"], timeout_ms=timeout))
-        config = data.get("config", {})
-        if not isinstance(config, dict):
-            raise bad("config", "must be an object")
-        for key in config:
-            if key not in _CONFIG_KEYS:
-                raise bad(
-                    f"config.{key}", f"unknown key (known: {', '.join(sorted(_CONFIG_KEYS))})"
-                )
-        return cls(
-            path=path,
-            tests=tuple(tests),
-            gpu_types=_gpu_types(config, bad),
-            gpu_count=_gpu_count(config, bad),
-            env=_env(config, bad),
-            allowed_cuda=_allowed_cuda(config, bad),
-        )
-
-
-def _gpu_types(config: Mapping[str, Any], bad: Any) -> tuple[str, ...]:
-    found: list[str] = []
-    for key in ("gpuTypeId", "gpuTypeIds"):
-        value = config.get(key)
-        values = [value] if isinstance(value, str) else value
-        if value is None:
-            continue
-        if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
-            raise bad(f"config.{key}", "must be a GPU type id or a list of them")
-        found += values
-    return tuple(found)
-
-
-def _gpu_count(config: Mapping[str, Any], bad: Any) -> int:
-    count = config.get("gpuCount", 0)
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        raise bad("config.gpuCount", f"{count!r} is not a whole number of GPUs")
-    return count
-
-
-def _env(config: Mapping[str, Any], bad: Any) -> dict[str, str]:
-    raw = config.get("env", [])
-    if not isinstance(raw, list):
-        raise bad("config.env", 'must be a list of {"key": …, "value": …}')
-    env: dict[str, str] = {}
-    for index, item in enumerate(raw):
-        if (
-            not isinstance(item, dict)
-            or set(item) != {"key", "value"}
-            or not isinstance(item["key"], str)
-            or not item["key"]
-        ):
-            raise bad(f"config.env[{index}]", 'must be {"key": NAME, "value": VALUE}')
-        env[item["key"]] = str(item["value"])
-    return env
-
-
-def _allowed_cuda(config: Mapping[str, Any], bad: Any) -> tuple[str, ...]:
-    raw = config.get("allowedCudaVersions", [])
-    if not isinstance(raw, list) or not all(isinstance(v, str) and _CUDA.fullmatch(v) for v in raw):
-        raise bad("config.allowedCudaVersions", 'must be a list of versions such as "12.8"')
-    return tuple(raw)
-
-
-def find(project_root: Path, given: Path | None) -> WorkerTests | None:
-    """The worker tests to run: `given`, else the project's `.runpod/tests.json` if any."""
-    if given is not None:
-        return WorkerTests.read(given)
-    default = project_root / DEFAULT_FILE
-    return WorkerTests.read(default) if default.is_file() else None
 
 
 @cache
@@ -222,7 +85,7 @@ def _judge_cuda(tests: WorkerTests, runtime: str | None, require: str | None) ->
     required = _REQUIRE.search(require or "")
     if required is not None:
         need, strict, expected = _version(required.group(1)), True, f"cuda>={required.group(1)}"
-    elif runtime and runtime != "None" and _CUDA.fullmatch(runtime):
+    elif runtime and runtime != "None" and CUDA_VERSION.fullmatch(runtime):
         need, strict, expected = _version(runtime), False, f"a {runtime.split('.')[0]}.x host"
     else:
         return Finding(
@@ -308,8 +171,10 @@ def _judge_gpu_type(profile: Profile, gpu_type: str, kernels: Kernels | None) ->
     )
 
 
-def judge_run(test: WorkerTests, one: WorkerTest, ran: RunResult, *, gpus: bool) -> Finding:
-    """One test's outcome: OK with its time, or BROKEN with the handler's error."""
+def judge_run(test: WorkerTests, one: WorkerTest, ran: Completed, *, gpus: bool) -> Finding:
+    """One test's outcome: OK with its time, or BROKEN with the handler's error (from its
+    whole log: stdout, then stderr)."""
+    output = ran.output + ran.errors
     limit = f"{one.timeout_ms / 1000:g} s"
     row = partial(
         Finding,
@@ -322,21 +187,13 @@ def judge_run(test: WorkerTests, one: WorkerTest, ran: RunResult, *, gpus: bool)
     if ran.timed_out:
         evidence = f"no answer within {limit}; it was stopped"
         return row(status=Status.BROKEN, actual="timed out", evidence=evidence)
-    if ran.exit_code == 0 and _job_failed(ran.output) is None:
+    if ran.returncode == 0 and _job_failed(output) is None:
         return row(status=Status.OK, actual=f"answered in {ran.seconds:.1f} s")
-    error = _handler_error(ran.output, ran.exit_code)
+    error = _handler_error(output, ran.returncode)
     if test.gpu_count > 0 and not gpus and _GPU_TROUBLE.search(error):
         evidence = f"gpuCount {test.gpu_count} and no GPU here: {error}"
         return row(status=Status.SKIPPED, actual="needs a GPU", evidence=evidence)
     return row(status=Status.BROKEN, actual="failed", evidence=error)
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunResult:
-    exit_code: int
-    output: str
-    timed_out: bool
-    seconds: float
 
 
 _ERROR_BLOCK = re.compile(
@@ -395,7 +252,6 @@ def run_tests(
     for one in tests.tests:
         job = json.dumps({"input": one.input})
         with progress.step("tier 4", f"worker test {one.name}"):
-            started = time.monotonic()
             ran = engine.run(
                 image,
                 [*command, "--test_input", job],
@@ -404,13 +260,7 @@ def run_tests(
                 environment=dict(tests.env),
                 gpus=gpus,
             )
-        result = RunResult(
-            exit_code=ran.exit_code,
-            output=ran.stdout + ran.stderr,
-            timed_out=ran.timed_out,
-            seconds=time.monotonic() - started,
-        )
-        finding = judge_run(tests, one, result, gpus=gpus)
+        finding = judge_run(tests, one, ran, gpus=gpus)
         if require_gpu and finding.status is Status.SKIPPED:
             finding = replace(
                 finding, status=Status.BROKEN, evidence=f"--require-gpu: {finding.evidence}"

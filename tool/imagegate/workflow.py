@@ -50,6 +50,7 @@ from imagegate.contract import (
 )
 from imagegate.engine import Engine, ImageInfo
 from imagegate.errors import BuildFailed, EnvironmentProblem, PushMismatch
+from imagegate.executors import Container
 from imagegate.facts import CUDA_FACT, Facts, ModelFacts
 from imagegate.files import sha256
 from imagegate.findings import Finding, Status, counts, passed
@@ -58,7 +59,7 @@ from imagegate.profiles import Profile
 from imagegate.project import Project
 from imagegate.references import REPOSITORY_VARIABLE, default_image, with_tag_suffix
 from imagegate.scripts import has_models, script_files
-from imagegate.smoke import collect_from_image, collect_models
+from imagegate.smoke import collect, collect_models
 from imagegate.verify import (
     judge,
     judge_closure,
@@ -216,7 +217,7 @@ def verify_image(
         )
     facts, models = _build_reports(engine, info, profile) if own_reports else (None, None)
     if facts is None:
-        facts = collect_from_image(engine, image_id, profile, python=python)
+        facts = collect(Container(engine, image_id, python), profile)
     installed = sbom.installed_versions(facts)
     tiers = [platform, *_closure(profile, facts, info), *judge(profile, facts)]
     tiers += judge_runtime(profile, info.env)  # what the image asks of the container runtime
@@ -307,7 +308,8 @@ def _models(
         return [skipped]
     if models is None:
         with progress.step("tier 3", ", ".join(profile.probes.models) or "steps"):
-            models = collect_models(engine, image, profile, python=python, require_gpu=require_gpu)
+            container = Container(engine, image, python)
+            models = collect_models(container, profile, require_gpu=require_gpu)
     return judge_models(profile, models)
 
 

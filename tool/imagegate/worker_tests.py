@@ -1,0 +1,159 @@
+"""A RunPod worker's own tests, as the RunPod Hub's `.runpod/tests.json` writes them, read
+strictly: every mistake is named by its key (exit 2).
+
+`tests`: each a `name`, the job's `input`, a `timeout` in milliseconds. `config`:
+`gpuTypeId` (or `gpuTypeIds`), `gpuCount`, `env` (a list of `{"key", "value"}`) and
+`allowedCudaVersions`. Running and judging them is `worker`'s.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from imagegate.errors import ProfileError
+
+DEFAULT_FILE = Path(".runpod") / "tests.json"
+DEFAULT_TIMEOUT_MS = 300_000
+"""A test without a `timeout`: five minutes, as long as a cold worker may take to start."""
+
+_TEST_KEYS = {"name", "input", "timeout"}
+_CONFIG_KEYS = {"gpuTypeId", "gpuTypeIds", "gpuCount", "env", "allowedCudaVersions"}
+CUDA_VERSION = re.compile(r"^(\d+)\.(\d+)$")
+"""A CUDA version as `allowedCudaVersions` writes it: major.minor."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerTest:
+    name: str
+    input: Any
+    timeout_ms: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerTests:
+    path: Path
+    tests: tuple[WorkerTest, ...]
+    gpu_types: tuple[str, ...]
+    gpu_count: int
+    env: Mapping[str, str]
+    allowed_cuda: tuple[str, ...]
+
+    @classmethod
+    def read(cls, path: Path) -> WorkerTests:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as error:
+            raise ProfileError(f"{path}: cannot be read ({error.strerror})") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ProfileError(f"{path}: not valid JSON ({error}); fix the file") from None
+        return cls.parse(data, path)
+
+    @classmethod
+    def parse(cls, data: Any, path: Path) -> WorkerTests:
+        """The file's content, checked: every mistake named by its key, exit 2."""
+
+        def bad(key: str, what: str) -> ProfileError:
+            return ProfileError(f"{path}: {key}: {what}; see the RunPod Hub's tests.json format")
+
+        if not isinstance(data, dict):
+            raise bad("(top level)", "must be an object with `tests` and `config`")
+        for key in data:
+            if key not in ("tests", "config"):
+                raise bad(key, "unknown key (known: tests, config)")
+        raw_tests = data.get("tests")
+        if not isinstance(raw_tests, list) or not raw_tests:
+            raise bad("tests", "must be a non-empty list of tests")
+        tests = []
+        for index, raw in enumerate(raw_tests):
+            where = f"tests[{index}]"
+            if not isinstance(raw, dict):
+                raise bad(where, "must be an object with name, input and timeout")
+            for key in raw:
+                if key not in _TEST_KEYS:
+                    raise bad(
+                        f"{where}.{key}", f"unknown key (known: {', '.join(sorted(_TEST_KEYS))})"
+                    )
+            name = raw.get("name")
+            if not isinstance(name, str) or not name.strip():
+                raise bad(f"{where}.name", "must be a non-empty string")
+            if "input" not in raw:
+                raise bad(f"{where}.input", "missing: the job input the handler is given")
+            timeout = raw.get("timeout", DEFAULT_TIMEOUT_MS)
+            if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
+                raise bad(f"{where}.timeout", f"{timeout!r} is not a positive number of ms")
+            tests.append(WorkerTest(name=name, input=raw["input"], timeout_ms=timeout))
+        config = data.get("config", {})
+        if not isinstance(config, dict):
+            raise bad("config", "must be an object")
+        for key in config:
+            if key not in _CONFIG_KEYS:
+                raise bad(
+                    f"config.{key}", f"unknown key (known: {', '.join(sorted(_CONFIG_KEYS))})"
+                )
+        return cls(
+            path=path,
+            tests=tuple(tests),
+            gpu_types=_gpu_types(config, bad),
+            gpu_count=_gpu_count(config, bad),
+            env=_env(config, bad),
+            allowed_cuda=_allowed_cuda(config, bad),
+        )
+
+
+def _gpu_types(config: Mapping[str, Any], bad: Any) -> tuple[str, ...]:
+    found: list[str] = []
+    for key in ("gpuTypeId", "gpuTypeIds"):
+        value = config.get(key)
+        values = [value] if isinstance(value, str) else value
+        if value is None:
+            continue
+        if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+            raise bad(f"config.{key}", "must be a GPU type id or a list of them")
+        found += values
+    return tuple(found)
+
+
+def _gpu_count(config: Mapping[str, Any], bad: Any) -> int:
+    count = config.get("gpuCount", 0)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise bad("config.gpuCount", f"{count!r} is not a whole number of GPUs")
+    return count
+
+
+def _env(config: Mapping[str, Any], bad: Any) -> dict[str, str]:
+    raw = config.get("env", [])
+    if not isinstance(raw, list):
+        raise bad("config.env", 'must be a list of {"key": …, "value": …}')
+    env: dict[str, str] = {}
+    for index, item in enumerate(raw):
+        if (
+            not isinstance(item, dict)
+            or set(item) != {"key", "value"}
+            or not isinstance(item["key"], str)
+            or not item["key"]
+        ):
+            raise bad(f"config.env[{index}]", 'must be {"key": NAME, "value": VALUE}')
+        env[item["key"]] = str(item["value"])
+    return env
+
+
+def _allowed_cuda(config: Mapping[str, Any], bad: Any) -> tuple[str, ...]:
+    raw = config.get("allowedCudaVersions", [])
+    if not isinstance(raw, list) or not all(
+        isinstance(v, str) and CUDA_VERSION.fullmatch(v) for v in raw
+    ):
+        raise bad("config.allowedCudaVersions", 'must be a list of versions such as "12.8"')
+    return tuple(raw)
+
+
+def find(project_root: Path, given: Path | None) -> WorkerTests | None:
+    """The worker tests to run: `given`, else the project's `.runpod/tests.json` if any."""
+    if given is not None:
+        return WorkerTests.read(given)
+    default = project_root / DEFAULT_FILE
+    return WorkerTests.read(default) if default.is_file() else None
