@@ -143,9 +143,9 @@ def propose(args: argparse.Namespace) -> Result:
     from imagegate import propose
 
     profile = profile_of(args)
-    proposal = propose.propose(profile, project(args), args.packages, tier3=args.tier == 3)
-    if args.write:
-        with holding(args, profile):
+    with holding(args, profile):  # its trials fill the project's pool of wheels
+        proposal = propose.propose(profile, project(args), args.packages, tier3=args.tier == 3)
+        if args.write:
             proposal = replace(proposal, written=propose.write(profile, proposal))
     rows = [candidate.row() for candidate in proposal.candidates]
     proven = sum(candidate.proven for candidate in proposal.candidates)
