@@ -216,9 +216,10 @@ def _worker_tests(args: argparse.Namespace, *, default: bool) -> worker.WorkerTe
 def check(args: argparse.Namespace) -> Result:
     """One report over every profile asked for; each finding's subject names its profile.
 
-    A profile that can't be loaded is named on stderr and is a BROKEN finding; one whose
-    deep check meets a pin conflict or an index out of reach has that as a finding: the
-    others are still checked, and the exit code is at least 2 (3 for an index).
+    A profile that can't be loaded is named on stderr and is a BROKEN finding (exit at
+    least 2). A deep check that can't run is a finding too: BROKEN for a profile that can't
+    be locked or installed (exit 1), SKIPPED for an index out of reach (exit 3, naming it).
+    Either way the other profiles are still checked and reported.
     """
     everything: list[Finding] = []
     worst = ExitCode.PASSED
