@@ -109,7 +109,9 @@ class Parser(argparse.ArgumentParser):
         moved = ""
         if message.startswith("unrecognized arguments") and "--python" in message:
             moved = " (the interpreter inside an image is --image-python)"
-        print(f"imagegate: error: {self.prog}: {message}{moved}", file=sys.stderr)
+        command = self.prog.partition(" ")[2]
+        where = f"{command}: " if command else ""
+        print(f"imagegate: error: {where}{message}{moved}", file=sys.stderr)
         raise SystemExit(int(ExitCode.BAD_INPUT))
 
 
