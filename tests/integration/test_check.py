@@ -163,3 +163,32 @@ def test_deep_checks_from_other_folders_share_one_unpacked_torch(
     # torch's modules were compiled by the first trial and loaded by the second as they were
     assert compiled.stat().st_mtime_ns == compiled_at
     assert list((tmp_path / "trial-slots").glob("[0-9]")) == []  # no slot left taken
+
+
+def test_check_deep_all_reports_every_profile_when_some_cannot_be_checked(project: Path) -> None:
+    """One profile's pins clash and another's index refuses connections: each is a finding
+    (BROKEN, SKIPPED) of the one report, and the healthy profile checked after them is
+    still checked in full, deep included; the exit is 3, naming the index."""
+    for path in (project / "profiles").glob("*.yaml"):
+        if path.stem not in ("cpu", "_common"):
+            path.unlink()
+    variant(project, "clash", 'extends: cpu\npins:\n  tokenizers: "0.19.0"\n')
+    index = refusing_index()
+    ghost = f'extends: cpu\nindexes:\n  pytorch-cpu: {index}\npins:\n  torch: "2.99.0"\n'
+    profiles = variant(project, "ghost", ghost)
+
+    run = check(profiles, "--all", "--deep")
+
+    assert run.code == 3, run.stderr[-2000:]
+    assert "Traceback" not in run.stderr
+    document = run.json()
+    assert index in document["environment_problem"]
+    rows = findings(document)
+    assert rows[("deep", "clash: clash")]["status"] == "BROKEN"
+    assert "tokenizers" in rows[("deep", "clash: clash")]["evidence"]
+    assert rows[("deep", "ghost: ghost")]["status"] == "SKIPPED"
+    assert index in rows[("deep", "ghost: ghost")]["evidence"]
+    cpu = {key: row for key, row in rows.items() if key[1].startswith("cpu: ")}
+    assert cpu[("import", "cpu: torch")]["tier"] == 2
+    assert cpu[("pin", "cpu: torch")]["actual"] == "2.13.0+cpu"
+    assert all(row["status"] in ("OK", "SKIPPED") for row in cpu.values()), cpu

@@ -102,11 +102,11 @@ def verify(image: str, *args: str) -> tuple[int, dict[str, Any], str]:
     return run.code, document, run.stderr
 
 
-@pytest.mark.parametrize("named", [True, False], ids=["--python", "discovered"])
+@pytest.mark.parametrize("named", [True, False], ids=["--image-python", "discovered"])
 def test_the_locked_stack_built_elsewhere_passes_every_tier(
     images: dict[str, str], named: bool
 ) -> None:
-    code, document, stderr = verify(images["stack"], *(["--python", STACK] if named else []))
+    code, document, stderr = verify(images["stack"], *(["--image-python", STACK] if named else []))
 
     assert code == 0, stderr[-3000:]
     assert document["python"] == STACK
@@ -132,7 +132,7 @@ def test_a_drifted_dependency_fails_tier_1_naming_locked_and_installed(
     locked = Lock.read(workspace / "profiles" / "pylock.cpu.toml").packages[name].version
     assert str(locked) != installed
 
-    code, document, _ = verify(images["drifted"], "--python", STACK)
+    code, document, _ = verify(images["drifted"], "--image-python", STACK)
 
     assert code == 1
     row = findings(document)[("lock", name)]

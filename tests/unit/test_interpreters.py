@@ -56,7 +56,7 @@ def test_two_environments_holding_them_is_a_usage_error_naming_both() -> None:
     assert caught.value.exit_code is ExitCode.BAD_INPUT
     assert "\n" not in message
     assert "/workspace/venv/bin/python" in message and "/opt/venv/bin/python" in message
-    assert "--python" in message
+    assert "--image-python" in message
 
 
 def test_none_holding_them_is_a_usage_error_naming_what_was_found() -> None:

@@ -84,7 +84,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "worker",
     ),
     "flow": ("bisect", "doctor", "preflight", "propose", "repair", "workflow"),
-    "face": ("__main__", "cli"),
+    "face": ("__main__", "cli", "commands", "listings", "options"),
 }
 RANK = {layer: rank for rank, layer in enumerate(LAYERS)}
 LAYER = {module: layer for layer, modules in LAYERS.items() for module in modules}

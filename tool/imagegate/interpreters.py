@@ -1,6 +1,6 @@
 """Which Python in an image the tiers run with, for images imagegate built and any other.
 
-The one asked for (`--python`); else the one the image's `org.imagegate.python` label names
+The one asked for (`--image-python`); else the one the image's `org.imagegate.python` label names
 (images imagegate builds carry it); else the one environment found in the image that holds
 the profile's protected packages, looked for on the image's PATH and where stacks usually
 live. None or several: the user names one; the tiers never guess.
@@ -52,12 +52,12 @@ def choose(image: str, found: Sequence[Interpreter], wanting: Sequence[str]) -> 
         paths = ", ".join(interpreter.path for interpreter in environments.values())
         raise UsageError(
             f"{image}: {len(environments)} Pythons hold {what}: {paths}; "
-            "pass --python PATH to name the one to verify"
+            "pass --image-python PATH to name the one to verify"
         )
     seen = "; ".join(_described(interpreter) for interpreter in found if not interpreter.error)
     raise UsageError(
         f"{image}: no Python holds {what} (found: {seen or 'none that runs'}); "
-        "pass --python PATH to name the stack's interpreter"
+        "pass --image-python PATH to name the stack's interpreter"
     )
 
 
@@ -72,23 +72,29 @@ def resolve(profile: Profile, engine: Engine, info: ImageInfo, python: str | Non
     image, where = info.id, info.ref
     if python is not None:
         if not python.startswith("/"):
-            raise UsageError(f"--python {python}: give the interpreter's absolute path in {where}")
+            raise UsageError(
+                f"--image-python {python}: give the interpreter's absolute path in {where}"
+            )
         if not engine.present(image, [python]):
-            raise UsageError(f"--python {python}: no such file in {where}; pass its interpreter")
+            raise UsageError(
+                f"--image-python {python}: no such file in {where}; pass its interpreter"
+            )
         return python
     named = info.labels.get(PYTHON_LABEL)
     if named is not None:
         if not engine.present(image, [named]):
             raise UsageError(
                 f"{where}: its label {PYTHON_LABEL} names {named}, which is not in the image; "
-                "pass --python PATH"
+                "pass --image-python PATH"
             )
         return named
     looked = candidates(info.env)
     present = engine.present(image, looked)
     if not present:
         folders = ", ".join(dict.fromkeys(path.rsplit("/", 1)[0] for path in looked))
-        raise UsageError(f"{where}: no Python found (looked in {folders}); pass --python PATH")
+        raise UsageError(
+            f"{where}: no Python found (looked in {folders}); pass --image-python PATH"
+        )
     launcher = next((path for path in present if path.endswith("3")), present[0])
     wanting = wanted(profile)
     found = collect_interpreters(Container(engine, image, launcher), present, wanting)

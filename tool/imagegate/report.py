@@ -18,6 +18,10 @@ The JSON shape, from ``document(subject, findings, **extra)``::
 JUnit XML is for CI test reporters: one testcase per finding, where a WRONG VERSION, MISSING
 or BROKEN finding is a ``<failure>`` (a broken import is the image failing, not the harness)
 and a SKIPPED one is ``<skipped>``. Markdown is for ``$GITHUB_STEP_SUMMARY``.
+
+Every command returns one ``Result``; ``show`` is the one place it becomes text. A
+judgement (findings) has every format; a listing (what was written, fetched, proposed) has
+its own JSON document, its lines or rows for a person and Markdown, and no JUnit.
 """
 
 from __future__ import annotations
@@ -28,16 +32,19 @@ import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tabulate import tabulate
 
-from imagegate.errors import EnvironmentProblem, UsageError
+from imagegate.errors import EnvironmentProblem, ExitCode, ImagegateError, UsageError
 from imagegate.files import write_atomic
 from imagegate.findings import Finding, Status, counts, passed
 
 FORMATS = ("table", "json", "junit", "markdown")
+LISTING_FORMATS = ("table", "json", "markdown")
+"""What a result without findings can be shown as: JUnit's test cases are findings."""
 _EVIDENCE_WIDTH = 90
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -170,6 +177,57 @@ def grid(title: str, rows: Sequence[Mapping[str, str]], fmt: str, notes: Sequenc
     widths = [None] * (len(headers) - 1) + [_EVIDENCE_WIDTH]
     text = tabulate([list(row.values()) for row in rows], headers=headers, maxcolwidths=widths)
     return "\n".join([text, "", *notes, title] if rows else [*notes, title])
+
+
+@dataclass(frozen=True, kw_only=True)
+class Result:
+    """What one command returns: rendered by `show`, mapped to an exit code by the CLI.
+
+    `findings` (a judgement) or else `document` (JSON), `lines` or `rows` (a person's view)
+    and `notes`; `error`, when set, is raised once the report is out: the verdict is never
+    lost to an error met after it (an SBOM that can't be written, an index out of reach).
+    """
+
+    subject: str
+    code: ExitCode
+    findings: tuple[Finding, ...] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    document: Any = None
+    lines: tuple[str, ...] = ()
+    rows: tuple[Mapping[str, str], ...] | None = None
+    """A grid (rows of one kind under the subject), shown in place of `lines`."""
+    notes: tuple[str, ...] = ()
+    error: ImagegateError | None = None
+
+    @property
+    def summary(self) -> str:
+        """One line for the terminal when the report went to a file."""
+        if self.findings is not None:
+            return summary(self.subject, self.findings)
+        return self.subject
+
+
+def show(result: Result, fmt: str) -> str:
+    """The result in one of FORMATS (a listing: one of LISTING_FORMATS)."""
+    if result.findings is not None:
+        return render(result.subject, result.findings, fmt, **result.extra)
+    if fmt not in LISTING_FORMATS:
+        raise UsageError(unrenderable(result.subject, fmt))
+    if fmt == "json":
+        return json.dumps(result.document, indent=2)
+    if result.rows is not None:
+        return grid(result.subject, result.rows, fmt, result.notes)
+    if fmt == "markdown":
+        items = [f"- {_cell(line)}" for line in (*result.lines, *result.notes)]
+        return "\n".join([f"### imagegate: {_cell(result.subject)}", "", *items, ""])
+    return "\n".join((*result.lines, *result.notes))
+
+
+def unrenderable(command: str, fmt: str) -> str:
+    return (
+        f"--format {fmt}: {command} reports no findings to turn into test cases; "
+        f"choose {', '.join(LISTING_FORMATS)}"
+    )
 
 
 def write(path: Path, text: str) -> None:
