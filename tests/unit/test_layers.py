@@ -70,11 +70,21 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "provenance",
         "runner",
         "smoke",
+        "transaction",
         "trial",
         "wheelhouse",
         "worker",
     ),
-    "flow": ("bisect", "doctor", "preflight", "propose", "repair", "workflow"),
+    "flow": (
+        "bisect",
+        "building",
+        "doctor",
+        "preflight",
+        "propose",
+        "repair",
+        "shipping",
+        "workflow",
+    ),
     "face": ("__main__", "cli"),
 }
 RANK = {layer: rank for rank, layer in enumerate(LAYERS)}

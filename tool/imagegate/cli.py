@@ -30,6 +30,7 @@ from imagegate import (
     repair,
     report,
     sbom,
+    transaction,
     wheelhouse,
     worker,
 )
@@ -480,11 +481,11 @@ def _base(args: argparse.Namespace) -> ExitCode:
 
 def _build(args: argparse.Namespace) -> ExitCode:
     profile = _profile(args.profile, args.profiles)
-    from imagegate import workflow  # Docker's SDK loads only for the commands that need it
+    from imagegate import building  # Docker's SDK loads only for the commands that need it
     from imagegate.engine import Engine
 
     with _holding(args, profile):
-        built = workflow.build(
+        built = building.build(
             profile,
             _project(args),
             Engine(),
@@ -506,7 +507,7 @@ def _build(args: argparse.Namespace) -> ExitCode:
 
 def _gate(args: argparse.Namespace) -> ExitCode:
     profile = _profile(args.profile, args.profiles)
-    from imagegate import workflow
+    from imagegate import shipping
     from imagegate.engine import Engine
 
     if args.python is not None and args.image is None:
@@ -517,7 +518,7 @@ def _gate(args: argparse.Namespace) -> ExitCode:
     if args.tag is not None and args.image is not None:
         raise UsageError("gate: --tag names the image gate builds; with --image nothing is built")
     with _holding(args, profile):
-        gated = workflow.gate(
+        gated = shipping.gate(
             profile,
             _project(args),
             Engine(),
@@ -543,11 +544,13 @@ def _verify(args: argparse.Namespace) -> ExitCode:
     from imagegate.engine import Engine
 
     image = args.image or workflow.default_tag(profile)
+    locked = lock.on_disk(profile)
     verified = workflow.verify_image(
         profile,
         _project(args),
         Engine(),
         image,
+        lock=locked,
         python=args.python,
         require_gpu=args.require_gpu,
         fresh=args.fresh,
@@ -557,7 +560,8 @@ def _verify(args: argparse.Namespace) -> ExitCode:
     unwritten: ImagegateError | None = None
     if args.sbom is not None:
         try:
-            locked = lock.Lock.read(lock.lock_path(profile))
+            if locked is None:  # the message of a lock that can't be read
+                locked = lock.Lock.read(lock.lock_path(profile))
             document = sbom.document(image, verified.installed, locked)
             extra |= {"sbom": str(args.sbom), "sbom_digest": sbom.write(args.sbom, document)}
         except (UsageError, ProfileError) as error:  # the verdict is still shown, then exit 2
@@ -610,10 +614,10 @@ def _render(args: argparse.Namespace) -> ExitCode:
     results = []
     for profile in _selected(args):
         if args.check:
-            results.append(render.write(profile, project, check_only=True))
+            results.append(render.write(profile, project, lock.on_disk(profile), check_only=True))
             continue
         with _holding(args, profile):
-            results.append(render.write(profile, project))
+            results.append(render.write(profile, project, lock.on_disk(profile)))
     if args.format == "json":
         rows = [
             {
@@ -804,7 +808,7 @@ def _lock(args: argparse.Namespace) -> ExitCode:
     for profile in _selected(args):
         try:
             with _holding(args, profile), progress.step("lock", profile.name):
-                locked = lock.relock(profile, upgrade=args.upgrade)
+                locked = transaction.commit(lock.relock(profile, upgrade=args.upgrade))
         except ImagegateError as error:
             _show(error, args)
             rows.append({"profile": profile.name, "error": str(error)})
