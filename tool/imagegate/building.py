@@ -50,7 +50,7 @@ class Built:
     python: str
     """The interpreter in the image that the tiers ran with."""
     lock: Lock
-    """The profile's lock the image was built from and judged against (written)."""
+    """The profile's lock the image was built from and judged against (committed by now)."""
     reused: str | None = None
     """When the verdict reused was reached; None when the tiers ran in this build."""
     installed: Mapping[NormalizedName, str] = field(default_factory=dict)

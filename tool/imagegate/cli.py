@@ -659,12 +659,12 @@ def _check(args: argparse.Namespace) -> ExitCode:
             everything.append(_unloadable(name, loaded))
             worst = ExitCode.BAD_INPUT
             continue
-        deep: list[Finding] = []
+        deep = preflight.Checked(findings=[], lock=None)
         if args.deep:
             with _holding(args, loaded):
                 deep = preflight.deep(loaded, project)  # locks and fills first when stale
         try:
-            found = preflight.check(loaded) + deep
+            found = preflight.examine(loaded, deep.lock).findings + deep.findings
         except preflight.Unresolved as error:  # report what was judged, then exit 3
             found, unresolved = error.findings, [*unresolved, str(error)]
         everything += [replace(f, subject=f"{loaded.name}: {f.subject}") for f in found]

@@ -50,12 +50,12 @@ def check(profile: Profile) -> list[Finding]:
     return examine(profile).findings
 
 
-def examine(profile: Profile) -> Checked:
-    """`check`, and the lock it judged, for the steps after it (the lock is read or resolved
-    once). Raises Unresolved as `check` does."""
+def examine(profile: Profile, in_hand: Lock | None = None) -> Checked:
+    """`check`, and the lock it judged, for the steps after it: the lock is read (unless it
+    is `in_hand` already) or resolved once. Raises Unresolved as `check` does."""
     rows = [_row("profile", profile.path.name, Status.OK, "valid", "valid"), _hardware(profile)]
     path = locks.lock_path(profile)
-    found = locks.on_disk(profile)
+    found = in_hand if in_hand is not None else locks.on_disk(profile)
     stale = locks.why_stale(profile, found)
     if found is not None and stale is None:
         rows.append(_row("lock", path.name, Status.OK, "fresh", "fresh"))
@@ -160,18 +160,21 @@ def _facts(profile: Profile, versions: Mapping[NormalizedName, str]) -> Facts:
     )
 
 
-def deep(profile: Profile, project: Project) -> list[Finding]:
+def deep(profile: Profile, project: Project) -> Checked:
     """Tiers 1-2 in a throwaway venv on the host, installed from the wheelhouse by hash.
 
-    The lock (made again when stale) and the wheelhouse are brought up to date first, so
-    `check` run after it judges the lock that was installed."""
+    The lock (made again when stale) and the wheelhouse are brought up to date first, and
+    the lock installed is handed back, so `examine` after it judges that very lock (None
+    when the host can't run the target: nothing was installed)."""
     why = trial.host_cannot_run(profile)
     if why is not None:
-        return [_row("deep", profile.name, Status.SKIPPED, "tiers 1-2 in a venv", "", why)]
+        skipped = _row("deep", profile.name, Status.SKIPPED, "tiers 1-2 in a venv", "", why)
+        return Checked(findings=[skipped], lock=None)
     directory = project.wheelhouse_dir(profile.name)
     with progress.step("fill", f"{profile.name}: lock and wheelhouse"):
-        wheelhouse.fill(profile, locks.prepare(profile), directory, echo=False)
-    return trial.tiers(profile, directory)
+        lock = locks.prepare(profile)
+        wheelhouse.fill(profile, lock, directory, echo=False)
+    return Checked(findings=trial.tiers(profile, directory), lock=lock)
 
 
 def _row(
