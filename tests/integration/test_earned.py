@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from imagegate import sbom, verdicts, workflow
+from imagegate import sbom, shipping, verdicts
 from imagegate.contract import INPUTS_LABEL, VERIFIED_IMAGE_LABEL
 from imagegate.engine import Engine
 from imagegate.profiles import load_profile
@@ -215,7 +215,7 @@ def test_the_gate_pushes_the_image_it_judged_when_the_tag_moves_meanwhile(
     profile = load_profile("cpu", workspace / "profiles")
     project = Project.from_profiles(workspace / "profiles")
 
-    gated = workflow.gate(
+    gated = shipping.gate(
         profile, project, engine, push=ref, bom_file=tmp_path / "bom.json", image=moving
     )
 

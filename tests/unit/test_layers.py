@@ -79,11 +79,21 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "resolver",
         "runner",
         "smoke",
+        "transaction",
         "trial",
         "wheelhouse",
         "worker",
     ),
-    "flow": ("bisect", "doctor", "preflight", "propose", "repair", "workflow"),
+    "flow": (
+        "bisect",
+        "building",
+        "doctor",
+        "preflight",
+        "propose",
+        "repair",
+        "shipping",
+        "workflow",
+    ),
     "face": ("__main__", "cli", "commands", "listings", "options"),
 }
 RANK = {layer: rank for rank, layer in enumerate(LAYERS)}

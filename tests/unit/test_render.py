@@ -16,10 +16,11 @@ import yaml
 
 from imagegate.contract import BUILD_MODELS
 from imagegate.errors import ExitCode, ProfileError
-from imagegate.lock import Lock, lock_path
+from imagegate.lock import Lock, lock_path, on_disk
 from imagegate.profiles import Profile, load_profile, profile_names
+from imagegate.project import INSTALLER as INSTALLER_DIR
 from imagegate.project import Project
-from imagegate.render import INSTALLER_DIR, render, write
+from imagegate.render import render, write
 
 HERE = Path(__file__).resolve().parent
 PROFILES = HERE.parents[1] / "profiles"
@@ -57,7 +58,7 @@ def pins_in(instruction: str) -> set[str]:
 
 
 def dockerfile(profile: Profile, project: Project) -> str:
-    return render(profile, project)[project.dockerfile(profile.name)]
+    return render(profile, project, on_disk(profile))[project.dockerfile(profile.name)]
 
 
 def shipped() -> list[str]:
@@ -180,23 +181,23 @@ def test_write_only_rewrites_a_stale_dockerfile(tmp_path: Path) -> None:
     project = Project.from_profiles(tmp_path / "profiles")
     profile = load_profile("cpu", project.profiles)
 
-    first = write(profile, project)
-    again = write(profile, project)
+    first = write(profile, project, on_disk(profile))
+    again = write(profile, project, on_disk(profile))
     first.path.write_text("stale\n", encoding="utf-8")
-    checked = write(profile, project, check_only=True)
+    checked = write(profile, project, on_disk(profile), check_only=True)
 
     assert (first.changed, again.changed, checked.changed) == (True, False, True)
     assert first.path == tmp_path / "dockerfiles" / "cpu.Dockerfile"
     assert first.path.read_text(encoding="utf-8") == "stale\n"
-    assert write(profile, project).changed
-    for path, text in render(profile, project).items():
+    assert write(profile, project, on_disk(profile)).changed
+    for path, text in render(profile, project, on_disk(profile)).items():
         assert path.read_text(encoding="utf-8") == text
 
 
 def test_the_build_context_holds_only_this_profile_wheelhouse(
     profile: Profile, project: Project
 ) -> None:
-    rendered = render(profile, project)
+    rendered = render(profile, project, on_disk(profile))
     [ignore] = [text for path, text in rendered.items() if path.name.endswith(".dockerignore")]
     rules = [line for line in ignore.splitlines() if line and not line.startswith("#")]
     others = [name for name in shipped() if name != profile.name]
@@ -291,7 +292,7 @@ def test_a_description_with_line_breaks_stays_a_comment(tmp_path: Path) -> None:
 def test_a_profile_named_with_a_line_break_is_refused_by_the_render(tmp_path: Path) -> None:
     profile, project = derived(tmp_path, name=f"x\n{INJECTED}")
     with pytest.raises(ProfileError, match="the profile name"):
-        render(profile, project)
+        render(profile, project, on_disk(profile))
 
 
 @pytest.mark.parametrize(
@@ -305,4 +306,4 @@ def test_the_render_refuses_what_the_schema_would_have(
     profile = load_profile("cpu", PROFILES)
     bad = replace(profile, base=replace(profile.base, **{field: value}))
     with pytest.raises(ProfileError, match=f"base.{field}"):
-        render(bad, project)
+        render(bad, project, on_disk(bad))

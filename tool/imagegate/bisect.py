@@ -359,7 +359,7 @@ def _requirements(
 ) -> dict[str, set[str]]:
     """What each changed package of the bad lock requires, from its wheel's METADATA (the
     trial of the bad lock put every wheel in the pool)."""
-    pool = project.state / trial.POOL
+    pool = project.pool
     environment = marker_environment(profile.target)
     result: dict[str, set[str]] = {}
     for change in found:

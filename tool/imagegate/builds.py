@@ -23,7 +23,7 @@ KEPT = 16
 
 
 def _file(project: Project, profile: Profile) -> Path:
-    return project.state / "built" / f"{profile.name}.json"
+    return project.built(profile.name)
 
 
 def remember(project: Project, profile: Profile, *, image_id: str, inputs: str) -> None:

@@ -103,11 +103,11 @@ def _interpreter(python: Path) -> None:
 
 def build(args: argparse.Namespace) -> Result:
     profile = profile_of(args)
-    from imagegate import workflow  # Docker's SDK loads only for the commands that need it
+    from imagegate import building  # Docker's SDK loads only for the commands that need it
     from imagegate.engine import Engine
 
     with holding(args, profile):
-        built = workflow.build(
+        built = building.build(
             profile,
             project(args),
             Engine(),
@@ -133,7 +133,7 @@ def build(args: argparse.Namespace) -> Result:
 
 def gate(args: argparse.Namespace) -> Result:
     profile = profile_of(args)
-    from imagegate import workflow
+    from imagegate import shipping
     from imagegate.engine import Engine
 
     if args.image_python is not None and args.image is None:
@@ -144,7 +144,7 @@ def gate(args: argparse.Namespace) -> Result:
     if args.tag is not None and args.image is not None:
         raise UsageError("gate: --tag names the image gate builds; with --image nothing is built")
     with holding(args, profile):
-        gated = workflow.gate(
+        gated = shipping.gate(
             profile,
             project(args),
             Engine(),
@@ -174,12 +174,14 @@ def verify(args: argparse.Namespace) -> Result:
     from imagegate.engine import Engine
 
     image = args.image or workflow.default_tag(profile)
+    locked = lock.on_disk(profile)
     with holding(args, profile):
         verified = workflow.verify_image(
             profile,
             project(args),
             Engine(),
             image,
+            lock=locked,
             python=args.image_python,
             require_gpu=args.require_gpu,
             fresh=args.fresh,
@@ -189,7 +191,8 @@ def verify(args: argparse.Namespace) -> Result:
     unwritten: ImagegateError | None = None
     if args.sbom is not None:
         try:
-            locked = lock.Lock.read(lock.lock_path(profile))
+            if locked is None:  # the message of a lock that can't be read
+                locked = lock.Lock.read(lock.lock_path(profile))
             document = sbom.document(image, verified.installed, locked)
             extra |= {"sbom": str(args.sbom), "sbom_digest": sbom.write(args.sbom, document)}
         except (UsageError, ProfileError) as error:  # the verdict is still shown, then exit 2
@@ -230,19 +233,19 @@ def check(args: argparse.Namespace) -> Result:
             everything.append(_unloadable(name, loaded))
             worst = ExitCode.BAD_INPUT
             continue
-        deep: list[Finding] = []
+        deep = preflight.Checked(findings=[], lock=None)
         if args.deep:
             try:
                 with holding(args, loaded):
                     deep = preflight.deep(loaded, project(args))  # locks and fills when stale
             except ImagegateError as error:
-                deep = [_undeep(loaded, error)]
+                deep = preflight.Checked(findings=[_undeep(loaded, error)], lock=None)
                 if isinstance(error, EnvironmentProblem):
                     unresolved.append(f"check {loaded.name}: {error}")
         try:
-            found = preflight.check(loaded) + deep
+            found = preflight.examine(loaded, deep.lock).findings + deep.findings
         except preflight.Unresolved as error:  # report what was judged, then exit 3
-            found, unresolved = error.findings + deep, [*unresolved, str(error)]
+            found, unresolved = error.findings + deep.findings, [*unresolved, str(error)]
         everything += [replace(f, subject=f"{loaded.name}: {f.subject}") for f in found]
     problem = "; ".join(dict.fromkeys(unresolved))
     return Result(

@@ -58,17 +58,17 @@ def examine(
 
 def consistency(profile: Profile, project: Project, facts: Facts) -> list[Finding]:
     """profile ↔ lock, lock ↔ wheelhouse, lock ↔ environment: one row each."""
-    stale = locks.staleness(profile)
-    if stale is not None:
+    lock = locks.on_disk(profile)
+    stale = locks.why_stale(profile, lock)
+    if lock is None or stale is not None:
         return [
             _row(
                 "profile ↔ lock",
                 Status.WRONG_VERSION,
-                stale,
+                stale or "",
                 f"run `imagegate lock {profile.name}`",
             )
         ]
-    lock = Lock.read(locks.lock_path(profile))
     rows = [_row("profile ↔ lock", Status.OK, "fresh")]
     directory = project.wheelhouse_dir(profile.name)
     problems = wheelhouse.audit(profile, lock, directory)

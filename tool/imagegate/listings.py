@@ -7,7 +7,7 @@ import argparse
 import json
 from dataclasses import replace
 
-from imagegate import interrupts, lock, matrix, progress, render, wheelhouse
+from imagegate import interrupts, lock, matrix, progress, render, transaction, wheelhouse
 from imagegate.commands import choose, holding, profile_of, project, selected, show_error
 from imagegate.errors import ExitCode, ImagegateError, ProfileError
 from imagegate.profiles import Profile, load_each, profile_names
@@ -19,10 +19,10 @@ def render_(args: argparse.Namespace) -> Result:
     results = []
     for profile in selected(args):
         if args.check:
-            results.append(render.write(profile, where, check_only=True))
+            results.append(render.write(profile, where, lock.on_disk(profile), check_only=True))
             continue
         with holding(args, profile):
-            results.append(render.write(profile, where))
+            results.append(render.write(profile, where, lock.on_disk(profile)))
     lines = []
     for result in results:
         if result.stale_lock is not None:
@@ -58,7 +58,7 @@ def lock_(args: argparse.Namespace) -> Result:
     for profile in selected(args):
         try:
             with holding(args, profile), progress.step("lock", profile.name):
-                locked = lock.relock(profile, upgrade=args.upgrade)
+                locked = transaction.commit(lock.relock(profile, upgrade=args.upgrade))
         except ImagegateError as error:
             show_error(error, args)
             rows.append({"profile": profile.name, "error": str(error)})

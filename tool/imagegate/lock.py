@@ -12,8 +12,9 @@ A new lock keeps every version the previous lock held that still fits (uv's pref
 bumping one pin moves that package and what it needs, never whatever was released upstream
 since; `imagegate lock --upgrade` takes the newest of everything.
 
-A new lock is not written by `prepare`: the wheelhouse commits it together with its
-verified wheels (`wheelhouse.fill`), so a lock never stands beside another lock's wheels.
+A lock is a value: read once, or resolved, then handed down a command. Nothing here writes
+one: `transaction.commit` does, together with its verified wheels when there are any, so a
+lock never stands beside another lock's wheels.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import hashlib
 import json
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,9 @@ from packaging.version import Version
 
 from imagegate import interrupts, progress, runner
 from imagegate.errors import EnvironmentProblem, ProfileError
-from imagegate.files import scratch, write_atomic
+from imagegate.files import scratch
 from imagegate.profiles import Profile
+from imagegate.project import lock_file
 from imagegate.resolver import RESOLVE_TIMEOUT, _compile_command
 from imagegate.target import Target
 
@@ -73,8 +75,8 @@ class Lock:
     sha256: str
     """Of the lock file itself: images carry it as a label."""
     text: str
-    written: bool = True
-    """False for a lock just resolved: `path` does not hold it yet."""
+    written: bool = False
+    """True when `path` holds it already (it was read from there, or committed)."""
 
     @classmethod
     def read(cls, path: Path) -> Lock:
@@ -82,10 +84,10 @@ class Lock:
             data = path.read_bytes()
         except OSError as error:
             raise ProfileError(f"{path}: cannot be read ({error}); run `imagegate lock`") from None
-        return cls.parse(data, path)
+        return cls.parse(data, path, written=True)
 
     @classmethod
-    def parse(cls, data: bytes, path: Path, *, written: bool = True) -> Lock:
+    def parse(cls, data: bytes, path: Path, *, written: bool = False) -> Lock:
         """`path` is where the lock lives (or would): it names the lock in messages."""
         try:
             text = data.decode("utf-8")
@@ -140,6 +142,10 @@ class Lock:
             written=written,
         )
 
+    def at(self, path: Path) -> Lock:
+        """The same lock, to be committed at `path` instead (a trial's own folder)."""
+        return replace(self, path=path, written=False)
+
     def closure_for(self, environment: Mapping[str, str]) -> dict[NormalizedName, Locked]:
         """The packages an environment with these PEP 508 marker values holds: those whose
         marker holds there (values it lacks are this interpreter's)."""
@@ -164,7 +170,7 @@ class Lock:
 
 
 def lock_path(profile: Profile) -> Path:
-    return profile.path.with_name(f"pylock.{profile.name}.toml")
+    return lock_file(profile)
 
 
 def inputs_digest(profile: Profile) -> str:
@@ -178,19 +184,30 @@ def inputs_digest(profile: Profile) -> str:
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
 
-def staleness(profile: Profile) -> str | None:
-    """Why the profile's lock can't be used as it is, or None when it is fresh."""
+def on_disk(profile: Profile) -> Lock | None:
+    """The profile's lock as its file holds it, read once; None when there is no such file."""
     path = lock_path(profile)
-    if not path.is_file():
-        return f"{path.name} does not exist"
-    lock = Lock.read(path)
+    return Lock.read(path) if path.is_file() else None
+
+
+def why_stale(profile: Profile, lock: Lock | None) -> str | None:
+    """Why `lock` (the profile's, None when there is none) can't be used for the profile as
+    it is, or None when it is fresh. Pure: nothing is read."""
+    name = lock_path(profile).name
+    if lock is None:
+        return f"{name} does not exist"
     if lock.inputs != inputs_digest(profile):
-        return f"{path.name} was made from other pins, target or sources"
-    for name, pin in profile.pins.items():
-        locked = lock.packages.get(name)
+        return f"{name} was made from other pins, target or sources"
+    for pinned, pin in profile.pins.items():
+        locked = lock.packages.get(pinned)
         if locked is None or locked.version != pin:
-            return f"{path.name} does not hold {name}=={pin}"
+            return f"{name} does not hold {pinned}=={pin}"
     return None
+
+
+def staleness(profile: Profile) -> str | None:
+    """Why the profile's lock on disk can't be used as it is, or None when it is fresh."""
+    return why_stale(profile, on_disk(profile))
 
 
 def body_digest(raw: Mapping[str, object]) -> str:
@@ -200,32 +217,34 @@ def body_digest(raw: Mapping[str, object]) -> str:
 
 
 def read_fresh(profile: Profile) -> Lock:
-    why = staleness(profile)
-    if why is not None:
+    lock = on_disk(profile)
+    why = why_stale(profile, lock)
+    if lock is None or why is not None:
         raise ProfileError(
             f"{lock_path(profile)}: stale: {why}; run `imagegate lock {profile.name}`"
         )
-    return Lock.read(lock_path(profile))
+    return lock
 
 
-def prepare(profile: Profile) -> Lock:
-    """The profile's lock: the one on disk when it is fresh, else a new one, not yet written."""
-    why = staleness(profile)
-    if why is None:
-        return Lock.read(lock_path(profile))
+def prepare(profile: Profile, found: Lock | None = None) -> Lock:
+    """The profile's lock: `found` (a lock already in hand) or the one on disk when it is
+    fresh, else a new one, not yet written (`transaction.commit` writes it)."""
+    lock = found if found is not None else on_disk(profile)
+    why = why_stale(profile, lock)
+    if lock is not None and why is None:
+        return lock
     progress.note(f"    {why}: locking {profile.name}")
     with interrupts.keeping(lock_path(profile)):
         text = resolve(profile)
-    return Lock.parse(text.encode("utf-8"), lock_path(profile), written=False)
+    return Lock.parse(text.encode("utf-8"), lock_path(profile))
 
 
 def relock(profile: Profile, *, upgrade: bool = False) -> Lock:
-    """Resolve the profile's closure for its target and write its lock (only on success)."""
-    path = lock_path(profile)
-    with interrupts.keeping(path):
+    """Resolve the profile's closure for its target: a new lock, not yet written
+    (`transaction.commit` writes it)."""
+    with interrupts.keeping(lock_path(profile)):
         text = resolve(profile, upgrade=upgrade)
-    write_atomic(path, text)
-    return Lock.parse(text.encode("utf-8"), path)
+    return Lock.parse(text.encode("utf-8"), lock_path(profile))
 
 
 def resolve(profile: Profile, *, upgrade: bool = False) -> str:

@@ -10,7 +10,7 @@ lock into a throwaway virtual environment and runs tiers 1-2 there.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from packaging.utils import NormalizedName, parse_wheel_filename
 
@@ -37,21 +37,36 @@ class Unresolved(EnvironmentProblem):
         self.findings = findings
 
 
+@dataclass(frozen=True, kw_only=True)
+class Checked:
+    findings: list[Finding]
+    lock: Lock | None
+    """The lock judged: the profile's own when it is fresh, else the one resolved now (not
+    written); None when its pins did not resolve together."""
+
+
 def check(profile: Profile) -> list[Finding]:
     """Raises Unresolved, with what was judged, when the closure cannot be resolved here."""
+    return examine(profile).findings
+
+
+def examine(profile: Profile, in_hand: Lock | None = None) -> Checked:
+    """`check`, and the lock it judged, for the steps after it: the lock is read (unless it
+    is `in_hand` already) or resolved once. Raises Unresolved as `check` does."""
     rows = [_row("profile", profile.path.name, Status.OK, "valid", "valid"), _hardware(profile)]
     path = locks.lock_path(profile)
-    stale = locks.staleness(profile)
-    if stale is None:
+    found = in_hand if in_hand is not None else locks.on_disk(profile)
+    stale = locks.why_stale(profile, found)
+    if found is not None and stale is None:
         rows.append(_row("lock", path.name, Status.OK, "fresh", "fresh"))
-        return rows + judge_closure(profile, Lock.read(path))
-    status = Status.MISSING if not path.is_file() else Status.WRONG_VERSION
+        return Checked(findings=rows + judge_closure(profile, found), lock=found)
+    status = Status.MISSING if found is None else Status.WRONG_VERSION
     lock_row = _row(
-        "lock", path.name, status, "fresh", stale, f"run `imagegate lock {profile.name}`"
+        "lock", path.name, status, "fresh", stale or "", f"run `imagegate lock {profile.name}`"
     )
     rows.append(lock_row)
     try:
-        fresh = Lock.parse(locks.resolve(profile).encode("utf-8"), path)
+        fresh = Lock.parse(locks.resolve(profile).encode("utf-8"), path)  # not written
     except EnvironmentProblem as error:
         if status is Status.MISSING:
             rows[-1] = replace(
@@ -61,14 +76,14 @@ def check(profile: Profile) -> list[Finding]:
             rows.append(_row("resolve", "pins", Status.SKIPPED, "resolve together", "", str(error)))
         raise Unresolved(f"check {profile.name}: {error}", rows + _judge_pins(profile)) from None
     except ProfileError as error:
-        return [
-            *rows,
-            _row("resolve", "pins", Status.BROKEN, "resolve together", "conflict", str(error)),
-        ]
+        conflict = _row(
+            "resolve", "pins", Status.BROKEN, "resolve together", "conflict", str(error)
+        )
+        return Checked(findings=[*rows, conflict], lock=None)
     rows.append(
         _row("resolve", "pins", Status.OK, "resolve together", f"{len(fresh.packages)} packages")
     )
-    return rows + judge_closure(profile, fresh)
+    return Checked(findings=rows + judge_closure(profile, fresh), lock=fresh)
 
 
 def _hardware(profile: Profile) -> Finding:
@@ -145,18 +160,21 @@ def _facts(profile: Profile, versions: Mapping[NormalizedName, str]) -> Facts:
     )
 
 
-def deep(profile: Profile, project: Project) -> list[Finding]:
+def deep(profile: Profile, project: Project) -> Checked:
     """Tiers 1-2 in a throwaway venv on the host, installed from the wheelhouse by hash.
 
-    The lock (made again when stale) and the wheelhouse are brought up to date first, so
-    `check` run after it judges the lock that was installed."""
+    The lock (made again when stale) and the wheelhouse are brought up to date first, and
+    the lock installed is handed back, so `examine` after it judges that very lock (None
+    when the host can't run the target: nothing was installed)."""
     why = trial.host_cannot_run(profile)
     if why is not None:
-        return [_row("deep", profile.name, Status.SKIPPED, "tiers 1-2 in a venv", "", why)]
+        skipped = _row("deep", profile.name, Status.SKIPPED, "tiers 1-2 in a venv", "", why)
+        return Checked(findings=[skipped], lock=None)
     directory = project.wheelhouse_dir(profile.name)
     with progress.step("fill", f"{profile.name}: lock and wheelhouse"):
-        wheelhouse.fill(profile, locks.prepare(profile), directory, echo=False)
-    return trial.tiers(profile, directory)
+        lock = locks.prepare(profile)
+        wheelhouse.fill(profile, lock, directory, echo=False)
+    return Checked(findings=trial.tiers(profile, directory), lock=lock)
 
 
 def _row(

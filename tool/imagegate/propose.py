@@ -22,7 +22,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from imagegate import lock as locks
-from imagegate import pip, preflight, progress, trial
+from imagegate import pip, preflight, progress, transaction, trial
 from imagegate.errors import ProfileError, UsageError
 from imagegate.files import write_atomic
 from imagegate.findings import Finding, Status, passed
@@ -238,7 +238,7 @@ def propose(
 
 def _resolved(profile: Profile) -> Lock:
     text = locks.resolve(profile)
-    return Lock.parse(text.encode("utf-8"), locks.lock_path(profile), written=False)
+    return Lock.parse(text.encode("utf-8"), locks.lock_path(profile))
 
 
 def _static(profile: Profile, bumps: tuple[Bump, ...]) -> Candidate:
@@ -296,7 +296,7 @@ def write(profile: Profile, proposal: Proposal) -> tuple[str, ...]:
                     "edit (a child file overrides it?); change it by hand"
                 )
         with progress.step("lock", profile.name):
-            relocked = locks.relock(changed)
+            relocked = transaction.commit(locks.relock(changed))
         failed = evidence(preflight.judge_closure(changed, relocked))
         if failed:
             raise ProfileError(f"{lock_file}: the proven pins fail together: {failed}")

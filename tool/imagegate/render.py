@@ -14,14 +14,15 @@ import re
 import shlex
 import shutil
 import textwrap
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from packaging.utils import canonicalize_name
 from uv import find_uv_bin
 
-from imagegate import installer, lock, nvidia_runtime, references
+from imagegate import installer, nvidia_runtime, references
 from imagegate.contract import (
     BUILD_FACTS,
     BUILD_MODELS,
@@ -39,9 +40,9 @@ from imagegate.contract import (
 )
 from imagegate.errors import ProfileError
 from imagegate.files import write_atomic
-from imagegate.lock import Lock, Locked, lock_path
+from imagegate.lock import Lock, Locked, lock_path, why_stale
 from imagegate.profiles import Profile
-from imagegate.project import STATE, Project
+from imagegate.project import INSTALLER, Project
 from imagegate.scripts import OFFLINE, collector_args, has_models, model_args
 
 _TEMPLATES = Environment(
@@ -52,8 +53,6 @@ _TEMPLATES = Environment(
     keep_trailing_newline=True,
     autoescape=False,
 )
-INSTALLER_DIR = f"{STATE}/installer"
-"""In the build context: the uv that installs the wheels (see `place_installer`)."""
 _WORD = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+:/@\[\]-]*", re.ASCII)
 """What a profile may put into an instruction: no space, quote, backslash, `$` or line break."""
 
@@ -95,8 +94,9 @@ _TEMPLATES.filters["comment"] = comment
 _TEMPLATES.filters["command"] = command
 
 
-def render(profile: Profile, project: Project) -> dict[Path, str]:
-    """Each file rendered for `profile`: its Dockerfile and that Dockerfile's .dockerignore."""
+def render(profile: Profile, project: Project, locked: Lock | None) -> dict[Path, str]:
+    """Each file rendered for `profile` from its lock (`locked`, None when it has none yet):
+    its Dockerfile and that Dockerfile's .dockerignore."""
     _refuse_what_is_not_a_word(profile, project)
     offline = [f"{key}={value}" for key, value in OFFLINE.items()]
     command = ["/usr/bin/env", *offline, VENV_PYTHON, f"{IN_IMAGE_DIR}/{ENTRY}"]
@@ -109,16 +109,14 @@ def render(profile: Profile, project: Project) -> dict[Path, str]:
         "name": profile.name,
         "source": project.relative(profile.path),
         "wheelhouse": project.relative(project.wheelhouse_dir(profile.name)),
-        "installer": INSTALLER_DIR,
+        "installer": INSTALLER,
     }
-    lock_file = lock_path(profile)
-    locked = Lock.read(lock_file) if lock_file.is_file() else None
     dockerfile = _TEMPLATES.get_template("Dockerfile.j2").render(
         **common,
         description=profile.description,
         base_image=profile.base.image,
         base_packages=profile.base.packages,
-        lock_name=lock_file.name,
+        lock_name=lock_path(profile).name,
         lock_digest=f"sha256:{locked.sha256}" if locked else "none: not locked",
         version=locked.sha256[:12] if locked else "unlocked",
         require_cuda=nvidia_runtime.require_cuda(profile),
@@ -132,9 +130,11 @@ def render(profile: Profile, project: Project) -> dict[Path, str]:
         venv=VENV,
         labels={"python": PYTHON_LABEL, "profile": PROFILE_LABEL, "lock": LOCK_LABEL},
     )
-    path = project.dockerfile(profile.name)
     ignore = _TEMPLATES.get_template("dockerignore.j2").render(**common)
-    return {path: dockerfile, path.with_name(f"{path.name}.dockerignore"): ignore}
+    return {
+        project.dockerfile(profile.name): dockerfile,
+        project.dockerignore(profile.name): ignore,
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -252,23 +252,29 @@ class Rendered:
     changed: bool
     stale_lock: str | None = None
     """Why the profile's lock no longer matches it (a missing lock is not stale here)."""
+    files: Mapping[Path, str] = field(default_factory=dict)
+    """What each file rendered holds (what was written, or would be)."""
 
 
-def write(profile: Profile, project: Project, *, check_only: bool = False) -> Rendered:
+def write(
+    profile: Profile, project: Project, locked: Lock | None, *, check_only: bool = False
+) -> Rendered:
     """Render and write what changed; with `check_only`, only say whether anything did."""
     changed = False
-    for path, text in render(profile, project).items():
+    files = render(profile, project, locked)
+    for path, text in files.items():
         if path.is_file() and path.read_text(encoding="utf-8") == text:
             continue
         changed = True
         if not check_only:
             write_atomic(path, text)
-    stale = lock.staleness(profile) if lock.lock_path(profile).is_file() else None
+    stale = why_stale(profile, locked) if locked is not None else None
     return Rendered(
         profile=profile.name,
         path=project.dockerfile(profile.name),
         changed=changed,
         stale_lock=stale,
+        files=files,
     )
 
 
@@ -276,7 +282,7 @@ def place_installer(project: Project) -> Path:
     """Put the uv this imagegate runs where the Dockerfiles mount it from (unchanged, it is
     not copied again: BuildKit keys the install layers on its bytes)."""
     source = Path(find_uv_bin())
-    target = project.root / INSTALLER_DIR / installer.UV_BINARY
+    target = project.installer
     known = target.stat() if target.is_file() else None
     here = source.stat()
     if known is None or (known.st_size, known.st_mtime_ns) != (here.st_size, here.st_mtime_ns):

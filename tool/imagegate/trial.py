@@ -17,7 +17,6 @@ import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -39,9 +38,6 @@ VENV_TIMEOUT = 1800.0
 STORE_ENV = "IMAGEGATE_WHEEL_STORE"
 """Where trials find their wheels, each under its sha256 (default: the user's cache)."""
 _HASHED = re.compile(r"^(?P<name>[^=\s]+)==(?P<version>\S+)\s+--hash=sha256:(?P<sha>[0-9a-f]{64})")
-POOL = "trial-wheels"
-"""Under the project's state folder: every wheel a trial fetched (a wheel is known by its
-file name and verified by its hash, whichever profile fetched it)."""
 
 
 def host_cannot_run(profile: Profile) -> str | None:
@@ -189,12 +185,11 @@ def try_lock(
 ) -> list[Finding]:
     """Tiers 1-2 (and 3) of a closure that is not the profile's lock on disk (a candidate, a
     mix of two locks): neither the profile's lock nor its wheelhouse is touched."""
-    pool = project.state / POOL
+    pool = project.pool
     with scratch("trial") as workspace:
         directory = workspace / "wheelhouse"
         _seed(lock, directory, [project.wheelhouse_dir(profile.name), pool])
-        # the lock exists in memory only: fill must not write it anywhere
-        trial = replace(lock, path=workspace / "pylock.toml", written=True)
+        trial = lock.at(workspace / "pylock.toml")  # committed in the trial's folder only
         with progress.step("fill", f"{profile.name}: the trial's wheels"):
             wheelhouse.fill(profile, trial, directory, echo=False)
         _keep(directory, pool)

@@ -85,7 +85,7 @@ def judge_digest() -> str:
 
 
 def _file(project: Project, profile: Profile) -> Path:
-    return project.state / "verdicts" / f"{profile.name}.json"
+    return project.verdicts(profile.name)
 
 
 def recall(project: Project, profile: Profile, wanted: str, *, image_id: str) -> Kept | None:

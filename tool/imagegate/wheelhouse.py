@@ -22,7 +22,7 @@ from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, NormalizedName, parse_wheel_filename
 from packaging.version import Version
 
-from imagegate import interrupts, pip, progress
+from imagegate import interrupts, pip, progress, transaction
 from imagegate.contract import PROTECTED as PROTECTED
 from imagegate.contract import REQUIREMENTS
 from imagegate.contract import REST as REST
@@ -119,8 +119,9 @@ class _Ledger:
 
 def fill(profile: Profile, lock: Lock, directory: Path, *, echo: bool = True) -> Outcome:
     """Make `directory` hold exactly one verified wheel for every package in `lock`, and
-    write `lock` too when it is new: both change together or neither does."""
-    recover(directory, lock.path)
+    write `lock` too when it is new (`transaction.commit`): both change together or neither
+    does."""
+    transaction.recover(directory, lock.path)
     with interrupts.keeping(lock.path, directory):
         outcome = _fill(profile, lock, directory, echo=echo)
     progress.note(f"    {outcome.summary}")
@@ -129,7 +130,7 @@ def fill(profile: Profile, lock: Lock, directory: Path, *, echo: bool = True) ->
 
 def _fill(profile: Profile, lock: Lock, directory: Path, *, echo: bool) -> Outcome:
     ledger = _Ledger()
-    staging = _staging(directory)
+    staging = transaction.staging(directory)
     pins = {name: locked.version for name, locked in lock.packages.items()}
     usable = _validate_existing(profile, lock, directory, ledger)
     if lock.written and _complete(lock, directory, usable, ledger):
@@ -186,14 +187,10 @@ def _fill(profile: Profile, lock: Lock, directory: Path, *, echo: bool) -> Outco
         for key in sorted(usable - {f"{c.group}/{c.filename}" for c in ledger.kept}):
             group, _, filename = key.partition("/")
             ledger.dropped.append(Change(group=group, filename=filename, reason="no longer locked"))
-        if not lock.written:
-            write_atomic(staging / STAGED_LOCK, lock.text)
-        with interrupts.deferred():
-            write_atomic(staging / COMMITTED, "")
-            _commit(staging, directory, lock.path)
+        transaction.commit(lock, directory)
         _remember(directory, lock)
     finally:
-        if not (staging / COMMITTED).is_file():  # a marked commit is the next run's to finish
+        if not transaction.committed(directory):  # a marked commit is the next run's to finish
             shutil.rmtree(staging, ignore_errors=True)
     return Outcome(
         profile=profile.name,
@@ -203,52 +200,6 @@ def _fill(profile: Profile, lock: Lock, directory: Path, *, echo: bool) -> Outco
         fetched=tuple(ledger.fetched),
         dropped=tuple(ledger.dropped),
     )
-
-
-STAGED_LOCK = "pylock.toml"
-"""In the staging folder: the new lock that is committed with the wheels."""
-COMMITTED = ".committed"
-"""In the staging folder: everything is verified; a run that finds it completes the commit."""
-
-
-def _staging(directory: Path) -> Path:
-    return directory.with_name(f".{directory.name}.staging")
-
-
-def _old(directory: Path) -> Path:
-    return directory.with_name(f".{directory.name}.old")
-
-
-def _commit(staging: Path, directory: Path, lock_path: Path) -> None:
-    """Put the staged lock and wheels in place (every step can be redone after a crash)."""
-    staged_lock = staging / STAGED_LOCK
-    if staged_lock.is_file():
-        write_atomic(lock_path, staged_lock.read_text(encoding="utf-8"))
-        staged_lock.unlink()
-    old = _old(directory)
-    shutil.rmtree(old, ignore_errors=True)
-    if directory.exists():
-        directory.rename(old)
-    staging.rename(directory)
-    (directory / COMMITTED).unlink()
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def recover(directory: Path, lock_path: Path) -> None:
-    """Finish or undo what a killed run left: a commit that was marked is completed, any
-    other staging folder is removed. Call it holding the profile's run lock."""
-    staging = _staging(directory)
-    with interrupts.deferred():
-        if (staging / COMMITTED).is_file():
-            progress.note(f"    completing an interrupted commit of {directory}")
-            if not directory.exists() and _old(directory).exists():
-                _old(directory).rename(directory)
-            _commit(staging, directory, lock_path)
-        elif (directory / COMMITTED).is_file():
-            (directory / COMMITTED).unlink()
-        shutil.rmtree(staging, ignore_errors=True)
-        if directory.exists():
-            shutil.rmtree(_old(directory), ignore_errors=True)
 
 
 def _groups(lock: Lock) -> list[tuple[str, bool]]:

@@ -1,0 +1,245 @@
+"""`build`: lock, fill the wheelhouse, render, build the image, verify it; each step takes
+the previous one's result. The lock is obtained once and handed down as a value: the
+Dockerfile is rendered from it, the build's inputs are digested from it, the image is
+judged against it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import NormalizedName
+
+from imagegate import base, builds, files, progress, provenance, render, runner, wheelhouse
+from imagegate import lock as locks
+from imagegate.contract import INPUTS_LABEL
+from imagegate.engine import Engine
+from imagegate.errors import BuildFailed, EnvironmentProblem
+from imagegate.files import sha256
+from imagegate.findings import Finding, passed
+from imagegate.lock import Lock
+from imagegate.profiles import Profile
+from imagegate.project import Project
+from imagegate.scripts import script_files
+from imagegate.worker import WorkerTests
+from imagegate.workflow import Timings, Verified, default_tag, unverified_tag, verify_image
+
+STACK_STAGE = "stack"
+"""The Dockerfile stage with everything installed and nothing yet checked."""
+_NO_BUILDKIT = "buildx component is missing"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Built:
+    profile: str
+    image: str
+    findings: list[Finding]
+    built: bool
+    """False when the image's own smoke step failed; `image` is then the unverified stack."""
+    image_id: str
+    """The image built (or found built from the same inputs by imagegate) and judged."""
+    wheelhouse: wheelhouse.Outcome
+    base_image: str
+    size: int
+    seconds: dict[str, float]
+    python: str
+    """The interpreter in the image that the tiers ran with."""
+    lock: Lock
+    """The profile's lock the image was built from and judged against (committed by now)."""
+    reused: str | None = None
+    """When the verdict reused was reached; None when the tiers ran in this build."""
+    installed: Mapping[NormalizedName, str] = field(default_factory=dict)
+    """What tier 1 found in the image (name -> version): the SBOM's components."""
+
+    @property
+    def passed(self) -> bool:
+        return self.built and passed(self.findings)
+
+    def report_fields(self) -> dict[str, object]:
+        """What a report shows beside the findings."""
+        return {
+            "image": self.image,
+            "built": self.built,
+            "base_image": self.base_image,
+            "size_bytes": self.size,
+            "seconds": self.seconds,
+            **Verified(
+                findings=self.findings,
+                python=self.python,
+                image_id=self.image_id,
+                reused=self.reused,
+            ).report_fields(),
+        }
+
+
+def input_digests(project: Project, lock: Lock, rendered: Mapping[Path, str]) -> dict[Path, str]:
+    """Each input file of the build with its sha256: the Dockerfile and its ignore file (as
+    rendered), the lock (the value's digest), then the scripts copied into the image."""
+    digests = {
+        path: hashlib.sha256(text.encode("utf-8")).hexdigest() for path, text in rendered.items()
+    }
+    digests[lock.path] = lock.sha256
+    digests |= {path: sha256(path) for path in sorted(project.smoke_tests.glob("*.py"))}
+    return digests
+
+
+def build_inputs(digests: Mapping[Path, str], base_id: str) -> str:
+    """One digest of the input files' digests (by name) and the base."""
+    digest = hashlib.sha256(base_id.encode())
+    for path, file_digest in digests.items():
+        digest.update(path.name.encode() + b"\0" + file_digest.encode())
+    return digest.hexdigest()
+
+
+def build(
+    profile: Profile,
+    project: Project,
+    engine: Engine,
+    *,
+    tag: str | None = None,
+    base_image: str | None = None,
+    require_gpu: bool = False,
+    fresh: bool = False,
+    worker_tests: WorkerTests | None = None,
+    lock: Lock | None = None,
+) -> Built:
+    """Lock, fill the wheelhouse, render, build, and run the tiers against the image.
+
+    `lock` is a lock already in hand (the one `gate`'s check judged): used when it is fresh,
+    so it is not read or resolved again.
+
+    What the previous step proved unchanged is not done again: an image already built from
+    these exact inputs is not rebuilt, tiers 1-2 are read from the build's own smoke step,
+    and a passing verdict on the same image is reused (`fresh` does everything again).
+    """
+    timings = Timings()
+    tag = tag or default_tag(profile)
+    with timings.step("lock", str(project.lock(profile))):
+        lock = locks.prepare(profile, lock)
+    with timings.step("wheelhouse", str(project.wheelhouse_dir(profile.name))):
+        outcome = wheelhouse.fill(profile, lock, project.wheelhouse_dir(profile.name))
+    with timings.step("render", str(project.dockerfile(profile.name))):
+        rendered = render.write(profile, project, lock)
+        _sync_smoke_scripts(project)
+        render.place_installer(project)
+    with timings.step("base", profile.base.image):
+        chosen = base.choose(profile, engine, override=base_image)
+        progress.note(f"    using {chosen.ref} ({chosen.why})")
+    build_args = {"BASE_IMAGE": chosen.ref}
+    dockerfile = project.dockerfile(profile.name)
+    base_info = engine.image(chosen.ref)
+    digests = input_digests(project, lock, rendered.files)
+    inputs = build_inputs(digests, base_info.id if base_info else chosen.ref)
+    existing = engine.image(tag)
+    image, built = tag, True
+    ours = existing is not None and builds.by_imagegate(
+        project, profile, image_id=existing.id, inputs=inputs
+    )
+    if existing is not None and not ours and existing.labels.get(INPUTS_LABEL) == inputs:
+        progress.note(
+            f"==> build: {tag} ({existing.id[:19]}) says it was built from these inputs, but "
+            "imagegate did not build it; building"
+        )
+    if existing is not None and ours and not fresh:
+        progress.note(f"==> build: {tag} was built from these exact inputs; not rebuilt")
+        image_id = existing.id
+    else:
+        with timings.step("build", tag):
+            log, image_id = _docker_build(
+                engine,
+                context=project.root,
+                dockerfile=dockerfile,
+                tag=tag,
+                build_args=build_args,
+                labels={
+                    INPUTS_LABEL: inputs,
+                    **provenance.labels(project.root, list(digests)),
+                },
+            )
+        built = log.ok
+        if log.ok:
+            builds.remember(project, profile, image_id=image_id, inputs=inputs)
+        else:
+            if _NO_BUILDKIT in log.output:
+                raise EnvironmentProblem(f"docker build: {log.tail(1)}; set IMAGEGATE_DOCKER_CLI")
+            image = unverified_tag(tag)
+            with timings.step(
+                "stack", f"the build failed; building the unverified stack as {image}"
+            ):
+                stack, image_id = _docker_build(
+                    engine,
+                    context=project.root,
+                    dockerfile=dockerfile,
+                    tag=image,
+                    build_args=build_args,
+                    target=STACK_STAGE,
+                    echo=False,
+                )
+            if not stack.ok:
+                raise BuildFailed(
+                    f"{profile.name}: docker build failed before the smoke step; last lines:\n"
+                    f"{log.tail(15)}"
+                )
+    with timings.step("verify", f"the smoke tiers against {image}, networking off"):
+        verified = verify_image(
+            profile,
+            project,
+            engine,
+            image_id,
+            lock=lock,
+            require_gpu=require_gpu,
+            fresh=fresh,
+            own_reports=built,
+            worker_tests=worker_tests,
+        )
+    findings = verified.findings
+    if not built and passed(findings):
+        raise BuildFailed(
+            f"{profile.name}: the smoke step failed in the build but not in a container; "
+            f"last lines:\n{log.tail(15)}"
+        )
+    info = engine.image(image_id)
+    return Built(
+        profile=profile.name,
+        image=image,
+        image_id=image_id,
+        findings=findings,
+        built=built,
+        wheelhouse=outcome,
+        base_image=chosen.ref,
+        size=info.size if info else 0,
+        seconds=timings.steps,
+        python=verified.python,
+        lock=lock,
+        reused=verified.reused,
+        installed=verified.installed,
+    )
+
+
+def _docker_build(engine: Engine, **arguments: Any) -> tuple[runner.Completed, str]:
+    """`engine.build`, and the ID of the image it built as the build itself reports it
+    ("" when it failed): the tag names whatever was tagged last."""
+    with files.scratch("build") as folder:
+        iidfile = folder / "iid"
+        log = engine.build(**arguments, iidfile=iidfile)
+        image_id = iidfile.read_text(encoding="utf-8").strip() if iidfile.is_file() else ""
+    if log.ok and not image_id:
+        raise EnvironmentProblem("docker build: it reported no image ID (--iidfile); update Docker")
+    return log, image_id
+
+
+def _sync_smoke_scripts(project: Project) -> None:
+    """The build context needs the in-image scripts; copy the packaged ones if they differ."""
+    destination = project.smoke_tests
+    for source in script_files():
+        target = destination / source.name
+        if source.resolve() == target.resolve():
+            continue
+        if not target.is_file() or target.read_bytes() != source.read_bytes():
+            destination.mkdir(exist_ok=True)
+            shutil.copyfile(source, target)
