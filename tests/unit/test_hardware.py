@@ -13,16 +13,8 @@ import pytest
 
 from imagegate import hardware
 from imagegate.errors import EnvironmentProblem, ExitCode, UsageError
-from imagegate.hardware import (
-    Gpu,
-    choose,
-    consistency,
-    detect,
-    parse_amd_smi,
-    parse_nvidia_smi,
-    parse_rocm_smi,
-    supports,
-)
+from imagegate.gpu_rules import Gpu, choose, consistency, supports
+from imagegate.hardware import detect, parse_amd_smi, parse_nvidia_smi, parse_rocm_smi
 from imagegate.profiles import Profile, load_profiles, profile_names
 from imagegate.runner import Completed
 

@@ -40,6 +40,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "facts",
         "files",
         "findings",
+        "gpu_rules",
         "installer",
         "kernels",
         "known_issues",
@@ -67,6 +68,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "edge": (
         "base",
         "engine",
+        "engine_io",
         "exclusive",
         "executors",
         "hardware",

@@ -14,7 +14,18 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 
-from imagegate import doctor, exclusive, hardware, lock, preflight, progress, repair, sbom, worker
+from imagegate import (
+    doctor,
+    exclusive,
+    gpu_rules,
+    hardware,
+    lock,
+    preflight,
+    progress,
+    repair,
+    sbom,
+    worker,
+)
 from imagegate.errors import EnvironmentProblem, ExitCode, ImagegateError, ProfileError, UsageError
 from imagegate.findings import Finding, Status, passed
 from imagegate.options import AUTO
@@ -41,9 +52,9 @@ def holding(args: argparse.Namespace, profile: Profile) -> AbstractContextManage
     return exclusive.hold(path, what, wait=args.wait)
 
 
-def choose(directory: Path) -> hardware.Choice:
+def choose(directory: Path) -> gpu_rules.Choice:
     profiles = load_profiles(profile_names(directory), directory)
-    return hardware.choose(profiles, hardware.detect())
+    return gpu_rules.choose(profiles, hardware.detect())
 
 
 def chosen(name: str, directory: Path) -> str:

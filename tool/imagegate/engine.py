@@ -11,7 +11,6 @@ import contextlib
 import io
 import json
 import os
-import re
 import shutil
 import tarfile
 import time
@@ -26,7 +25,7 @@ import urllib3.exceptions
 from docker.models.containers import Container
 from docker.types import DeviceRequest
 
-from imagegate import progress, references, runner
+from imagegate import engine_io, references, runner
 from imagegate.errors import EnvironmentProblem
 from imagegate.target import Platform
 
@@ -222,7 +221,7 @@ class Engine:
                 if "error" in event:
                     raise EnvironmentProblem(f"push {ref}: {event['error']}")
                 digest = (event.get("aux") or {}).get("Digest", digest)
-                _pushing(layers, event)
+                engine_io.pushing(layers, event)
         return digest
 
     def prune_build_cache(self) -> None:
@@ -264,7 +263,7 @@ class Engine:
             env=env,
             echo=echo,
             prefix="  build: ",
-            watch=_building,
+            watch=engine_io.building,
         )
 
     def read_file(self, image: str, path: str) -> bytes | None:
@@ -317,7 +316,7 @@ class Engine:
             try:
                 for inside, outside in files.items():
                     container.put_archive(
-                        str(Path(inside).parent), _tar_folder(outside, Path(inside).name)
+                        str(Path(inside).parent), engine_io.tar_folder(outside, Path(inside).name)
                     )
                 container.start()
                 timed_out = False
@@ -344,23 +343,6 @@ class Engine:
 def _environment(entries: Sequence[str]) -> dict[str, str]:
     """`KEY=VALUE` entries as Docker stores them; a later entry for a key wins, as in a run."""
     return dict(entry.partition("=")[::2] for entry in entries)
-
-
-def _tar_folder(folder: Path, name: str) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        archive.add(folder, arcname=name, filter=_readable_by_anyone)
-    return buffer.getvalue()
-
-
-def _readable_by_anyone(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
-    """Owned by root and readable by every user (an image's USER may be anyone); no caches."""
-    if "__pycache__" in info.name:
-        return None
-    info.uid = info.gid = 0
-    info.uname = info.gname = "root"
-    info.mode = 0o755 if info.isdir() else 0o644
-    return info
 
 
 def _cli() -> str:
@@ -404,27 +386,3 @@ def _timed_out(error: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
-
-
-_BUILD_STEP = re.compile(r"^#\d+ (\[[^\]]+\] .+)")
-
-
-def _building(line: str) -> None:
-    """BuildKit's plain log: each "#8 [stack 3/7] RUN …" line is what the build does now."""
-    started = _BUILD_STEP.match(line)
-    if started is not None:
-        progress.current().update(started[1])
-
-
-def _pushing(layers: dict[str, tuple[str, int]], event: Mapping[str, object]) -> None:
-    """A push's stream of layer events as layers done and bytes sent."""
-    layer, status = event.get("id"), event.get("status")
-    if not isinstance(layer, str) or not isinstance(status, str):
-        return
-    detail = event.get("progressDetail")
-    sent = detail.get("current") if isinstance(detail, dict) else None
-    layers[layer] = (status, sent if isinstance(sent, int) else layers.get(layer, ("", 0))[1])
-    done = sum(s in ("Pushed", "Layer already exists") for s, _ in layers.values())
-    progress.current().update(
-        f"{status} {layer}", done=done, total=len(layers), nbytes=sum(n for _, n in layers.values())
-    )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from packaging.utils import NormalizedName, parse_wheel_filename
 
-from imagegate import hardware, progress, trial, wheelhouse
+from imagegate import gpu_rules, progress, trial, wheelhouse
 from imagegate import lock as locks
 from imagegate.errors import EnvironmentProblem, ProfileError
 from imagegate.facts import Distribution, Facts
@@ -88,7 +88,7 @@ def examine(profile: Profile, in_hand: Lock | None = None) -> Checked:
 
 def _hardware(profile: Profile) -> Finding:
     """The declared GPU architectures against the profile's CUDA/ROCm version."""
-    problems = [p for p in hardware.consistency(profile) if not p.startswith("warning: ")]
+    problems = [p for p in gpu_rules.consistency(profile) if not p.startswith("warning: ")]
     declared = " ".join(profile.hardware.architectures) or profile.hardware.vendor
     if problems:
         return _row(

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import yaml
 from packaging.version import InvalidVersion, Version
 
-from imagegate import hardware, progress
+from imagegate import gpu_rules, progress
 from imagegate.findings import Finding, Status
 from imagegate.kernels import Kernels, machine_code
 from imagegate.profiles import Profile
@@ -152,9 +152,9 @@ def _judge_gpu_type(profile: Profile, gpu_type: str, kernels: Kernels | None) ->
             evidence="not a RunPod GPU type imagegate knows: check the id (its exact spelling "
             "in RunPod's GPU list) or add it to imagegate/data/runpod_gpus.yaml",
         )
-    gpu = hardware.Gpu(vendor="nvidia", name=gpu_type, arch=arch, driver=None)
+    gpu = gpu_rules.Gpu(vendor="nvidia", name=gpu_type, arch=arch, driver=None)
     why = kernels.missing(arch) if kernels is not None else None
-    why = why or hardware.architecture_mismatch(profile, gpu)
+    why = why or gpu_rules.architecture_mismatch(profile, gpu)
     if why is None and kernels is not None:
         code = machine_code(arch, kernels.codes)
         served = f"torch {kernels.build}'s {code} code runs on {arch}"
