@@ -24,8 +24,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from imagegate import bisect, progress
-from imagegate import lock as locks
+from imagegate import bisect, progress, resolver
 from imagegate.lock import Lock
 from imagegate.profiles import load_profile
 from imagegate.project import Project
@@ -52,7 +51,7 @@ def _propose(project: Path) -> tuple[float, dict[str, object]]:
 def _bad_lock(project: Path) -> tuple[Lock, Lock]:
     profiles = project / "profiles"
     (profiles / "cpu-upgraded.yaml").write_text(UPGRADED)
-    upgraded = locks.relock(load_profile("cpu-upgraded", profiles), upgrade=True)
+    upgraded = resolver.relock(load_profile("cpu-upgraded", profiles), upgrade=True)
     good = Lock.read(profiles / "pylock.cpu.toml")
     found = bisect.changes(good, upgraded)
     harmless = [

@@ -314,7 +314,7 @@ def test_a_wheelhouse_that_cannot_be_written_is_one_line_and_changes_nothing(
 def test_an_unchanged_wheelhouse_runs_no_program_and_a_bump_fetches_only_its_wheel(
     cpu: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from imagegate import lock, runner, wheelhouse
+    from imagegate import resolver, runner, wheelhouse
     from imagegate.profiles import load_profile
 
     ran: list[tuple[str, ...]] = []
@@ -327,11 +327,11 @@ def test_an_unchanged_wheelhouse_runs_no_program_and_a_bump_fetches_only_its_whe
     monkeypatch.setattr(runner, "run", spy)
     directory = cpu.wheelhouse / "cpu"
     profile = load_profile("cpu", cpu.profiles)
-    wheelhouse.fill(profile, lock.prepare(profile), directory)  # learns what is verified
+    wheelhouse.fill(profile, resolver.prepare(profile), directory)  # learns what is verified
     ran.clear()
     before = cpu.state()
 
-    unchanged = wheelhouse.fill(profile, lock.prepare(profile), directory)
+    unchanged = wheelhouse.fill(profile, resolver.prepare(profile), directory)
 
     assert ran == []
     assert cpu.state() == before
@@ -339,7 +339,7 @@ def test_an_unchanged_wheelhouse_runs_no_program_and_a_bump_fetches_only_its_whe
 
     cpu.bump()
     profile = load_profile("cpu", cpu.profiles)
-    bumped = wheelhouse.fill(profile, lock.prepare(profile), directory)
+    bumped = wheelhouse.fill(profile, resolver.prepare(profile), directory)
 
     fetches = [args for args in ran if "download" in args]
     assert len(fetches) == 1  # one group had a missing wheel; the protected one had none

@@ -123,16 +123,7 @@ EFFECTFUL_STDLIB = frozenset(
 DOORS = {"docker": "engine", "subprocess": "runner"}
 """One door per kind of effect: only this module imports that one."""
 
-EXCEPTIONS: dict[tuple[str, str], str] = {
-    # lock.py holds the Lock model (core: read, compared, rendered) and still the steps that
-    # resolve and write a lock (resolve, prepare, relock), which run the resolver (an edge).
-    # resolve needs the lock's paths and digests, and prepare/relock need resolve: they
-    # leave together with the rework of how a lock flows through the build, now in progress.
-    ("lock", "imagegate.resolver"): "lock.py's resolve/prepare/relock run uv (see above)",
-    ("lock", "imagegate.runner"): "lock.py's resolve runs both compiles at once (see above)",
-    ("lock", "imagegate.progress"): "lock.py's prepare reports progress (see above)",
-    ("lock", "imagegate.interrupts"): "lock.py's prepare/relock defer Ctrl-C (see above)",
-}
+EXCEPTIONS: dict[tuple[str, str], str] = {}
 """(importer, imported) pairs allowed against the layers, each with why; none is stale
 (`test_no_exception_is_stale`)."""
 

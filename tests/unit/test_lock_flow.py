@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 
 from imagegate import building, render, shipping, transaction
-from imagegate import lock as locks
+from imagegate import resolver as resolvers
 from imagegate.files import sha256
-from imagegate.lock import Lock, inputs_digest, lock_path, on_disk, prepare, why_stale
+from imagegate.lock import Lock, inputs_digest, lock_path, on_disk, why_stale
 from imagegate.profiles import Profile, load_profile
 from imagegate.project import Project
+from imagegate.resolver import prepare
 
 from .test_lock import PROTECTED_CLOSURE, closure, lock_text, make_profile, write_lock
 
@@ -49,7 +50,7 @@ class Resolver:
 @pytest.fixture
 def resolver(demo: Profile, monkeypatch: pytest.MonkeyPatch) -> Resolver:
     fake = Resolver(demo)
-    monkeypatch.setattr(locks, "resolve", fake)
+    monkeypatch.setattr(resolvers, "resolve", fake)
     return fake
 
 
@@ -114,7 +115,7 @@ def test_a_fresh_lock_on_disk_is_read_not_resolved(demo: Profile, resolver: Reso
 def test_commit_writes_a_new_lock_and_leaves_a_read_one_alone(
     demo: Profile, resolver: Resolver
 ) -> None:
-    new = locks.relock(demo)
+    new = resolvers.relock(demo)
     assert not lock_path(demo).exists()  # resolving writes nothing
 
     committed = transaction.commit(new)
@@ -144,7 +145,7 @@ def test_commit_puts_the_lock_and_the_staged_wheelhouse_in_place_together(
     (wheelhouse / "rest" / "old.whl").write_bytes(b"old")
     _staged(wheelhouse, "new.whl")
 
-    transaction.commit(locks.relock(demo), wheelhouse)
+    transaction.commit(resolvers.relock(demo), wheelhouse)
 
     assert sorted(p.name for p in (wheelhouse / "rest").iterdir()) == ["new.whl"]
     assert lock_path(demo).read_text(encoding="utf-8") == resolver.text

@@ -15,8 +15,17 @@ from typing import Any
 
 from packaging.utils import NormalizedName
 
-from imagegate import base, builds, files, progress, provenance, render, runner, wheelhouse
-from imagegate import lock as locks
+from imagegate import (
+    base,
+    builds,
+    files,
+    progress,
+    provenance,
+    render,
+    resolver,
+    runner,
+    wheelhouse,
+)
 from imagegate.contract import INPUTS_LABEL
 from imagegate.engine import Engine
 from imagegate.errors import BuildFailed, EnvironmentProblem
@@ -120,7 +129,7 @@ def build(
     timings = Timings()
     tag = tag or default_tag(profile)
     with timings.step("lock", str(project.lock(profile))):
-        lock = locks.prepare(profile, lock)
+        lock = resolver.prepare(profile, lock)
     with timings.step("wheelhouse", str(project.wheelhouse_dir(profile.name))):
         outcome = wheelhouse.fill(profile, lock, project.wheelhouse_dir(profile.name))
     with timings.step("render", str(project.dockerfile(profile.name))):

@@ -7,7 +7,7 @@ import argparse
 import json
 from dataclasses import replace
 
-from imagegate import interrupts, lock, matrix, progress, render, transaction, wheelhouse
+from imagegate import interrupts, lock, matrix, progress, render, resolver, transaction, wheelhouse
 from imagegate.commands import choose, holding, profile_of, project, selected, show_error
 from imagegate.errors import ExitCode, ImagegateError, ProfileError
 from imagegate.profiles import Profile, load_each, profile_names
@@ -58,7 +58,7 @@ def lock_(args: argparse.Namespace) -> Result:
     for profile in selected(args):
         try:
             with holding(args, profile), progress.step("lock", profile.name):
-                locked = transaction.commit(lock.relock(profile, upgrade=args.upgrade))
+                locked = transaction.commit(resolver.relock(profile, upgrade=args.upgrade))
         except ImagegateError as error:
             show_error(error, args)
             rows.append({"profile": profile.name, "error": str(error)})
@@ -89,7 +89,7 @@ def wheelhouse_(args: argparse.Namespace) -> Result:
             interrupts.keeping(lock.lock_path(profile)),
         ):
             with interrupts.keeping(directory):
-                locked = lock.prepare(profile)
+                locked = resolver.prepare(profile)
             outcome = wheelhouse.fill(profile, locked, directory)
         outcomes.append(outcome)
         lines += [f"replaced  {c.group}/{c.filename}: {c.reason}" for c in outcome.removed]

@@ -1,7 +1,7 @@
 """Locks: a profile's whole dependency closure, every wheel pinned and hashed (PEP 751).
 
-uv resolves for the profile's target (not the host) in seconds and writes `pylock.toml`;
-imagegate rewrites it portably — each wheel by its file name, its sha256 and its place in
+uv resolves for the profile's target (not the host) in seconds and writes `pylock.toml`
+(`resolver`, the edge that runs it); this module, pure, rewrites it portably — each wheel by its file name, its sha256 and its place in
 the project's wheelhouse (never where this machine found it), the profile's index for the
 packages that must come from one — and adds a `[tool.imagegate]` table that ties the lock
 to the profile it came from (a digest of the profile's inputs), names the protected closure
@@ -33,12 +33,9 @@ from packaging.pylock import PackageWheel, Pylock, PylockValidationError
 from packaging.utils import NormalizedName, canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
-from imagegate import interrupts, progress, runner
 from imagegate.errors import EnvironmentProblem, ProfileError
-from imagegate.files import scratch
 from imagegate.profiles import Profile
 from imagegate.project import lock_file
-from imagegate.resolver import RESOLVE_TIMEOUT, _compile_command
 from imagegate.target import Target
 
 
@@ -224,47 +221,6 @@ def read_fresh(profile: Profile) -> Lock:
             f"{lock_path(profile)}: stale: {why}; run `imagegate lock {profile.name}`"
         )
     return lock
-
-
-def prepare(profile: Profile, found: Lock | None = None) -> Lock:
-    """The profile's lock: `found` (a lock already in hand) or the one on disk when it is
-    fresh, else a new one, not yet written (`transaction.commit` writes it)."""
-    lock = found if found is not None else on_disk(profile)
-    why = why_stale(profile, lock)
-    if lock is not None and why is None:
-        return lock
-    progress.note(f"    {why}: locking {profile.name}")
-    with interrupts.keeping(lock_path(profile)):
-        text = resolve(profile)
-    return Lock.parse(text.encode("utf-8"), lock_path(profile))
-
-
-def relock(profile: Profile, *, upgrade: bool = False) -> Lock:
-    """Resolve the profile's closure for its target: a new lock, not yet written
-    (`transaction.commit` writes it)."""
-    with interrupts.keeping(lock_path(profile)):
-        text = resolve(profile, upgrade=upgrade)
-    return Lock.parse(text.encode("utf-8"), lock_path(profile))
-
-
-def resolve(profile: Profile, *, upgrade: bool = False) -> str:
-    """The text of a fresh lock for `profile` (nothing is written); unless `upgrade`, the
-    versions of the lock it replaces are preferred wherever they still fit."""
-    kept = {} if upgrade else previous_versions(lock_path(profile))
-    with scratch("lock") as folder:
-        whole = _compile_command(profile, folder, "all", profile.requirements(), kept)
-        commands = [whole]
-        if profile.protected:  # the protected closure alone, resolved at the same time
-            wanted = profile.requirements(protected_only=True)
-            commands.append(_compile_command(profile, folder, "protected", wanted, kept))
-        done = runner.run_together([c.args for c in commands], timeout=RESOLVE_TIMEOUT)
-        whole.read(done[0])  # a conflict shows in the whole closure first
-        raw = tomllib.loads(whole.output.read_text(encoding="utf-8"))
-        protected: list[str] = []
-        if profile.protected:
-            first = commands[1].read(done[1])
-            protected = sorted(canonicalize_name(p.name) for p in first.packages)
-    return portable(profile, raw, protected)
 
 
 def previous_versions(path: Path) -> dict[str, str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from packaging.utils import NormalizedName, parse_wheel_filename
 
-from imagegate import gpu_rules, progress, trial, wheelhouse
+from imagegate import gpu_rules, progress, resolver, trial, wheelhouse
 from imagegate import lock as locks
 from imagegate.errors import EnvironmentProblem, ProfileError
 from imagegate.facts import Distribution, Facts
@@ -66,7 +66,7 @@ def examine(profile: Profile, in_hand: Lock | None = None) -> Checked:
     )
     rows.append(lock_row)
     try:
-        fresh = Lock.parse(locks.resolve(profile).encode("utf-8"), path)  # not written
+        fresh = Lock.parse(resolver.resolve(profile).encode("utf-8"), path)  # not written
     except EnvironmentProblem as error:
         if status is Status.MISSING:
             rows[-1] = replace(
@@ -172,7 +172,7 @@ def deep(profile: Profile, project: Project) -> Checked:
         return Checked(findings=[skipped], lock=None)
     directory = project.wheelhouse_dir(profile.name)
     with progress.step("fill", f"{profile.name}: lock and wheelhouse"):
-        lock = locks.prepare(profile)
+        lock = resolver.prepare(profile)
         wheelhouse.fill(profile, lock, directory, echo=False)
     return Checked(findings=trial.tiers(profile, directory), lock=lock)
 

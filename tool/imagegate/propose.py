@@ -22,7 +22,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from imagegate import lock as locks
-from imagegate import pip, preflight, progress, transaction, trial
+from imagegate import pip, preflight, progress, resolver, transaction, trial
 from imagegate.errors import ProfileError, UsageError
 from imagegate.files import write_atomic
 from imagegate.findings import Finding, Status, passed
@@ -237,7 +237,7 @@ def propose(
 
 
 def _resolved(profile: Profile) -> Lock:
-    text = locks.resolve(profile)
+    text = resolver.resolve(profile)
     return Lock.parse(text.encode("utf-8"), locks.lock_path(profile))
 
 
@@ -296,7 +296,7 @@ def write(profile: Profile, proposal: Proposal) -> tuple[str, ...]:
                     "edit (a child file overrides it?); change it by hand"
                 )
         with progress.step("lock", profile.name):
-            relocked = transaction.commit(locks.relock(changed))
+            relocked = transaction.commit(resolver.relock(changed))
         failed = evidence(preflight.judge_closure(changed, relocked))
         if failed:
             raise ProfileError(f"{lock_file}: the proven pins fail together: {failed}")

@@ -1,8 +1,9 @@
 """The resolver: `uv pip compile` for a profile's target, and what its failures mean.
 
-lock.py holds the lock itself (its model, digests and freshness); this module runs uv to
-resolve a closure and turns uv's refusals into one-line errors: a pin with no wheel on its
-index, pins that cannot be installed together, an index out of reach.
+lock.py holds the lock itself (its model, digests, freshness and portable text: pure); this
+module runs uv to resolve a closure (`resolve`; `prepare` and `relock` make the Lock value
+a command hands down, never writing it) and turns uv's refusals into one-line errors: a pin
+with no wheel on its index, pins that cannot be installed together, an index out of reach.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import tomli_w
 from packaging.pylock import Pylock
 from packaging.utils import NormalizedName, canonicalize_name
 
-from imagegate import installer, pip, runner
+from imagegate import installer, interrupts, pip, progress, runner
 from imagegate.errors import EnvironmentProblem, ProfileError
 from imagegate.files import scratch
+from imagegate.lock import Lock, lock_path, on_disk, portable, previous_versions, why_stale
 from imagegate.profiles import Profile
 
 RESOLVE_TIMEOUT = 600.0
@@ -116,3 +118,44 @@ def _explain(profile: Profile, output: str, out_of_reach: Mapping[str, str]) -> 
     if installer.index_unreachable(output):
         return EnvironmentProblem(f"uv could not reach a package index: {last}")
     return EnvironmentProblem(f"uv pip compile failed: {last}")
+
+
+def prepare(profile: Profile, found: Lock | None = None) -> Lock:
+    """The profile's lock: `found` (a lock already in hand) or the one on disk when it is
+    fresh, else a new one, not yet written (`transaction.commit` writes it)."""
+    lock = found if found is not None else on_disk(profile)
+    why = why_stale(profile, lock)
+    if lock is not None and why is None:
+        return lock
+    progress.note(f"    {why}: locking {profile.name}")
+    with interrupts.keeping(lock_path(profile)):
+        text = resolve(profile)
+    return Lock.parse(text.encode("utf-8"), lock_path(profile))
+
+
+def relock(profile: Profile, *, upgrade: bool = False) -> Lock:
+    """Resolve the profile's closure for its target: a new lock, not yet written
+    (`transaction.commit` writes it)."""
+    with interrupts.keeping(lock_path(profile)):
+        text = resolve(profile, upgrade=upgrade)
+    return Lock.parse(text.encode("utf-8"), lock_path(profile))
+
+
+def resolve(profile: Profile, *, upgrade: bool = False) -> str:
+    """The text of a fresh lock for `profile` (nothing is written); unless `upgrade`, the
+    versions of the lock it replaces are preferred wherever they still fit."""
+    kept = {} if upgrade else previous_versions(lock_path(profile))
+    with scratch("lock") as folder:
+        whole = _compile_command(profile, folder, "all", profile.requirements(), kept)
+        commands = [whole]
+        if profile.protected:  # the protected closure alone, resolved at the same time
+            wanted = profile.requirements(protected_only=True)
+            commands.append(_compile_command(profile, folder, "protected", wanted, kept))
+        done = runner.run_together([c.args for c in commands], timeout=RESOLVE_TIMEOUT)
+        whole.read(done[0])  # a conflict shows in the whole closure first
+        raw = tomllib.loads(whole.output.read_text(encoding="utf-8"))
+        protected: list[str] = []
+        if profile.protected:
+            first = commands[1].read(done[1])
+            protected = sorted(canonicalize_name(p.name) for p in first.packages)
+    return portable(profile, raw, protected)
