@@ -106,31 +106,22 @@ def image_tags() -> set[str]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def own_names(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Every imagegate run of the session tags under REPOSITORY and caches (its wheel store,
-    uv's cache) under the session's temporary home; at the end, the images the session
-    tagged and those caches are removed, so a run leaves no image and no cache behind."""
-    home = tmp_path_factory.mktemp("home")
-    names = {
-        "IMAGEGATE_REPOSITORY": REPOSITORY,
-        "XDG_CACHE_HOME": str(home / "cache"),
-        "UV_CACHE_DIR": str(home / "uv"),
-    }
-    before = {name: os.environ.get(name) for name in names}
+def own_names() -> Iterator[None]:
+    """Every imagegate run of the session tags under REPOSITORY; at the end, the images the
+    session tagged are removed (the caches live under the session's home: `state_home`)."""
+    before = os.environ.get("IMAGEGATE_REPOSITORY")
     tagged = image_tags()
-    os.environ.update(names)
+    os.environ["IMAGEGATE_REPOSITORY"] = REPOSITORY
     try:
         yield
     finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        if before is None:
+            os.environ.pop("IMAGEGATE_REPOSITORY", None)
+        else:
+            os.environ["IMAGEGATE_REPOSITORY"] = before
         made = sorted(tag for tag in image_tags() - tagged if not tag.startswith(KEPT))
         if made:
             subprocess.run(["docker", "rmi", "--force", *made], capture_output=True, check=False)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)
