@@ -67,6 +67,11 @@ COMMANDS: dict[str, tuple[Handler, str]] = {
         "Print the GitHub Actions matrix of every profile as one line of JSON "
         "(for `strategy.matrix: ${{ fromJSON(...) }}`).",
     ),
+    "schema": (
+        listings.schema,
+        "Print the JSON Schema (draft 2020-12) of a profile file, made from the table the "
+        "loader checks profiles with, for editors and other validators.",
+    ),
     "constraints": (
         listings.constraints,
         "Print a pip constraints file that keeps the profile's protected builds: "

@@ -7,7 +7,17 @@ import argparse
 import json
 from dataclasses import replace
 
-from imagegate import interrupts, lock, matrix, progress, render, resolver, transaction, wheelhouse
+from imagegate import (
+    interrupts,
+    lock,
+    matrix,
+    profile_schema,
+    progress,
+    render,
+    resolver,
+    transaction,
+    wheelhouse,
+)
 from imagegate.commands import choose, holding, profile_of, project, selected, show_error
 from imagegate.errors import ExitCode, ImagegateError, ProfileError
 from imagegate.profiles import Profile, load_each, profile_names
@@ -123,6 +133,12 @@ def matrix_(args: argparse.Namespace) -> Result:
     line = json.dumps(matrix.matrix([p for p in loaded if isinstance(p, Profile)]))
     code = ExitCode.BAD_INPUT if broken else ExitCode.PASSED
     return Result(subject="matrix", code=code, lines=(line,))
+
+
+def schema(args: argparse.Namespace) -> Result:
+    """The JSON Schema of a profile file, for editors (`# yaml-language-server: $schema=`)."""
+    text = json.dumps(profile_schema.json_schema(), indent=2)
+    return Result(subject="schema", code=ExitCode.PASSED, lines=tuple(text.splitlines()))
 
 
 def constraints(args: argparse.Namespace) -> Result:

@@ -31,6 +31,7 @@ EVERY = (
     "repair",
     "detect",
     "matrix",
+    "schema",
     "constraints",
     "wheelhouse",
     "base",

@@ -1,15 +1,20 @@
-"""The shape of one profile file, checked before files are merged.
+"""The shape of one profile file, checked before files are merged, declared once.
 
 Checking each file on its own lets an error name the file that holds the mistake, not the
 profile that inherited it. Every message says where (file and key path) and what to do.
+`SCHEMA` is a table of rules; each rule both checks a value and says what it is as JSON
+Schema, so the schema editors read (`imagegate schema`) is the loader's, not a copy of it.
+Where only a parser can tell (Python code, an image reference, a platform), the JSON Schema
+says less than the loader and its description says what `imagegate check` adds.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import InvalidName, canonicalize_name
@@ -19,8 +24,8 @@ from imagegate import references
 from imagegate.errors import ProfileError
 from imagegate.target import PYTHON_VERSION, is_valid_platform
 
-Check = Callable[[Any, str], None]
-
+Json = dict[str, Any]
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _DEBIAN = re.compile(r"^[a-z0-9][a-z0-9.+-]*\Z")
@@ -72,8 +77,34 @@ def _text(value: Any, what: str) -> str:
     return value
 
 
-def _version(value: Any, _: str) -> None:
-    text = _text(value, "a version")
+def _anycase(*words: str) -> str:
+    """Alternatives matched in any case: JSON Schema's regex dialect has no flags."""
+    return "|".join("".join(f"[{c}{c.upper()}]" if c.isalpha() else c for c in w) for w in words)
+
+
+_N, _SEP = "[0-9]+", "[._-]?"
+_VERSION_PATTERN = (
+    rf"^\s*[vV]?(?:{_N}!)?{_N}(?:\.{_N})*"
+    rf"(?:{_SEP}(?:{_anycase('alpha', 'a', 'beta', 'b', 'preview', 'pre', 'c', 'rc')})"
+    rf"{_SEP}(?:{_N})?)?"
+    rf"(?:-{_N}|{_SEP}(?:{_anycase('post', 'rev', 'r')}){_SEP}(?:{_N})?)?"
+    rf"(?:{_SEP}(?:{_anycase('dev')}){_SEP}(?:{_N})?)?"
+    r"(?:\+[a-zA-Z0-9]+(?:[._-][a-zA-Z0-9]+)*)?\s*$"
+)
+"""PEP 440's grammar (packaging's VERSION_PATTERN) in JSON Schema's regex dialect."""
+_SPECIFIER_PATTERN = r"^\s*(?:(?:~=|===?|!=|<=?|>=?)\s*[^,\s]+\s*(?:,\s*|$))+$"
+"""Operator and version, comma separated; what follows the operator is for the loader."""
+_PACKAGE_PATTERN = r"^(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$"
+"""PEP 508's name, as `canonicalize_name(validate=True)` reads it."""
+_NON_BLANK = r"\S"
+
+
+def _ecma(pattern: re.Pattern[str]) -> str:
+    """A Python pattern in JSON Schema's (ECMA 262) dialect, `\\Z` read alike by both."""
+    return pattern.pattern.replace(r"\Z", r"(?![\s\S])")
+
+
+def _version(text: str) -> None:
     if text.lstrip().startswith(("=", "<", ">", "~", "!")):
         raise _Bad(f"{text!r} is a specifier; pins are exact: write the bare version")
     try:
@@ -82,158 +113,225 @@ def _version(value: Any, _: str) -> None:
         raise _Bad(f"{text!r} is not a valid version (PEP 440), e.g. '2.5.1+cu121'") from None
 
 
-def _specifier(value: Any, _: str) -> None:
-    text = _text(value, "a version specifier")
+def _specifier(text: str) -> None:
     try:
         SpecifierSet(text)
     except InvalidSpecifier:
         raise _Bad(f"{text!r} is not a valid version specifier, e.g. '<2'") from None
 
 
-def _matches(pattern: re.Pattern[str], what: str) -> Check:
-    def check(value: Any, _: str) -> None:
-        if pattern.match(_text(value, what)) is None:
-            raise _Bad(f"{value!r} is not {what}")
-
-    return check
-
-
-def _code(mode: str) -> Check:
-    def check(value: Any, _: str) -> None:
+def _code(mode: str) -> Callable[[str], None]:
+    def check(text: str) -> None:
         try:
-            compile(_text(value, "Python code"), "<profile>", mode)
+            compile(text, "<profile>", mode)
         except SyntaxError as error:
-            raise _Bad(f"{value!r} is not valid Python ({error.msg})") from None
+            raise _Bad(f"{text!r} is not valid Python ({error.msg})") from None
 
     return check
 
 
-def _image_reference(value: Any, _: str) -> None:
+def _image_reference(text: str) -> None:
     """Docker's reference grammar: nothing else may reach the Dockerfile's `ARG BASE_IMAGE=`."""
-    if (message := references.problem(_text(value, "an image reference"))) is not None:
+    if (message := references.problem(text)) is not None:
         raise _Bad(message)
 
 
-def _fact_value(value: Any, _: str) -> None:
-    if not isinstance(value, str | int) or isinstance(value, bool):
-        raise _Bad(f"{value!r} is not an expected value; write it as a quoted string")
+def _platform(text: str) -> None:
+    if not is_valid_platform(text):
+        raise _Bad(f"{text!r} is not a platform such as 'manylinux_2_36_x86_64'")
 
 
-def _some(what: str) -> Check:
-    def check(value: Any, _: str) -> None:
-        _text(value, what)
-
-    return check
-
-
-def _platform(value: Any, _: str) -> None:
-    if not is_valid_platform(_text(value, "a platform")):
-        raise _Bad(f"{value!r} is not a platform such as 'manylinux_2_36_x86_64'")
-
-
-def _positive(value: Any, _: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise _Bad(f"{value!r} is not a positive number of seconds")
-
-
-def _boolean(value: Any, _: str) -> None:
-    if not isinstance(value, bool):
-        raise _Bad(f"{value!r} is not true or false")
-
-
-def _runner(value: Any, path: str) -> None:
-    """A GitHub Actions `runs-on`: the labels a runner must all have."""
-    _sequence(_matches(_RUNNER_LABEL, "a runner label such as 'self-hosted' or 'gpu'"))(value, path)
-    if not value:
-        raise _Bad("names no runner; list its labels, e.g. [self-hosted, gpu], or remove the key")
-
-
-def _package(name: Any, _: str = "") -> None:
+def _package(name: str) -> None:
     try:
-        canonicalize_name(str(name), validate=True)
+        canonicalize_name(name, validate=True)
     except InvalidName:
-        raise _Bad(f"{name!r} is not a valid package name", key=name) from None
+        raise _Bad(f"{name!r} is not a valid package name") from None
 
 
-def _mapping(values: Check, keys: Check | None = None) -> Check:
-    """A mapping whose values pass `values`; null deletes an inherited key."""
+class Rule(Protocol):
+    def check(self, value: Any) -> None:
+        """Raise _Bad saying what is wrong with `value` (never null: null deletes a key)."""
 
-    def check(value: Any, path: str) -> None:
-        if not isinstance(value, Mapping):
-            raise _Bad(f"expected a mapping of names to values, got {type(value).__name__}")
-        for key, item in value.items():
-            if keys is not None:
-                try:
-                    keys(str(key), path)
-                except _Bad as bad:
-                    raise _Bad(str(bad), key=str(key)) from None
-            if item is not None:
-                try:
-                    values(item, f"{path}.{key}")
-                except _Bad as bad:
-                    raise _Bad(str(bad), key=bad.key or str(key)) from None
-
-    return check
+    def json(self) -> Json:
+        """The same rule as JSON Schema."""
 
 
-def _sequence(items: Check) -> Check:
-    def check(value: Any, path: str) -> None:
+@dataclass(frozen=True)
+class Text:
+    """A non-blank string; `pattern` narrows it, and `parse` where only a parser can tell
+    (with `json_pattern` the nearest regex, when there is one)."""
+
+    what: str
+    pattern: re.Pattern[str] | None = None
+    parse: Callable[[str], None] | None = None
+    json_pattern: str | None = None
+
+    def check(self, value: Any) -> None:
+        text = _text(value, self.what)
+        if self.pattern is not None and self.pattern.match(text) is None:
+            raise _Bad(f"{value!r} is not {self.what}")
+        if self.parse is not None:
+            self.parse(text)
+
+    def json(self) -> Json:
+        pattern = self.json_pattern or (_ecma(self.pattern) if self.pattern else _NON_BLANK)
+        return {"type": "string", "pattern": pattern, "description": self.what}
+
+
+@dataclass(frozen=True)
+class Package:
+    """A package name as a mapping's key (items of a list are `Text`s that parse one)."""
+
+    def check(self, value: Any) -> None:
+        _package(str(value))
+
+    def json(self) -> Json:
+        return {"type": "string", "pattern": _PACKAGE_PATTERN, "description": "a package name"}
+
+
+@dataclass(frozen=True)
+class Seconds:
+    def check(self, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise _Bad(f"{value!r} is not a positive number of seconds")
+
+    def json(self) -> Json:
+        return {"type": "number", "exclusiveMinimum": 0, "description": "seconds"}
+
+
+@dataclass(frozen=True)
+class Boolean:
+    def check(self, value: Any) -> None:
+        if not isinstance(value, bool):
+            raise _Bad(f"{value!r} is not true or false")
+
+    def json(self) -> Json:
+        return {"type": "boolean"}
+
+
+@dataclass(frozen=True)
+class Expected:
+    """A fact's expected value: text, or a whole number."""
+
+    def check(self, value: Any) -> None:
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise _Bad(f"{value!r} is not an expected value; write it as a quoted string")
+
+    def json(self) -> Json:
+        return {"type": ["string", "integer"]}
+
+
+@dataclass(frozen=True)
+class List:
+    items: Rule
+    empty: str | None = None
+    """Said when the list is empty, where an empty list is wrong."""
+
+    def check(self, value: Any) -> None:
         if not isinstance(value, list):
             raise _Bad(f"expected a list, got {type(value).__name__}")
         for index, item in enumerate(value):
             try:
-                items(item, path)
+                self.items.check(item)
             except _Bad as bad:
                 raise _Bad(str(bad), key=f"{index}") from None
+        if self.empty is not None and not value:
+            raise _Bad(self.empty)
 
-    return check
+    def json(self) -> Json:
+        return {"type": "array", "items": self.items.json()} | (
+            {"minItems": 1} if self.empty is not None else {}
+        )
 
 
-def _package_list(value: Any, path: str) -> None:
-    _sequence(lambda item, _: _package(_text(item, "a package name")))(value, path)
+@dataclass(frozen=True)
+class Table:
+    """A mapping whose values pass `values` (and keys `keys`); null deletes an inherited key."""
+
+    values: Rule
+    keys: Rule | None = None
+
+    def check(self, value: Any) -> None:
+        if not isinstance(value, Mapping):
+            raise _Bad(f"expected a mapping of names to values, got {type(value).__name__}")
+        for key, item in value.items():
+            if self.keys is not None:
+                try:
+                    self.keys.check(str(key))
+                except _Bad as bad:
+                    raise _Bad(str(bad), key=str(key)) from None
+            if item is not None:
+                try:
+                    self.values.check(item)
+                except _Bad as bad:
+                    raise _Bad(str(bad), key=bad.key or str(key)) from None
+
+    def json(self) -> Json:
+        shape: Json = {"type": "object", "additionalProperties": _nullable(self.values.json())}
+        if self.keys is not None:
+            shape["propertyNames"] = self.keys.json()
+        return shape
 
 
-Schema = Mapping[str, "Check | Schema"]
+def _matches(pattern: str, what: str) -> Text:
+    return Text(what, pattern=re.compile(pattern))
+
+
+def _some(what: str) -> Text:
+    return Text(what)
+
+
+Schema = Mapping[str, "Rule | Schema"]
 
 SCHEMA: Schema = {
-    "extends": _matches(re.compile(r"^[\w.-]+$"), "a profile name"),
+    "extends": _matches(r"^[\w.-]+$", "a profile name"),
     "description": _some("text"),
     "target": {
-        "python": _matches(PYTHON_VERSION, "a Python version such as '3.11'"),
-        "platform": _platform,
+        "python": Text("a Python version such as '3.11'", pattern=PYTHON_VERSION),
+        "platform": Text("a platform", parse=_platform),
     },
     "base": {
-        "image": _image_reference,
-        "packages": _sequence(_matches(_DEBIAN, "a Debian package name")),
-        "local": _matches(re.compile(r"^[a-z]+\Z"), "a Debian suite name such as 'bookworm'"),
+        "image": Text("an image reference", parse=_image_reference),
+        "packages": List(Text("a Debian package name", pattern=_DEBIAN)),
+        "local": _matches(r"^[a-z]+\Z", "a Debian suite name such as 'bookworm'"),
     },
-    "indexes": _mapping(_matches(_URL, "an index URL (https://, http:// or file://)")),
-    "sources": _mapping(_matches(_SLUG, "an index name"), keys=_package),
-    "pins": _mapping(_version, keys=_package),
-    "protected": _package_list,
-    "invariants": _mapping(_specifier, keys=_package),
-    "allow_extra": _mapping(_some("a reason"), keys=_package),
-    "facts": _mapping(_fact_value, keys=_code("eval")),
+    "indexes": Table(Text("an index URL (https://, http:// or file://)", pattern=_URL)),
+    "sources": Table(Text("an index name", pattern=_SLUG), keys=Package()),
+    "pins": Table(Text("a version", parse=_version, json_pattern=_VERSION_PATTERN), keys=Package()),
+    "protected": List(Text("a package name", parse=_package, json_pattern=_PACKAGE_PATTERN)),
+    "invariants": Table(
+        Text("a version specifier", parse=_specifier, json_pattern=_SPECIFIER_PATTERN),
+        keys=Package(),
+    ),
+    "allow_extra": Table(_some("a reason"), keys=Package()),
+    "facts": Table(Expected(), keys=Text("Python code", parse=_code("eval"))),
     "hardware": {
-        "vendor": _matches(re.compile(r"^(nvidia|amd|none)$"), "one of nvidia, amd, none"),
-        "architectures": _sequence(
-            _matches(
-                re.compile(r"^(sm_\d{2,3}|gfx[0-9a-f]{3,4})$"), "an arch such as sm_90 or gfx942"
-            )
+        "vendor": _matches(r"^(nvidia|amd|none)$", "one of nvidia, amd, none"),
+        "architectures": List(
+            _matches(r"^(sm_\d{2,3}|gfx[0-9a-f]{3,4})$", "an arch such as sm_90 or gfx942")
         ),
         "min_driver": _some("a driver version such as '525.60.13'"),
     },
     "ci": {
-        "runner": _runner,
-        "require_gpu": _boolean,
+        "runner": List(
+            Text("a runner label such as 'self-hosted' or 'gpu'", pattern=_RUNNER_LABEL),
+            empty="names no runner; list its labels, e.g. [self-hosted, gpu], or remove the key",
+        ),
+        "require_gpu": Boolean(),
     },
     "probes": {
-        "imports": _sequence(_matches(_DOTTED, "a module name")),
-        "statements": _mapping(_code("exec"), keys=_matches(_SLUG, "a probe name (a-z, 0-9, -)")),
-        "exclude": _mapping(_some("a reason")),
-        "models": _sequence(_matches(_SLUG, "a transformers model type such as 'llama'")),
-        "steps": _mapping(_code("exec"), keys=_matches(_SLUG, "a step name (a-z, 0-9, -)")),
-        "timeout": _positive,
+        "imports": List(Text("a module name", pattern=_DOTTED)),
+        "statements": Table(
+            Text("Python code", parse=_code("exec")),
+            keys=Text("a probe name (a-z, 0-9, -)", pattern=_SLUG),
+        ),
+        "exclude": Table(_some("a reason")),
+        "models": List(Text("a transformers model type such as 'llama'", pattern=_SLUG)),
+        "steps": Table(
+            Text("Python code", parse=_code("exec")),
+            keys=Text("a step name (a-z, 0-9, -)", pattern=_SLUG),
+        ),
+        "timeout": Seconds(),
     },
 }
 
@@ -258,7 +356,35 @@ def check_file(
             check_file(value, path, rule, f"{where}.")
             continue
         try:
-            rule(value, where)
+            rule.check(value)
         except _Bad as bad:
             at = f"{where}.{bad.key}" if bad.key is not None else where
             raise ProfileError(f"{path}: {at}: {bad}") from None
+
+
+def _nullable(shape: Json) -> Json:
+    """`shape`, or null: null deletes a key a profile inherits."""
+    kinds = shape["type"] if isinstance(shape["type"], list) else [shape["type"]]
+    return shape | {"type": [*kinds, "null"]}
+
+
+def _section(schema: Schema) -> Json:
+    return {
+        "type": "object",
+        "properties": {
+            key: _nullable(_section(rule) if isinstance(rule, Mapping) else rule.json())
+            for key, rule in schema.items()
+        },
+        "additionalProperties": False,
+    }
+
+
+def json_schema(schema: Schema = SCHEMA) -> Json:
+    """The JSON Schema (draft 2020-12) of one profile file, from the table the loader reads."""
+    return {
+        "$schema": DRAFT,
+        "title": "imagegate profile",
+        "description": "One file of profiles/ (NAME.yaml, or _NAME.yaml shared by others). "
+        "`imagegate check` also parses what only a parser can tell.",
+        **_section(schema),
+    }
