@@ -63,6 +63,8 @@ CASES = [
     _case({"target": {"python": 3.11}}, False, "python-float"),
     _case({"target": {"python": "3.x"}}, False, "python-text"),
     _case({"target": {"platform": "manylinux_2_36_x86_64"}}, True, "platform"),
+    _case({"target": {"platform": "manylinux_2_36_s390x"}}, False, "platform-machine"),
+    _case({"target": {"platform": "manylinux2014_x86_64"}}, False, "platform-legacy-name"),
     _case({"base": {"image": "python:3.11-slim"}}, True, "image"),
     _case({"base": {"packages": ["curl", "libgomp1"]}}, True, "debian-packages"),
     _case({"base": {"packages": ["Curl"]}}, False, "debian-upper"),
@@ -138,7 +140,6 @@ CASES = [
 ]
 
 ONLY_THE_LOADER = [
-    pytest.param({"target": {"platform": "manylinux_2_36_s390x"}}, id="platform"),
     pytest.param({"base": {"image": "Python:3.11"}}, id="image-reference"),
     pytest.param({"invariants": {"numpy": "<2.x"}}, id="specifier-version"),
     pytest.param({"facts": {"torch.(": "1"}}, id="fact-expression"),

@@ -4,7 +4,7 @@ Checking each file on its own lets an error name the file that holds the mistake
 profile that inherited it. Every message says where (file and key path) and what to do.
 `SCHEMA` is a table of rules; each rule both checks a value and says what it is as JSON
 Schema, so the schema editors read (`imagegate schema`) is the loader's, not a copy of it.
-Where only a parser can tell (Python code, an image reference, a platform), the JSON Schema
+Where only a parser can tell (Python code, an image reference), the JSON Schema
 says less than the loader and its description says what `imagegate check` adds.
 """
 
@@ -22,7 +22,7 @@ from packaging.version import InvalidVersion, Version
 
 from imagegate import references
 from imagegate.errors import ProfileError
-from imagegate.target import PYTHON_VERSION, is_valid_platform
+from imagegate.target import PLATFORM, PYTHON_VERSION, is_valid_platform
 
 Json = dict[str, Any]
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -100,8 +100,10 @@ _NON_BLANK = r"\S"
 
 
 def _ecma(pattern: re.Pattern[str]) -> str:
-    """A Python pattern in JSON Schema's (ECMA 262) dialect, `\\Z` read alike by both."""
-    return pattern.pattern.replace(r"\Z", r"(?![\s\S])")
+    """A Python pattern in JSON Schema's (ECMA 262) dialect: groups unnamed, and `\\Z`
+    spelt so that both read it alike (ECMA's `$` is Python's `\\Z`, Python's is not)."""
+    unnamed = re.sub(r"\(\?P<\w+>", "(?:", pattern.pattern)
+    return unnamed.replace(r"\Z", r"(?![\s\S])")
 
 
 def _version(text: str) -> None:
@@ -288,7 +290,7 @@ SCHEMA: Schema = {
     "description": _some("text"),
     "target": {
         "python": Text("a Python version such as '3.11'", pattern=PYTHON_VERSION),
-        "platform": Text("a platform", parse=_platform),
+        "platform": Text("a platform", parse=_platform, json_pattern=_ecma(PLATFORM)),
     },
     "base": {
         "image": Text("an image reference", parse=_image_reference),

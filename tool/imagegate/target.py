@@ -12,7 +12,7 @@ from functools import cached_property
 
 from packaging.tags import Tag, compatible_tags, cpython_tags
 
-_PLATFORM = re.compile(r"^manylinux_(?P<major>\d+)_(?P<minor>\d+)_(?P<arch>x86_64|aarch64)$")
+PLATFORM = re.compile(r"^manylinux_(?P<major>\d+)_(?P<minor>\d+)_(?P<arch>x86_64|aarch64)$")
 _LEGACY = {(2, 17): "manylinux2014", (2, 12): "manylinux2010", (2, 5): "manylinux1"}
 PYTHON_VERSION = re.compile(r"^3\.\d{1,2}$")
 
@@ -23,7 +23,7 @@ config names it (Go's GOARCH)."""
 
 
 def is_valid_platform(text: str) -> bool:
-    return _PLATFORM.match(text) is not None
+    return PLATFORM.match(text) is not None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,7 +51,7 @@ class Target:
 
     @cached_property
     def _match(self) -> re.Match[str]:
-        match = _PLATFORM.match(self.platform)
+        match = PLATFORM.match(self.platform)
         if match is None:
             raise ValueError(f"not a manylinux platform: {self.platform!r}")
         return match
