@@ -119,6 +119,7 @@ MINIMAL = {
     "repair": ["cpu"],
     "detect": [],
     "matrix": [],
+    "schema": [],
     "constraints": ["cpu"],
     "wheelhouse": ["--all"],
     "base": [],
