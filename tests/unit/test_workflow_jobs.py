@@ -120,6 +120,8 @@ def test_the_worker_is_verified_and_gated_as_the_image_built_from_its_stack(
     verify, gate = named("imagegate verify "), named("imagegate gate ")
     assert worker["if"] == "env.IMAGE != ''"
     assert steps.index(build) < steps.index(worker) < steps.index(verify)
+    assert '${STACK:+--tag "$STACK"}' in build["run"]
+    assert '--build-arg STACK="$STACK"' in worker["run"]
     for step in (verify, gate):
         assert '${IMAGE:+--image "$IMAGE"}' in step["run"]
     for step in (named("imagegate check "), build, verify, gate):
