@@ -108,6 +108,12 @@ def _code(mode: str) -> Check:
     return check
 
 
+def _repository(value: Any, _: str) -> None:
+    """Where the profile's images are tagged: `REPOSITORY/PROFILE:latest`."""
+    if (why := references.repository_problem(_text(value, "an image repository"))) is not None:
+        raise _Bad(f"{value!r} is not an image repository ({why}); e.g. 'localhost:5000/team'")
+
+
 def _image_reference(value: Any, _: str) -> None:
     """Docker's reference grammar: nothing else may reach the Dockerfile's `ARG BASE_IMAGE=`."""
     if (message := references.problem(_text(value, "an image reference"))) is not None:
@@ -198,6 +204,7 @@ Schema = Mapping[str, "Check | Schema"]
 SCHEMA: Schema = {
     "extends": _matches(re.compile(r"^[\w.-]+$"), "a profile name"),
     "description": _some("text"),
+    "repository": _repository,
     "target": {
         "python": _matches(PYTHON_VERSION, "a Python version such as '3.11'"),
         "platform": _platform,
