@@ -3,6 +3,8 @@ its images are named by --tag, $IMAGEGATE_REPOSITORY, the profile's `repository:
 
 from __future__ import annotations
 
+import ast
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -134,3 +136,36 @@ def test_init_refuses_a_name_or_parent_it_cannot_use(
     with pytest.raises(UsageError):
         scaffold.start(tmp_path, name=name, parent=parent)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_make_passes_tag_to_build_and_verify() -> None:
+    for target, flag in (("build-cpu", "--tag"), ("verify-cpu", "--image")):
+        done = subprocess.run(
+            ["make", "-s", "-n", "--no-print-directory", "-C", str(ROOT), target, "TAG=team/cpu:1"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        assert f"{target.split('-')[0]} cpu {flag} 'team/cpu:1'" in done.stdout.splitlines()[-1]
+        plain = subprocess.run(
+            ["make", "-s", "-n", "--no-print-directory", "-C", str(ROOT), target],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert flag not in plain.stdout.splitlines()[-1]
+
+
+INSTALLERS = {"apt", "apt-get", "dockerd", "systemctl", "service", "dpkg", "snap", "containerd"}
+
+
+def test_no_command_installs_docker_or_starts_a_daemon() -> None:
+    """Docker is the user's: no module of the package holds a command word that would
+    install a package on the machine or start a daemon (make and CI may; imagegate not)."""
+    found = []
+    for module in sorted((ROOT / "tool" / "imagegate").glob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and node.value in INSTALLERS:
+                found.append(f"{module.name}:{node.lineno}: {node.value!r}")
+    assert found == []
