@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 from packaging.version import Version
 
 from imagegate import scaffold
@@ -17,7 +18,7 @@ from imagegate.profiles import load_profile, pin_file, profile_names
 from imagegate.references import REPOSITORY_VARIABLE
 from imagegate.shipped import shipped_names, shipped_profiles
 from imagegate.workflow import default_tag
-from tests.unit.test_workflows import _actionlint_run, _output
+from tests.unit.test_workflows import _actionlint_run, _output, _schema
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -115,8 +116,12 @@ def test_init_writes_a_project_whose_profile_loads(tmp_path: Path) -> None:
     ]
     profile = load_profile("svc", folder / "profiles")
     assert profile.pins == load_profile("cuda124", shipped_profiles()).pins
-    done = _actionlint_run(folder / ".github" / "workflows" / "imagegate.yml")
-    assert done.returncode == 0, _output(done)
+    workflow = folder / ".github" / "workflows" / "imagegate.yml"
+    for done in (_schema(workflow), _actionlint_run(workflow)):
+        assert done.returncode == 0, _output(done)
+    hooks = yaml.safe_load((folder / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    entries = [hook["entry"] for hook in hooks["repos"][0]["hooks"]]
+    assert entries == ["imagegate check --all", "imagegate render --all --check"]
 
 
 def test_init_writes_over_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
