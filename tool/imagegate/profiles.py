@@ -1,9 +1,10 @@
 """Profiles: the single source of truth for what an image must hold.
 
-A profile file may `extends:` another; files whose name starts with `_` hold shared pins
-and are never built themselves. Mappings merge key by key (a null removes an inherited
-key), lists and scalars replace. Each file is checked on its own first, so an error names
-the file that holds the mistake.
+A profile file may `extends:` another: NAME.yaml beside it, else the profile of that name
+shipped with imagegate (`shipped`), so a project of one's own holds only its own profiles.
+Files whose name starts with `_` hold shared pins and are never built themselves. Mappings
+merge key by key (a null removes an inherited key), lists and scalars replace. Each file is
+checked on its own first, so an error names the file that holds the mistake.
 """
 
 from __future__ import annotations
