@@ -17,13 +17,15 @@ setup: $(VENV)/.installed
 engine:
 	.ci/docker-engine
 
-## make build-PROFILE: wheelhouse, image, tiers 1-2 (exit 0 pass, 1 fail, 2 bad input, 3 environment)
+## make build-PROFILE [TAG=REF]: wheelhouse, image, tiers 1-2 (exit 0 pass, 1 fail, 2 bad input,
+## 3 environment); the image is TAG, else $IMAGEGATE_REPOSITORY/PROFILE:latest, else the
+## profile's repository/PROFILE:latest, else imagegate/PROFILE:latest
 build-%: setup engine
-	$(IMAGEGATE) build $*
+	$(IMAGEGATE) build $* $(if $(TAG),--tag '$(TAG)')
 
-## make verify-PROFILE: tiers 1-3 against the image imagegate/PROFILE:latest
+## make verify-PROFILE [TAG=REF]: tiers 1-3 against the image build-PROFILE made
 verify-%: setup engine
-	$(IMAGEGATE) verify $*
+	$(IMAGEGATE) verify $* $(if $(TAG),--image '$(TAG)')
 
 wheelhouse-%: setup
 	$(IMAGEGATE) wheelhouse $*

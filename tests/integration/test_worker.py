@@ -23,7 +23,9 @@ from .conftest import REPOSITORY, ROOT, Run, findings, imagegate, tags
 pytestmark = pytest.mark.docker
 
 EXAMPLE = ROOT / "examples" / "runpod-worker"
-STACK = f"{REPOSITORY}/worker-stack:latest"
+STACK = f"{REPOSITORY}/worker:latest"
+"""The stack's default tag under the session's $IMAGEGATE_REPOSITORY: what the example's
+Dockerfile builds FROM when given that variable (`--build-arg IMAGEGATE_REPOSITORY`)."""
 WORKER = f"{REPOSITORY}/worker:ok"
 RAISES = f"{REPOSITORY}/worker:raises"
 SILENT = f"{REPOSITORY}/worker:no-command"
@@ -61,9 +63,9 @@ def worker(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iterato
     root = tmp_path_factory.mktemp("worker")
     shutil.copytree(EXAMPLE, root, dirs_exist_ok=True, symlinks=False)  # links become files
     shutil.copytree(ROOT / "smoke_tests", root / "smoke_tests")
-    built = imagegate("build", "worker", "--tag", STACK, cwd=root)
+    built = imagegate("build", "worker", cwd=root)
     assert built.code == 0, built.stderr[-3000:]
-    docker_build(root, WORKER, "--build-arg", f"STACK={STACK}")
+    docker_build(root, WORKER, "--build-arg", "IMAGEGATE_REPOSITORY")
     broken = root / "broken"
     broken.mkdir()
     (broken / "handler.py").write_text(RAISING_HANDLER, encoding="utf-8")

@@ -20,6 +20,11 @@ Handler = Callable[[argparse.Namespace], report.Result]
 EPILOG = "exit codes: 0 passed, 1 verification failed, 2 bad input, 3 environment problem"
 
 COMMANDS: dict[str, tuple[Handler, str]] = {
+    "init": (
+        listings.init,
+        "Start a project in FOLDER: profiles/NAME.yaml extending a shipped profile, a GitHub "
+        "workflow and a pre-commit config; writes over no file.",
+    ),
     "render": (listings.render_, "Write dockerfiles/PROFILE.Dockerfile from each profile."),
     "lock": (
         listings.lock_,

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 from dataclasses import replace
+from pathlib import Path
 
 from imagegate import (
     interrupts,
@@ -15,6 +17,7 @@ from imagegate import (
     progress,
     render,
     resolver,
+    scaffold,
     transaction,
     wheelhouse,
 )
@@ -153,6 +156,22 @@ def base(args: argparse.Namespace) -> Result:
     suite = base.require_local(profile_of(args))
     made = base.make(suite, Engine(), rebuild=args.rebuild)
     return Result(subject="base", code=ExitCode.PASSED, lines=(made,))
+
+
+def init(args: argparse.Namespace) -> Result:
+    started = scaffold.start(args.folder, name=args.name, parent=args.parent)
+    written = [f"wrote {path}" for path in started.written]
+    where = "" if args.folder == Path(".") else f"cd {shlex.quote(str(args.folder))} && "
+    return Result(
+        subject=f"init {started.name} (extends the shipped {started.parent})",
+        code=ExitCode.PASSED,
+        document={
+            "profile": started.name,
+            "extends": started.parent,
+            "written": [str(path) for path in started.written],
+        },
+        lines=(*written, f"next: {where}imagegate build {started.name}"),
+    )
 
 
 def propose(args: argparse.Namespace) -> Result:

@@ -2,12 +2,12 @@
 
 uv resolves for the profile's target (not the host) in seconds and writes `pylock.toml`
 (`resolver`, the edge that runs it); this module, pure, rewrites it portably — each wheel by
-its file name, its sha256 and its place in
-the project's wheelhouse (never where this machine found it), the profile's index for the
-packages that must come from one — and adds a `[tool.imagegate]` table that ties the lock
-to the profile it came from (a digest of the profile's inputs), names the protected closure
-(installed in an image layer of its own) and holds a digest of the lock's body, so a lock
-edited by hand is refused. Parsing and validation are packaging's `pylock`.
+its file name, its sha256 and its place in the project's wheelhouse (never where this
+machine found it), the profile's index for the packages that must come from one — and adds a
+`[tool.imagegate]` table that ties the lock to the profile it came from (a digest of the
+profile's inputs), names the protected closure (installed in an image layer of its own) and
+holds a digest of the lock's body, so a lock edited by hand is refused. Parsing and
+validation are packaging's `pylock`.
 
 A new lock keeps every version the previous lock held that still fits (uv's preferences):
 bumping one pin moves that package and what it needs, never whatever was released upstream

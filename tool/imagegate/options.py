@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from imagegate import contract, exclusive, references, report
+from imagegate import contract, exclusive, references, report, scaffold
+from imagegate.shipped import shipped_names
 
 AUTO = "auto"
 """In place of a profile name: the profile `imagegate detect` picks for this machine."""
 
 EVERY = (
+    "init",
     "render",
     "lock",
     "check",
@@ -39,6 +41,8 @@ EVERY = (
     "gate",
     "verify",
 )
+IN_PROJECT = EVERY[1:]
+"""The commands that work on an existing project (its profiles folder): all but init."""
 MANY = ("render", "lock", "check", "wheelhouse")
 """The commands that take several profiles (or --all)."""
 ONE = ("propose", "bisect", "doctor", "repair", "constraints", "build", "gate", "verify")
@@ -94,12 +98,41 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         ("--profiles",),
-        EVERY,
+        IN_PROJECT,
         {
             "type": Path,
             "default": Path("profiles"),
             "metavar": "DIR",
             "help": "the profiles directory; its parent is the project root (default: ./profiles)",
+        },
+    ),
+    Option(
+        ("folder",),
+        ("init",),
+        {
+            "nargs": "?",
+            "type": Path,
+            "default": Path("."),
+            "help": "where to start the project (made when missing; default: here)",
+        },
+    ),
+    Option(
+        ("--from",),
+        ("init",),
+        {
+            "dest": "parent",
+            "default": scaffold.DEFAULT_PARENT,
+            "metavar": "PROFILE",
+            "help": "the shipped profile the new one extends: "
+            f"{', '.join(shipped_names())} (default: {scaffold.DEFAULT_PARENT})",
+        },
+    ),
+    Option(
+        ("--name",),
+        ("init",),
+        {
+            "default": scaffold.DEFAULT_NAME,
+            "help": f"the new profile's name (default: {scaffold.DEFAULT_NAME})",
         },
     ),
     Option(("--debug",), EVERY, {"action": "store_true", "help": "show an error's traceback"}),
@@ -256,7 +289,9 @@ OPTIONS: tuple[Option, ...] = (
         {
             "type": reference,
             "metavar": "REF",
-            "help": "the reference to build the image as (default: imagegate/PROFILE:latest)",
+            "help": "the reference to build the image as (default: REPOSITORY/PROFILE:latest, "
+            "REPOSITORY being $IMAGEGATE_REPOSITORY, else the profile's repository, else "
+            "imagegate)",
         },
     ),
     Option(
@@ -276,7 +311,7 @@ OPTIONS: tuple[Option, ...] = (
             "type": reference,
             "metavar": "REF",
             "help": "judge this image, built elsewhere or here: every tier, no build "
-            "(verify's default: imagegate/PROFILE:latest)",
+            "(verify's default: the tag build gives, REPOSITORY/PROFILE:latest)",
         },
         group="source",
     ),

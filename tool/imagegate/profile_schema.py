@@ -132,6 +132,12 @@ def _code(mode: str) -> Callable[[str], None]:
     return check
 
 
+def _repository(text: str) -> None:
+    """Where the profile's images are tagged: `REPOSITORY/PROFILE:latest`."""
+    if (why := references.repository_problem(text)) is not None:
+        raise _Bad(f"{text!r} is not an image repository ({why}); e.g. 'localhost:5000/team'")
+
+
 def _image_reference(text: str) -> None:
     """Docker's reference grammar: nothing else may reach the Dockerfile's `ARG BASE_IMAGE=`."""
     if (message := references.problem(text)) is not None:
@@ -288,6 +294,7 @@ Schema = Mapping[str, "Rule | Schema"]
 SCHEMA: Schema = {
     "extends": _matches(r"^[\w.-]+$", "a profile name"),
     "description": _some("text"),
+    "repository": Text("an image repository", parse=_repository),
     "target": {
         "python": Text("a Python version such as '3.11'", pattern=PYTHON_VERSION),
         "platform": Text("a platform", parse=_platform, json_pattern=_ecma(PLATFORM)),

@@ -1,9 +1,10 @@
 """Profiles: the single source of truth for what an image must hold.
 
-A profile file may `extends:` another; files whose name starts with `_` hold shared pins
-and are never built themselves. Mappings merge key by key (a null removes an inherited
-key), lists and scalars replace. Each file is checked on its own first, so an error names
-the file that holds the mistake.
+A profile file may `extends:` another: NAME.yaml beside it, else the profile of that name
+shipped with imagegate (`shipped`), so a project of one's own holds only its own profiles.
+Files whose name starts with `_` hold shared pins and are never built themselves. Mappings
+merge key by key (a null removes an inherited key), lists and scalars replace. Each file is
+checked on its own first, so an error names the file that holds the mistake.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from packaging.version import Version
 from imagegate.errors import ProfileError
 from imagegate.profile_schema import check_file
 from imagegate.profile_yaml import read_yaml
+from imagegate.shipped import shipped_names, shipped_profiles
 from imagegate.target import Target
 
 SHARED_PREFIX = "_"
@@ -101,6 +103,9 @@ class Profile:
     allow_extra: Mapping[NormalizedName, str] = field(default_factory=dict)
     """Distributions an image may hold beyond its lock (pip, a base's own tools), each
     with the reason it is allowed."""
+    repository: str | None = None
+    """Where the profile's images are tagged (`REPOSITORY/NAME:latest`) unless
+    $IMAGEGATE_REPOSITORY or a command's --tag says otherwise."""
 
     def requirements(self, *, protected_only: bool = False) -> list[str]:
         """Exact requirement lines (`name==version`, local label included) for pip."""
@@ -152,6 +157,7 @@ class Profile:
             name=name,
             path=path,
             description=str(data.get("description") or ""),
+            repository=data.get("repository"),
             target=Target(python=data["target"]["python"], platform=data["target"]["platform"]),
             base=Base(
                 image=base["image"],
@@ -237,7 +243,7 @@ def load_profile(name: str, directory: Path) -> Profile:
         raise ProfileError(
             f"{directory}: no profile {name!r} (known: {known}); pick one or add {path}"
         )
-    chain = _chain(path, directory)
+    chain = _chain(path)
     merged: dict[str, Any] = {}
     for _, raw in reversed(chain):
         merged = _merge(merged, raw)
@@ -248,8 +254,13 @@ def load_profile(name: str, directory: Path) -> Profile:
 def pin_file(profile: Profile, package: NormalizedName) -> Path:
     """The file of the profile's `extends` chain that writes the pin it gets (the nearest):
     where a change to that pin belongs."""
-    for path, raw in _chain(profile.path, profile.path.parent):
+    for path, raw in _chain(profile.path):
         if (raw.get("pins") or {}).get(package) is not None:
+            if path.parent != profile.path.parent:
+                raise ProfileError(
+                    f"{profile.path}: pins.{package}: written by the shipped profile "
+                    f"{path.stem!r}, which comes with imagegate; pin it in {profile.path.name}"
+                )
             return path
     raise ProfileError(f"{profile.path}: pins.{package}: not pinned in the profile or its parents")
 
@@ -284,7 +295,7 @@ def load_profiles(names: Iterable[str], directory: Path) -> list[Profile]:
     return profiles
 
 
-def _chain(path: Path, directory: Path) -> list[tuple[Path, dict[str, Any]]]:
+def _chain(path: Path) -> list[tuple[Path, dict[str, Any]]]:
     """The file and each parent in turn, each read and schema-checked."""
     chain: list[tuple[Path, dict[str, Any]]] = []
     seen: list[str] = []
@@ -300,12 +311,21 @@ def _chain(path: Path, directory: Path) -> list[tuple[Path, dict[str, Any]]]:
         if parent in seen:
             cycle = " -> ".join([*seen, parent])
             raise ProfileError(f"{current}: extends: circular chain {cycle}; remove one 'extends'")
-        following = directory / f"{parent}.yaml"
-        if not following.is_file():
-            raise ProfileError(
-                f"{current}: extends: no profile {parent!r} in {directory}; fix the name"
-            )
-        current = following
+        current = _parent(current, parent)
+
+
+def _parent(child: Path, name: str) -> Path:
+    """The file `extends: NAME` in `child` means: NAME.yaml beside `child` (in the project's
+    profiles folder, or among the shipped ones for a shipped file), else the shipped one."""
+    here = child.parent
+    for folder in (here, shipped_profiles()):
+        if (candidate := folder / f"{name}{PROFILE_SUFFIX}").is_file():
+            return candidate
+    shipped = ", ".join(shipped_names())
+    raise ProfileError(
+        f"{child}: extends: no profile {name!r} in {here} nor among the shipped ones "
+        f"({shipped}); fix the name"
+    )
 
 
 PACKAGE_KEYED = ("pins", "sources", "invariants", "allow_extra")

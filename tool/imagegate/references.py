@@ -71,14 +71,17 @@ REPOSITORY_VARIABLE = "IMAGEGATE_REPOSITORY"
 DEFAULT_REPOSITORY = "imagegate"
 
 
+def repository_problem(text: str) -> str | None:
+    """Why images can't be named `TEXT/PROFILE:TAG` (a clause), or None when they can."""
+    why = _why(f"{text}/profile")
+    return "it has capitals" if why is None and text != text.lower() else why
+
+
 def default_image(profile: str, repository: str | None = None) -> str:
     """`REPOSITORY/PROFILE:latest`, the tag a command builds or judges when none is given;
-    `repository` (from $IMAGEGATE_REPOSITORY) defaults to `imagegate`."""
+    `repository` (from $IMAGEGATE_REPOSITORY, else the profile) defaults to `imagegate`."""
     chosen = repository or DEFAULT_REPOSITORY
-    why = _why(f"{chosen}/{profile}")
-    if why is None and chosen != chosen.lower():
-        why = "it has capitals"
-    if why is not None:
+    if (why := repository_problem(chosen)) is not None:
         raise UsageError(
             f"{REPOSITORY_VARIABLE}={chosen!r} is not an image repository ({why}); "
             "set it to lowercase [registry[:port]/]path, e.g. 'localhost:5000/team'"

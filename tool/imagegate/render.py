@@ -45,7 +45,7 @@ from imagegate.profiles import Profile
 from imagegate.project import INSTALLER, Project
 from imagegate.scripts import OFFLINE, collector_args, has_models, model_args
 
-_TEMPLATES = Environment(
+TEMPLATES = Environment(
     loader=PackageLoader("imagegate", "templates"),
     undefined=StrictUndefined,
     trim_blocks=True,
@@ -90,8 +90,8 @@ def command(args: list[str], indent: int = 6, width: int = STEP_WIDTH) -> str:
     return " \\\n".join(lines).removeprefix(" " * indent)
 
 
-_TEMPLATES.filters["comment"] = comment
-_TEMPLATES.filters["command"] = command
+TEMPLATES.filters["comment"] = comment
+TEMPLATES.filters["command"] = command
 
 
 def render(profile: Profile, project: Project, locked: Lock | None) -> dict[Path, str]:
@@ -111,7 +111,7 @@ def render(profile: Profile, project: Project, locked: Lock | None) -> dict[Path
         "wheelhouse": project.relative(project.wheelhouse_dir(profile.name)),
         "installer": INSTALLER,
     }
-    dockerfile = _TEMPLATES.get_template("Dockerfile.j2").render(
+    dockerfile = TEMPLATES.get_template("Dockerfile.j2").render(
         **common,
         description=profile.description,
         base_image=profile.base.image,
@@ -130,7 +130,7 @@ def render(profile: Profile, project: Project, locked: Lock | None) -> dict[Path
         venv=VENV,
         labels={"python": PYTHON_LABEL, "profile": PROFILE_LABEL, "lock": LOCK_LABEL},
     )
-    ignore = _TEMPLATES.get_template("dockerignore.j2").render(**common)
+    ignore = TEMPLATES.get_template("dockerignore.j2").render(**common)
     return {
         project.dockerfile(profile.name): dockerfile,
         project.dockerignore(profile.name): ignore,

@@ -54,8 +54,9 @@ class Timings:
 
 
 def default_tag(profile: Profile) -> str:
-    """The profile's image: `$IMAGEGATE_REPOSITORY/PROFILE:latest` (`imagegate/` by default)."""
-    return default_image(profile.name, os.environ.get(REPOSITORY_VARIABLE))
+    """The profile's image when no --tag is given: `REPOSITORY/PROFILE:latest`, REPOSITORY
+    being $IMAGEGATE_REPOSITORY, else the profile's `repository:`, else `imagegate`."""
+    return default_image(profile.name, os.environ.get(REPOSITORY_VARIABLE) or profile.repository)
 
 
 def unverified_tag(tag: str) -> str:

@@ -1,0 +1,136 @@
+"""imagegate as a user installs it: a wheel built from the source, installed with its
+dependencies into a clean venv, then `init` in an empty folder and a real build, verify and
+gate (to a registry on 127.0.0.1) there under a tag of the user's choosing, with no checkout
+in sight.
+
+The dependencies come from the machine's configured indexes, as pip installs them for a
+user (seconds here). The new project's wheelhouse starts as a copy of the session's cpu
+wheelhouse: its profile extends `cpu` and adds nothing, so the wheels are the same files,
+checked again by hash as any wheelhouse is; what is built and judged is the new project's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPOSITORY, ROOT, image_tags, tags
+
+TIMEOUT = 3600
+
+
+def run(*command: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """A command as a user runs it: no PYTHONPATH, so nothing comes from the checkout."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run(
+        [str(part) for part in command],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def image_id(tag: str) -> str:
+    done = run("docker", "image", "inspect", "--format", "{{.Id}}", tag, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The `imagegate` of a clean venv, installed from a wheel built from a copy of the
+    source (building in the checkout would leave build/ and egg-info there)."""
+    folder = tmp_path_factory.mktemp("install")
+    source = folder / "source"
+    listed = run("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=ROOT)
+    for name in filter(None, listed.stdout.split("\0")):
+        if (ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
+    built = run(
+        sys.executable,
+        "-m",
+        "uv",
+        "build",
+        "--wheel",
+        "--out-dir",
+        folder / "dist",
+        source,
+        cwd=folder,
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
+    (wheel,) = (folder / "dist").glob("imagegate-*.whl")
+    made = run(sys.executable, "-m", "venv", folder / "venv", cwd=folder)
+    assert made.returncode == 0, made.stderr
+    python = folder / "venv" / "bin" / "python"
+    done = run(python, "-m", "pip", "install", "--quiet", wheel, cwd=folder)
+    assert done.returncode == 0, done.stderr[-3000:]
+    yield folder / "venv" / "bin" / "imagegate"
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_the_wheel_carries_what_a_run_needs(installed: Path, tmp_path: Path) -> None:
+    python = installed.with_name("python")
+    where = run(
+        python,
+        "-c",
+        "import json, imagegate.shipped as s, imagegate.scripts as c; "
+        "print(json.dumps([str(s.shipped_profiles()), str(c.scripts_dir())]))",
+        cwd=tmp_path,
+    )
+    assert where.returncode == 0, where.stderr
+    venv = installed.parents[1]
+    for folder in map(Path, json.loads(where.stdout)):
+        assert venv in folder.parents, folder
+    names = {p.name for p in Path(json.loads(where.stdout)[0]).iterdir()}
+    assert {"_common.yaml", "cpu.yaml", "cuda130.yaml"} <= names
+
+
+def test_init_then_build_and_verify_in_an_empty_folder(
+    installed: Path, cpu_wheelhouse: Path, base_image: str, registry: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    started = run(installed, "init", cwd=folder)
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.splitlines()[-1] == "next: imagegate build app"
+    assert "extends: cpu" in (folder / "profiles" / "app.yaml").read_text(encoding="utf-8")
+    again = run(installed, "init", cwd=folder)
+    assert again.returncode == 2 and again.stderr.count("\n") == 1
+
+    shutil.copytree(cpu_wheelhouse, folder / "wheelhouse" / "app", copy_function=os.link)
+    chosen = f"{REPOSITORY}/mine-app:1"
+    default = f"{REPOSITORY}/app:latest"
+    run("docker", "tag", base_image, default, cwd=folder)  # the user's own image, another name
+    before = image_id(default)
+    pushed = ""
+    try:
+        build = run(installed, "build", "app", "--tag", chosen, "--format", "json", cwd=folder)
+        assert build.returncode == 0, build.stderr[-3000:]
+        assert json.loads(build.stdout)["passed"] is True
+        verify = run(installed, "verify", "app", "--image", chosen, "--format", "json", cwd=folder)
+        assert verify.returncode == 0, verify.stderr[-3000:]
+        document = json.loads(verify.stdout)
+        assert [f for f in document["findings"] if f["status"] not in ("OK", "SKIPPED")] == []
+        pins = {f["subject"]: f["actual"] for f in document["findings"] if f["check"] == "pin"}
+        assert pins["torch"] == "2.13.0+cpu"
+        pushed = f"{registry}/mine/app:1"
+        gate = run(installed, "gate", "app", "--tag", chosen, "--push", pushed, cwd=folder)
+        assert gate.returncode == 0, gate.stderr[-3000:]
+        assert tags(registry, "mine/app") == ["1"]
+        assert image_id(default) == before
+        assert (folder / "profiles" / "pylock.app.toml").is_file()
+        assert (folder / "dockerfiles" / "app.Dockerfile").is_file()
+    finally:
+        made = [tag for tag in (chosen, default, pushed) if tag in image_tags()]
+        run("docker", "rmi", "--force", *made, cwd=folder)
