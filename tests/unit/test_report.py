@@ -15,11 +15,13 @@ from imagegate.errors import EnvironmentProblem, ExitCode, UsageError
 from imagegate.findings import Finding, Status
 from imagegate.report import (
     FORMATS,
+    Result,
     append_step_summary,
     document,
     junit,
     markdown,
     render,
+    show,
     table,
     write,
 )
@@ -376,3 +378,18 @@ def test_the_verdict_says_what_the_exit_code_says(code: ExitCode, verdict: str) 
     assert render(SUBJECT, findings, "table", code=code).endswith(f"{SUBJECT}: {verdict} (3 OK)")
     assert json.loads(render(SUBJECT, findings, "json", code=code))["passed"] is (code == 0)
     assert f"**{verdict}**" in render(SUBJECT, findings, "markdown", code=code)
+
+
+def test_a_result_that_carries_an_environment_problem_never_says_passed() -> None:
+    """`check --all`: every finding judged passed, one profile's index out of reach."""
+    result = Result(
+        subject="preflight",
+        code=ExitCode.PASSED,
+        findings=tuple(passing({0: 3})),
+        error=EnvironmentProblem("check ghost: http://127.0.0.1:9/simple refused"),
+    )
+
+    assert result.exit_code is ExitCode.ENVIRONMENT
+    assert show(result, "table").endswith("preflight: NOT PROVEN (environment problem) (3 OK)")
+    assert result.summary == "preflight: NOT PROVEN (environment problem) (3 OK)"
+    assert json.loads(show(result, "json"))["passed"] is False

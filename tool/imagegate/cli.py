@@ -248,7 +248,7 @@ def _emit(args: argparse.Namespace, result: report.Result) -> None:
     if result.findings is not None:
         try:
             markdown = report.markdown(
-                result.subject, result.findings, code=result.code, **result.extra
+                result.subject, result.findings, code=result.exit_code, **result.extra
             )
             report.append_step_summary(markdown)
         except EnvironmentProblem as problem:

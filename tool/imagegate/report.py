@@ -54,8 +54,7 @@ _EVIDENCE_WIDTH = 90
 WIDTH = 120
 """The width a table is fitted to where there is no terminal to ask (a pipe, a CI log)."""
 _HANG: dict[str, Any] = {"initial_indent": "    ", "subsequent_indent": "      "}
-_FIXED = (0, 5)
-"""The columns never wrapped: tier and status."""
+_FIXED = (0, 5)  # tier and status, never wrapped
 _DIGEST = re.compile(r"\b(sha256:)?([0-9a-f]{8})[0-9a-f]{56}\b")
 _EXCEPTION = re.compile(r"^(?:\w+\.)*\w*(?:Error|Exception|Exit|Interrupt|Warning)\b(?::|$)")
 _VERDICTS = {
@@ -252,8 +251,13 @@ class Result:
     def summary(self) -> str:
         """One line for the terminal when the report went to a file."""
         if self.findings is not None:
-            return summary(self.subject, self.findings, self.code)
+            return summary(self.subject, self.findings, self.exit_code)
         return self.subject
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """What the command exits with: the error's code when it carries one."""
+        return ExitCode(self.error.exit_code) if self.error is not None else self.code
 
 
 def show(result: Result, fmt: str, *, verbose: bool = False, width: int = WIDTH) -> str:
@@ -264,7 +268,7 @@ def show(result: Result, fmt: str, *, verbose: bool = False, width: int = WIDTH)
             result.subject,
             result.findings,
             fmt,
-            code=result.code,
+            code=result.exit_code,
             verbose=verbose,
             width=width,
             **result.extra,
