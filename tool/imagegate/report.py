@@ -20,7 +20,7 @@ JUnit XML is for CI test reporters: one testcase per finding, where a failed fin
 VERSION, MISSING, BROKEN, STALE LOCK) is a ``<failure>`` (a broken import is the image failing,
 not the harness) and a SKIPPED one is ``<skipped>``. Markdown is for ``$GITHUB_STEP_SUMMARY``.
 
-A person's table is a line per tier and the rows not OK (every row with --verbose, and always
+A person's table is a line per tier and the failed rows (every row with --verbose, and always
 in JSON, JUnit, Markdown), fitted to the terminal: digests shortened, evidence wrapped.
 
 Every command returns one ``Result``; ``show`` is the one place it becomes text. A
@@ -51,9 +51,9 @@ FORMATS = ("table", "json", "junit", "markdown")
 LISTING_FORMATS = ("table", "json", "markdown")
 """What a result without findings can be shown as: JUnit's test cases are findings."""
 _EVIDENCE_WIDTH = 90
-WIDTH = 120
-"""The width a table is fitted to where there is no terminal to ask (a pipe, a CI log)."""
+WIDTH = 120  # where there is no terminal to ask (a pipe, a CI log)
 _HANG: dict[str, Any] = {"initial_indent": "    ", "subsequent_indent": "      "}
+_WRAP: dict[str, Any] = {"subsequent_indent": "    ", "break_on_hyphens": False}
 _FIXED = (0, 5)  # tier and status, never wrapped
 _DIGEST = re.compile(r"\b(sha256:)?([0-9a-f]{8})[0-9a-f]{56}\b")
 _EXCEPTION = re.compile(r"^(?:\w+\.)*\w*(?:Error|Exception|Exit|Interrupt|Warning)\b(?::|$)")
@@ -81,22 +81,23 @@ def document(
 
 
 def overview(findings: Sequence[Finding], *, verbose: bool = False, width: int = WIDTH) -> str:
-    """What a person reads: every row with `verbose`; else one line per tier, then the rows
-    that are not OK (a pass with nothing skipped is just the tier lines)."""
+    """What a person reads: every row with `verbose`; else one line per tier naming what it
+    skipped (why: with -v), then the failed rows (a pass is just the tier lines)."""
     if verbose:
         return table(findings, width=width)
-    tiers: dict[int, list[Finding]] = {}
-    for finding in findings:
-        tiers.setdefault(finding.tier, []).append(finding)
-    lines = [f"tier {tier}: {_tally(tiers[tier])}" for tier in sorted(tiers)]
-    shown = [finding for finding in findings if finding.status is not Status.OK]
-    return "\n\n".join(["\n".join(lines), table(shown, width=width)] if shown else lines)
+    lines = []
+    for tier in sorted({finding.tier for finding in findings}):
+        mine = [finding for finding in findings if finding.tier == tier]
+        skipped = ", ".join(f.subject for f in mine if f.status is Status.SKIPPED)
+        line = f"tier {tier}: {_tally(mine)}" + (f": {skipped}" if skipped else "")
+        lines.append(textwrap.fill(line, width, **_WRAP))
+    failed = [finding for finding in findings if finding.status.failed]
+    return "\n\n".join(["\n".join(lines), *([table(failed, width=width)] if failed else [])])
 
 
 def table(findings: Sequence[Finding], *, width: int = WIDTH) -> str:
-    """The findings for a person, fitted to `width`: digests shortened, a failure's key line
-    of evidence wrapped in its cell, never cut, and its whole evidence under the table when
-    there is more to it than that line."""
+    """The findings fitted to `width`: digests shortened, a failure's key line of evidence
+    wrapped in its cell, never cut, and its whole evidence under the table if there is more."""
     rows = [
         [
             finding.tier,
@@ -324,9 +325,8 @@ def append_step_summary(markdown: str, environ: Mapping[str, str] = os.environ) 
 
 
 def _code(findings: Sequence[Finding], code: ExitCode | None) -> ExitCode:
-    if code is not None:
-        return ExitCode(code)
-    return ExitCode.PASSED if passed(findings) else ExitCode.VERIFICATION_FAILED
+    fallback = ExitCode.PASSED if passed(findings) else ExitCode.VERIFICATION_FAILED
+    return fallback if code is None else ExitCode(code)
 
 
 def _fit(headers: Sequence[str], rows: Sequence[Sequence[Any]], width: int) -> list[int | None]:
