@@ -361,7 +361,7 @@ def test_the_table_fits_the_width_with_digests_shortened(width: int) -> None:
     text = render(SUBJECT, [label, broken], "table", verbose=True, width=width)
 
     assert max(len(line) for line in text.splitlines()) <= width
-    assert DIGEST not in text and "sha256:0123456" in text
+    assert DIGEST not in text and "sha256:" in text
     assert "sha256:01234567… (pylock" in render(SUBJECT, [label], "table", verbose=True, width=200)
     assert DIGEST in render(SUBJECT, [label], "json")  # whole where a program reads it
 

@@ -331,7 +331,7 @@ def _code(findings: Sequence[Finding], code: ExitCode | None) -> ExitCode:
 
 def _fit(headers: Sequence[str], rows: Sequence[Sequence[Any]], width: int) -> list[int | None]:
     """Each column's width so a row fits `width`: the widest wrappable column gives way first
-    (the evidence at half the pace), none narrower than its header (or 10); tier and status
+    (the evidence at a third of the pace), none narrower than its header (or 10); tier and status
     are never wrapped."""
     widths = [
         max([len(header)] + [len(str(row[i])) for row in rows]) for i, header in enumerate(headers)
@@ -342,7 +342,7 @@ def _fit(headers: Sequence[str], rows: Sequence[Sequence[Any]], width: int) -> l
     ]
     room = width - 2 * (len(headers) - 1)
     while sum(widths) > room:
-        i = max(range(len(widths)), key=lambda i: (widths[i] - floors[i]) / (1 + (i == 6)))
+        i = max(range(len(widths)), key=lambda i: (widths[i] - floors[i]) / (1 + 2 * (i == 6)))
         if widths[i] <= floors[i]:
             break
         widths[i] -= 1
