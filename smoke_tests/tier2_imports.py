@@ -77,10 +77,16 @@ def fact(expression: str) -> Item:
 # --- the child ---------------------------------------------------------------------------
 
 
-def _last_line(error: BaseException) -> str:
-    """The exception's final line: for a multi-line message, the line that names the cause."""
-    lines = "".join(traceback.format_exception_only(type(error), error)).splitlines()
-    return next((line.strip() for line in reversed(lines) if line.strip()), type(error).__name__)
+def _cause_line(error: BaseException) -> str:
+    """The line that says why: the one naming the exception ("ImportError: tokenizers>=0.21
+    is required …"), not a hint a multi-line message ends with ("Try: `pip install …`")."""
+    name = type(error).__qualname__
+    if type(error).__module__ not in ("builtins", "__main__"):
+        name = f"{type(error).__module__}.{name}"
+    text = "".join(traceback.format_exception_only(type(error), error))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    named = [line for line in lines if line == name or line.startswith(f"{name}:")]
+    return (named or lines or [type(error).__name__])[-1]
 
 
 def _execute(item: Item) -> str | None:
@@ -113,7 +119,7 @@ def _origin(item: Item, owners: Mapping[str, Sequence[str]]) -> dict[str, Any] |
         found = _installed() if wanted else {}
         return tier2_origins.check(sys.modules[item.subject], wanted, found)
     except (Exception, SystemExit) as raised:  # reported: the judge fails the module for it
-        return {"distributions": list(wanted), "error": f"not checked: {_last_line(raised)}"}
+        return {"distributions": list(wanted), "error": f"not checked: {_cause_line(raised)}"}
 
 
 def _child() -> None:
@@ -137,7 +143,7 @@ def _child() -> None:
         try:
             value = _execute(item)
         except (Exception, SystemExit) as raised:  # a failing item is a fact to report
-            error = _last_line(raised)
+            error = _cause_line(raised)
         seconds = round(time.perf_counter() - started, 4)
         origin = None if error is not None else _origin(item, owners)
         event = {"value": value, "error": error, "seconds": seconds, "origin": origin}

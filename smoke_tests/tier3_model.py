@@ -107,7 +107,7 @@ class StepTimeout(BaseException):
 
 
 def _error(raised: BaseException) -> str:
-    line = tier2_imports._last_line(raised)
+    line = tier2_imports._cause_line(raised)
     if len(line) <= MAX_ERROR:
         return line
     return f"{line[:MAX_ERROR]}… ({len(line)} characters)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import takewhile
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,9 @@ def test_verify_reports_pandas_broken_with_its_message(broken_build: Run, projec
         "verify", "cpu-pandas-numpy2", "--image", image, "--profiles", str(project / "profiles")
     )
     assert run.code == 1
-    [row] = [line for line in run.stdout.splitlines() if " pandas " in line and "import" in line]
-    assert "BROKEN" in row
-    assert SYMPTOM in row
+    lines = run.stdout.splitlines()
+    [at] = [i for i, line in enumerate(lines) if " pandas " in line and "import" in line]
+    wrapped = takewhile(lambda line: line.strip() and not line[:6].strip(), lines[at + 1 :])
+    cell = " ".join(" ".join([lines[at], *wrapped]).split())  # the row, its evidence wrapped
+    assert "BROKEN" in lines[at]
+    assert SYMPTOM in cell

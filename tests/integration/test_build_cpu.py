@@ -38,6 +38,26 @@ def test_cpu_image_builds_and_every_row_is_ok(cpu_build: Run) -> None:
     ]
 
 
+def test_a_passing_build_reads_in_15_lines_of_120_columns(cpu_build: Run, engine: Engine) -> None:
+    """What a person reads of a real build (built again, not a kept verdict), without -v, on
+    stdout and stderr together, where there is no terminal; then every row with -v."""
+    assert cpu_build.code == 0
+    tag = f"{REPOSITORY}/cpu-read:latest"
+    try:
+        run = imagegate("build", "cpu", "--tag", tag, "--fresh")
+        every = imagegate("-v", "build", "cpu", "--tag", tag)  # the verdict kept: no build
+    finally:
+        engine.remove_image(tag)
+
+    assert run.code == 0, run.stderr[-3000:]
+    lines = (run.stdout + run.stderr).splitlines()
+    assert len(lines) <= 15, "\n".join(lines)
+    assert max(len(line) for line in lines) <= 120, "\n".join(lines)
+    assert run.stdout.strip().splitlines()[-1].startswith(f"cpu ({tag}): PASSED (")
+    assert every.code == 0, every.stderr[-3000:]
+    assert len(every.stdout.splitlines()) > len(cpu_build.json()["findings"])
+
+
 def test_a_tier_3_failure_in_the_smoke_step_fails_it_and_is_reported(
     cpu_build: Run, engine: Engine
 ) -> None:

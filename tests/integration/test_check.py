@@ -192,3 +192,20 @@ def test_check_deep_all_reports_every_profile_when_some_cannot_be_checked(projec
     assert cpu[("import", "cpu: torch")]["tier"] == 2
     assert cpu[("pin", "cpu: torch")]["actual"] == "2.13.0+cpu"
     assert all(row["status"] in ("OK", "SKIPPED") for row in cpu.values()), cpu
+
+
+def test_a_check_that_cannot_reach_an_index_never_says_passed(project: Path) -> None:
+    """`check --all` as a person runs it (a table): one profile's index refuses connections,
+    nothing judged failed; the verdict line says what the exit code (3) says."""
+    for path in (project / "profiles").glob("*.yaml"):
+        if path.stem not in ("cpu", "_common"):
+            path.unlink()
+    index = refusing_index()
+    ghost = f'extends: cpu\nindexes:\n  pytorch-cpu: {index}\npins:\n  torch: "2.99.0"\n'
+    profiles = variant(project, "ghost", ghost)
+
+    run = imagegate("check", "--all", "--profiles", profiles)
+
+    assert run.code == 3, run.stderr[-2000:]
+    assert "PASSED" not in run.stdout
+    assert run.stdout.strip().splitlines()[-1].startswith("preflight: NOT PROVEN")

@@ -60,6 +60,6 @@ def test_a_stale_lock_fails_the_gate_before_any_build(project: Path, registry: s
         "gate", "cpu", "--push", ref, "--format", "json", "--profiles", str(project / "profiles")
     )
     assert run.code == 1
-    assert findings(run.json())[("lock", "pylock.cpu.toml")]["status"] == "WRONG VERSION"
+    assert findings(run.json())[("lock", "pylock.cpu.toml")]["status"] == "STALE LOCK"
     assert "==> build" not in run.stderr
     assert tags(registry, "imagegate/stale") == []

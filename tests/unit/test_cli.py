@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 from pathlib import Path
@@ -204,3 +205,69 @@ def test_python_that_cannot_run_is_one_line_of_bad_input(
         python.chmod(0o644)
     assert main([command, "cpu", "--python", str(python), "--profiles", str(profiles)]) == 2
     assert f"--python {python}: " in one_error_line(capsys)
+
+
+# --- global flags, help ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-q", "--format", "json", "--profiles", "elsewhere", "--debug", "check", "--all"],
+        ["check", "--all", "-q", "--format", "json", "--profiles", "elsewhere", "--debug"],
+        ["--quiet", "--profiles", "elsewhere", "check", "--all", "--format", "json", "--debug"],
+    ],
+)
+def test_global_flags_work_before_or_after_the_command(argv: list[str]) -> None:
+    args = build_parser().parse_args(argv)
+    assert (args.quiet, args.verbose, args.format) == (True, False, "json")
+    assert (args.profiles, args.debug, args.output) == (Path("elsewhere"), True, None)
+
+
+def test_global_flags_take_their_defaults_when_given_nowhere() -> None:
+    args = build_parser().parse_args(["check", "--all"])
+    assert (args.quiet, args.verbose, args.format, args.profiles) == (
+        False,
+        False,
+        "table",
+        Path("profiles"),
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--format", "json", "matrix"], ["-q", "check", "--all", "-v"], ["-v", "-q", "detect"]],
+)
+def test_a_global_flag_the_command_refuses_is_one_line_of_bad_input(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    one_error_line(capsys)
+
+
+def test_every_argument_has_help_and_every_command_an_example(
+    profiles: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = build_parser()
+    (subparsers,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in [("imagegate", parser), *subparsers.choices.items()]:
+        for action in sub._actions:
+            assert action.help and action.help != argparse.SUPPRESS, (name, action.dest)
+    for name in subparsers.choices:
+        with pytest.raises(SystemExit):
+            main([name, "--help", "--profiles", str(profiles)])
+        out = capsys.readouterr().out.rstrip()
+        assert out.splitlines()[-2:][0] == "example:", name
+        assert out.splitlines()[-1].startswith("  imagegate "), name
+
+
+def test_the_profile_help_lists_the_profiles_of_the_folder(
+    profiles: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (profiles / "mine.yaml").write_text((profiles / "cpu.yaml").read_text())
+    with pytest.raises(SystemExit):
+        main(["--profiles", str(profiles), "verify", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "here: cpu, " in out and ", mine" in out and "_common" not in out

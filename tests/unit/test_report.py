@@ -15,11 +15,13 @@ from imagegate.errors import EnvironmentProblem, ExitCode, UsageError
 from imagegate.findings import Finding, Status
 from imagegate.report import (
     FORMATS,
+    Result,
     append_step_summary,
     document,
     junit,
     markdown,
     render,
+    show,
     table,
     write,
 )
@@ -192,7 +194,9 @@ def test_table_never_cuts_the_key_line_of_a_failure() -> None:
     assert KEY in " ".join(cells.split())  # the key line, wrapped in its cell, every word kept
     rows = cells.splitlines()
     assert len(rows) > 4 and all(len(row) <= 160 for row in rows)  # wrapped, not one long row
-    assert "pandas" in under and 'File "<string>", line 1' in under and KEY in under
+    assert "pandas" in under and 'File "<string>", line 1' in under
+    assert KEY in " ".join(under.split())  # wrapped to the width, every word kept
+    assert all(len(line) <= 120 for line in text.splitlines())
 
 
 def test_table_gives_a_one_line_failure_only_its_cell() -> None:
@@ -225,7 +229,14 @@ def test_document_shape() -> None:
     data = document(SUBJECT, stack()[:2], image="x")
     assert list(data) == ["subject", "passed", "counts", "image", "findings"]
     assert data["passed"] is False
-    assert data["counts"] == {"OK": 1, "WRONG VERSION": 1, "BROKEN": 0, "MISSING": 0, "SKIPPED": 0}
+    assert data["counts"] == {
+        "OK": 1,
+        "WRONG VERSION": 1,
+        "BROKEN": 0,
+        "MISSING": 0,
+        "SKIPPED": 0,
+        "STALE LOCK": 0,
+    }
     assert data["findings"][0] == {
         "tier": 1,
         "check": "pin",
@@ -281,3 +292,118 @@ def test_a_report_written_over_a_directory_is_bad_input_and_leaves_it_alone(
     assert caught.value.exit_code is ExitCode.BAD_INPUT
     assert [p.name for p in folder.iterdir()] == ["kept.xml"]
     assert [p.name for p in tmp_path.iterdir()] == ["reports"]
+
+
+# --- what a person reads -------------------------------------------------------------------
+
+RECORDED = Path(__file__).parent / "recorded" / "python-import.transformers-tokenizers.txt"
+CAUSE = "ImportError: tokenizers>=0.21,<0.22 is required for a normal functioning of this module"
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+def passing(tiers: dict[int, int], skipped: int = 0) -> list[Finding]:
+    rows = [
+        finding(Status.OK, f"p{tier}-{n}", tier=tier) for tier, n in tiers.items() for n in range(n)
+    ]
+    skips = [finding(Status.SKIPPED, f"gpu{n}", tier=3, evidence="no GPU") for n in range(skipped)]
+    return rows + skips
+
+
+def test_a_pass_is_one_line_per_tier_naming_what_it_skipped() -> None:
+    findings = passing({0: 40, 1: 64, 2: 30}, skipped=2)
+
+    lines = render(SUBJECT, findings, "table").splitlines()
+
+    assert lines == [
+        "tier 0: 40 OK",
+        "tier 1: 64 OK",
+        "tier 2: 30 OK",
+        "tier 3: 2 SKIPPED: gpu0, gpu1",
+        "",
+        f"{SUBJECT}: PASSED (134 OK, 2 SKIPPED)",
+    ]
+
+
+def test_a_failure_is_its_rows_under_the_tier_lines() -> None:
+    findings = [*passing({1: 30}, skipped=1), finding(Status.MISSING, "numpy", actual="")]
+
+    lines = render(SUBJECT, findings, "table").splitlines()
+
+    assert lines[:2] == ["tier 1: 30 OK, 1 MISSING", "tier 3: 1 SKIPPED: gpu0"]
+    rows = [line.split() for line in lines if line.startswith("  ")]
+    assert [row[2] for row in rows if "MISSING" in row] == ["numpy"]
+    assert not any("p1-" in line for line in lines)
+
+
+def test_verbose_shows_every_row_and_so_do_the_other_formats() -> None:
+    findings = passing({1: 5})
+    assert render(SUBJECT, findings, "table").splitlines()[0] == "tier 1: 5 OK"
+    verbose = render(SUBJECT, findings, "table", verbose=True)
+    assert all(f"p1-{n}" in verbose for n in range(5))
+    assert len(json.loads(render(SUBJECT, findings, "json"))["findings"]) == 5
+    assert render(SUBJECT, findings, "junit").count("<testcase") == 5
+    assert all(f"p1-{n}" in render(SUBJECT, findings, "markdown") for n in range(5))
+
+
+@pytest.mark.parametrize("width", [100, 120, 200])
+def test_the_table_fits_the_width_with_digests_shortened(width: int) -> None:
+    label = finding(
+        Status.SKIPPED,
+        "org.imagegate.lock",
+        check="lock-label",
+        expected=f"{DIGEST} (pylock.worker-with-a-long-name.toml)",
+        actual=DIGEST,
+        evidence="the image names another lock (not in this project); judged against "
+        "pylock.worker-with-a-long-name.toml",
+    )
+    broken = finding(Status.BROKEN, "transformers", evidence=RECORDED.read_text())
+
+    text = render(SUBJECT, [label, broken], "table", verbose=True, width=width)
+
+    assert max(len(line) for line in text.splitlines()) <= width
+    assert DIGEST not in text and "sha256:" in text
+    assert "sha256:01234567… (pylock" in render(SUBJECT, [label], "table", verbose=True, width=200)
+    assert DIGEST in render(SUBJECT, [label], "json")  # whole where a program reads it
+
+
+def test_the_evidence_of_a_failure_is_its_cause_not_the_hint_after_it() -> None:
+    broken = finding(Status.BROKEN, "transformers", evidence=RECORDED.read_text())
+
+    cell = table([broken]).split("\n\n")[0]
+    message = case_named(suite_of(junit(SUBJECT, [broken])), "transformers")[0].get("message")
+
+    assert CAUSE in " ".join(cell.split()) and "Try:" not in cell
+    assert message is not None and CAUSE in message and "Try:" not in message
+
+
+@pytest.mark.parametrize(
+    ("code", "verdict"),
+    [
+        (ExitCode.PASSED, "PASSED"),
+        (ExitCode.VERIFICATION_FAILED, "FAILED"),
+        (ExitCode.BAD_INPUT, "FAILED (bad input)"),
+        (ExitCode.ENVIRONMENT, "NOT PROVEN (environment problem)"),
+    ],
+)
+def test_the_verdict_says_what_the_exit_code_says(code: ExitCode, verdict: str) -> None:
+    """`check --all` with one index out of reach: every finding judged passed, exit 3."""
+    findings = passing({0: 3})
+
+    assert render(SUBJECT, findings, "table", code=code).endswith(f"{SUBJECT}: {verdict} (3 OK)")
+    assert json.loads(render(SUBJECT, findings, "json", code=code))["passed"] is (code == 0)
+    assert f"**{verdict}**" in render(SUBJECT, findings, "markdown", code=code)
+
+
+def test_a_result_that_carries_an_environment_problem_never_says_passed() -> None:
+    """`check --all`: every finding judged passed, one profile's index out of reach."""
+    result = Result(
+        subject="preflight",
+        code=ExitCode.PASSED,
+        findings=tuple(passing({0: 3})),
+        error=EnvironmentProblem("check ghost: http://127.0.0.1:9/simple refused"),
+    )
+
+    assert result.exit_code is ExitCode.ENVIRONMENT
+    assert show(result, "table").endswith("preflight: NOT PROVEN (environment problem) (3 OK)")
+    assert result.summary == "preflight: NOT PROVEN (environment problem) (3 OK)"
+    assert json.loads(show(result, "json"))["passed"] is False

@@ -14,6 +14,9 @@ from typing import Any
 import pytest
 
 COLLECT = Path(__file__).resolve().parents[2] / "smoke_tests" / "collect.py"
+RECORDED = Path(__file__).parent / "recorded" / "python-import.transformers-tokenizers.txt"
+"""`import transformers` 4.51.3 beside tokenizers 0.22.2: a message of two lines, the cause
+first, then a hint."""
 
 MODULES = {
     "bad_mod": 'raise ValueError("numpy.dtype size changed")\n',
@@ -56,6 +59,20 @@ def test_import_error_is_reported_and_the_next_module_still_runs(probe_path: Pat
     bad, good = document["items"]
     assert (bad["ok"], bad["error"]) == (False, "ValueError: numpy.dtype size changed")
     assert (good["subject"], good["ok"], good["error"]) == ("good_mod", True, None)
+
+
+def test_a_multi_line_import_error_is_reported_by_its_cause_not_its_hint(
+    probe_path: Path,
+) -> None:
+    lines = RECORDED.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("ImportError: "))
+    cause, message = lines[start], "\n".join(lines[start:]).removeprefix("ImportError: ")
+    (probe_path / "transformers_mod.py").write_text(f"raise ImportError({message!r})\n")
+
+    _, document = collect(probe_path, "--import", "transformers_mod")
+
+    assert document["items"][0]["error"] == cause
+    assert "tokenizers>=0.21,<0.22 is required" in cause and "Try:" not in cause
 
 
 def test_crash_is_reported_and_later_items_still_run(probe_path: Path) -> None:

@@ -173,6 +173,7 @@ def test_a_healthy_stack_passes_with_only_exclusions_skipped() -> None:
         "BROKEN": 0,
         "MISSING": 0,
         "SKIPPED": 1,
+        "STALE LOCK": 0,
     }
 
 
@@ -464,7 +465,14 @@ def test_passed_fails_on_wrong_version_broken_or_missing_only() -> None:
 def test_counts_tallies_every_status_including_zeros() -> None:
     tally = counts([finding(Status.OK), finding(Status.OK), finding(Status.MISSING)])
 
-    assert tally == {"OK": 2, "WRONG VERSION": 0, "BROKEN": 0, "MISSING": 1, "SKIPPED": 0}
+    assert tally == {
+        "OK": 2,
+        "WRONG VERSION": 0,
+        "BROKEN": 0,
+        "MISSING": 1,
+        "SKIPPED": 0,
+        "STALE LOCK": 0,
+    }
 
 
 def test_a_finding_serialises_its_status_as_shown() -> None:

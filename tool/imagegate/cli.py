@@ -11,13 +11,33 @@ import argparse
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from pathlib import Path
+from typing import Any, NoReturn
 
 from imagegate import __version__, commands, interrupts, listings, options, progress, report
 from imagegate.errors import EnvironmentProblem, ExitCode, ImagegateError, UsageError
+from imagegate.profiles import profile_names
 
 Handler = Callable[[argparse.Namespace], report.Result]
 EPILOG = "exit codes: 0 passed, 1 verification failed, 2 bad input, 3 environment problem"
+EXAMPLES = {
+    "render": "imagegate render --all --check",
+    "lock": "imagegate lock cpu",
+    "check": "imagegate check --all --deep",
+    "propose": "imagegate propose cpu transformers --tier 3",
+    "bisect": "imagegate bisect cpu --good HEAD~1 --bad profiles/pylock.cpu.toml",
+    "doctor": "imagegate doctor cpu --python /workspace/venv/bin/python",
+    "repair": "imagegate repair cpu --python /workspace/venv/bin/python --dry-run",
+    "detect": "imagegate detect --format json",
+    "matrix": "imagegate matrix",
+    "constraints": "imagegate constraints cpu > constraints.txt",
+    "wheelhouse": "imagegate wheelhouse cpu",
+    "base": "imagegate base cpu",
+    "build": "imagegate build cpu --tag me/stack:dev",
+    "gate": "imagegate gate cpu --push 127.0.0.1:5000/me/stack:1.0 --output gate.xml",
+    "verify": "imagegate -v verify cpu --image me/stack:dev",
+}
+"""Each command's help ends with one (the top level's with `imagegate -q build cpu`)."""
 
 COMMANDS: dict[str, tuple[Handler, str]] = {
     "init": (
@@ -113,7 +133,16 @@ COMMANDS: dict[str, tuple[Handler, str]] = {
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, with its errors as one line (exit 2) like every other error."""
+    """argparse, with its errors as one line (exit 2) like every other error; the top-level
+    parser settles the options that may come before the command or after it."""
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, rest = super().parse_known_args(args, namespace)
+        if self.prog == "imagegate" and (problem := options.settle(parsed)) is not None:
+            self.error(problem)
+        return parsed, rest
 
     def error(self, message: str) -> NoReturn:
         moved = ""
@@ -125,24 +154,61 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(int(ExitCode.BAD_INPUT))
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Formatter(argparse.HelpFormatter):
+    """Paragraphs wrapped as argparse does; an indented line (an example) kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n".join(
+            indent + line
+            if line.startswith("  ")
+            else super(_Formatter, self)._fill_text(line, width, indent)
+            for line in text.splitlines()
+        )
+
+
+def _epilog(example: str) -> str:
+    return f"{EPILOG}\n\nexample:\n  {example}"
+
+
+def build_parser(known: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser; the profile argument's help lists `known` (the profiles folder's)."""
+    common: dict[str, Any] = {"formatter_class": _Formatter}
     parser = Parser(
         prog="imagegate",
         description="Prove a GPU Python image works before it ships: "
         "profiles -> wheelhouse -> Dockerfile -> image -> verified.",
-        epilog=EPILOG,
+        epilog=_epilog("imagegate -q build cpu --tag me/stack:dev"),
+        **common,
     )
     parser.add_argument("--version", action="version", version=f"imagegate {__version__}")
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    options.add_global(parser)
+    subparsers = parser.add_subparsers(
+        dest="command",
+        required=True,
+        metavar="COMMAND",
+        help="what to do (`imagegate COMMAND --help` for its own flags and an example)",
+    )
     for name, (handler, text) in COMMANDS.items():
-        sub = subparsers.add_parser(name, help=text, description=text, epilog=EPILOG)
-        options.add(sub, name)
+        sub = subparsers.add_parser(
+            name, help=text, description=text, epilog=_epilog(EXAMPLES[name]), **common
+        )
+        options.add(sub, name, known)
         sub.set_defaults(handler=handler)
     return parser
 
 
+def _known(argv: Sequence[str] | None) -> list[str]:
+    """The profiles of the folder --profiles names (default ./profiles), for the help."""
+    prescan = argparse.ArgumentParser(add_help=False)
+    prescan.add_argument("--profiles", type=Path, default=Path("profiles"))
+    try:
+        return profile_names(prescan.parse_known_args(argv)[0].profiles)
+    except (ImagegateError, OSError):
+        return []
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(_known(argv)).parse_args(argv)
     progress.configure(verbose=args.verbose, quiet=args.quiet)
     interrupts.install()
     try:
@@ -174,7 +240,9 @@ def _emit(args: argparse.Namespace, result: report.Result) -> None:
     A report that can't be written to --output is printed instead (then exit 2); a step
     summary that can't be appended is a warning: either way the report is not lost.
     """
-    text = report.show(result, getattr(args, "format", "table"))
+    text = report.show(
+        result, getattr(args, "format", "table"), verbose=args.verbose, width=progress.width()
+    )
     output = getattr(args, "output", None)
     unwritten: UsageError | None = None
     if output is not None:
@@ -189,7 +257,9 @@ def _emit(args: argparse.Namespace, result: report.Result) -> None:
         print(f"{result.summary}; report written to {output}", flush=True)
     if result.findings is not None:
         try:
-            markdown = report.markdown(result.subject, result.findings, **result.extra)
+            markdown = report.markdown(
+                result.subject, result.findings, code=result.exit_code, **result.extra
+            )
             report.append_step_summary(markdown)
         except EnvironmentProblem as problem:
             print(f"imagegate: warning: {problem}", file=sys.stderr)

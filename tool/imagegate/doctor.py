@@ -64,7 +64,7 @@ def consistency(profile: Profile, project: Project, facts: Facts) -> list[Findin
         return [
             _row(
                 "profile ↔ lock",
-                Status.WRONG_VERSION,
+                Status.MISSING if lock is None else Status.STALE_LOCK,
                 stale or "",
                 f"run `imagegate lock {profile.name}`",
             )

@@ -14,10 +14,12 @@ class Status(Enum):
     BROKEN = "BROKEN"
     MISSING = "MISSING"
     SKIPPED = "SKIPPED"
+    STALE_LOCK = "STALE LOCK"
+    """The lock no longer matches its profile: lock again (a failure, exit 1)."""
 
     @property
     def failed(self) -> bool:
-        return self in (Status.WRONG_VERSION, Status.BROKEN, Status.MISSING)
+        return self in (Status.WRONG_VERSION, Status.BROKEN, Status.MISSING, Status.STALE_LOCK)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,6 +2,9 @@
 that take it. A flag means the same on every command that has it (the README's flag table
 lists them, and a unit test holds it to the parsers).
 
+The GLOBAL options are taken before the command as well as after it (`imagegate -q build
+cpu`), each by the commands that take it after.
+
 `--python` is always an interpreter on this machine (doctor, repair); `--image-python` is
 always one inside the image (verify, gate). `--format` has one choice set everywhere; a
 command with no findings refuses `junit` (exit 2) before it runs.
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +69,8 @@ STATE = ("render", "lock", "check", "propose", "bisect", "repair", "wheelhouse",
 """The commands that write the project's state: each takes the profile's run lock."""
 TIERED = ("propose", "bisect", "doctor")
 """The commands that run tiers 1-2 on the host and add tier 3 on request."""
+GLOBAL = ("--profiles", "--debug", "--verbose", "--quiet", "--format", "--output")
+"""The options taken before the command too; either side, the same flag."""
 
 
 def reference(text: str) -> str:
@@ -345,17 +350,50 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 
-def add(parser: argparse.ArgumentParser, command: str) -> None:
-    """Every option `command` takes, onto its parser."""
-    taken = [option for option in OPTIONS if command in option.commands]
+def add(parser: argparse.ArgumentParser, command: str, known: Sequence[str] = ()) -> None:
+    """Every option `command` takes, onto its parser; the profile's help lists `known`."""
+    _add(parser, [option for option in OPTIONS if command in option.commands], known)
+
+
+def add_global(parser: argparse.ArgumentParser) -> None:
+    """The GLOBAL options, onto the parser before the command."""
+    _add(parser, [option for option in OPTIONS if option.flags[-1] in GLOBAL])
+
+
+def settle(args: argparse.Namespace) -> str | None:
+    """Each GLOBAL option's default where it was given on neither side; the problem (for a
+    one-line error) when one was given before a command that does not take it."""
+    for option in OPTIONS:
+        if option.flags[-1] not in GLOBAL:
+            continue
+        dest = option.flags[-1].lstrip("-").replace("-", "_")
+        if args.command not in option.commands:
+            if hasattr(args, dest):
+                return f"{args.command} takes no {option.flags[-1]}"
+        elif not hasattr(args, dest):
+            off = False if option.settings.get("action") == "store_true" else None
+            setattr(args, dest, option.settings.get("default", off))
+    if getattr(args, "verbose", False) and getattr(args, "quiet", False):
+        return "-v/--verbose and -q/--quiet exclude each other"
+    return None
+
+
+def _add(
+    parser: argparse.ArgumentParser, taken: Sequence[Option], known: Sequence[str] = ()
+) -> None:
     groups: dict[str, argparse._MutuallyExclusiveGroup] = {}
     for option in taken:
+        settings = dict(option.settings)
+        if option.flags[-1] in GLOBAL:  # its default is set by `settle`, once both sides are read
+            settings["default"] = argparse.SUPPRESS
+        if settings.get("help") == PROFILE_HELP and known:
+            settings["help"] = f"{PROFILE_HELP}; here: {', '.join(known)}"
         if option.group and sum(other.group == option.group for other in taken) > 1:
             if option.group not in groups:
                 groups[option.group] = parser.add_mutually_exclusive_group()
-            groups[option.group].add_argument(*option.flags, **option.settings)
+            groups[option.group].add_argument(*option.flags, **settings)
         else:
-            parser.add_argument(*option.flags, **option.settings)
+            parser.add_argument(*option.flags, **settings)
 
 
 def flags(command: str) -> list[str]:

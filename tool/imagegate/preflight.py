@@ -60,7 +60,7 @@ def examine(profile: Profile, in_hand: Lock | None = None) -> Checked:
     if found is not None and stale is None:
         rows.append(_row("lock", path.name, Status.OK, "fresh", "fresh"))
         return Checked(findings=rows + judge_closure(profile, found), lock=found)
-    status = Status.MISSING if found is None else Status.WRONG_VERSION
+    status = Status.MISSING if found is None else Status.STALE_LOCK
     lock_row = _row(
         "lock", path.name, status, "fresh", stale or "", f"run `imagegate lock {profile.name}`"
     )

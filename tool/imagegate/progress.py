@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import re
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -180,6 +181,12 @@ def output(line: str, *, prefix: str = "") -> None:
     if _level is not Level.VERBOSE or not _warnings.first(line):
         return
     _say(f"{prefix}{line.rstrip()}")
+
+
+def width(fallback: int = 120) -> int:
+    """How wide a table may be: the terminal's columns, `fallback` where there is none (a
+    pipe, a file, a CI log), never under 60."""
+    return max(shutil.get_terminal_size((fallback, 24)).columns, 60)
 
 
 def _say(text: str) -> None:

@@ -13,11 +13,15 @@ The JSON shape, from ``document(subject, findings, **extra)``::
       ]
     }
 
-``counts`` has every status as a key, zero or not; ``seconds`` is null when not timed.
+``counts`` has every status as a key, zero or not; ``seconds`` is null when not timed;
+``passed`` is what the exit code says (0), not only the findings' verdict.
 
-JUnit XML is for CI test reporters: one testcase per finding, where a WRONG VERSION, MISSING
-or BROKEN finding is a ``<failure>`` (a broken import is the image failing, not the harness)
-and a SKIPPED one is ``<skipped>``. Markdown is for ``$GITHUB_STEP_SUMMARY``.
+JUnit XML is for CI test reporters: one testcase per finding, where a failed finding (WRONG
+VERSION, MISSING, BROKEN, STALE LOCK) is a ``<failure>`` (a broken import is the image failing,
+not the harness) and a SKIPPED one is ``<skipped>``. Markdown is for ``$GITHUB_STEP_SUMMARY``.
+
+A person's table is a line per tier and the failed rows (every row with --verbose, and always
+in JSON, JUnit, Markdown), fitted to the terminal: digests shortened, evidence wrapped.
 
 Every command returns one ``Result``; ``show`` is the one place it becomes text. A
 judgement (findings) has every format; a listing (what was written, fetched, proposed) has
@@ -30,6 +34,7 @@ import html
 import json
 import os
 import re
+import textwrap
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,50 +51,82 @@ FORMATS = ("table", "json", "junit", "markdown")
 LISTING_FORMATS = ("table", "json", "markdown")
 """What a result without findings can be shown as: JUnit's test cases are findings."""
 _EVIDENCE_WIDTH = 90
+WIDTH = 120  # where there is no terminal to ask (a pipe, a CI log)
+_HANG: dict[str, Any] = {"initial_indent": "    ", "subsequent_indent": "      "}
+_WRAP: dict[str, Any] = {"subsequent_indent": "    ", "break_on_hyphens": False}
+_FIXED = (0, 5)  # tier and status, never wrapped
+_DIGEST = re.compile(r"\b(sha256:)?([0-9a-f]{8})[0-9a-f]{56}\b")
+_EXCEPTION = re.compile(r"^(?:\w+\.)*\w*(?:Error|Exception|Exit|Interrupt|Warning)\b(?::|$)")
+_VERDICTS = {
+    ExitCode.PASSED: "PASSED",
+    ExitCode.VERIFICATION_FAILED: "FAILED",
+    ExitCode.BAD_INPUT: "FAILED (bad input)",
+    ExitCode.ENVIRONMENT: "NOT PROVEN (environment problem)",
+}
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
-def document(subject: str, findings: Sequence[Finding], **extra: Any) -> dict[str, Any]:
+def document(
+    subject: str, findings: Sequence[Finding], *, code: ExitCode | None = None, **extra: Any
+) -> dict[str, Any]:
     """The JSON shape: what was judged, the verdict, the tallies and every finding."""
     return {
         "subject": subject,
-        "passed": passed(findings),
+        "passed": _code(findings, code) is ExitCode.PASSED,
         "counts": counts(findings),
         **extra,
         "findings": [finding.to_dict() for finding in findings],
     }
 
 
-def table(findings: Sequence[Finding]) -> str:
-    """The findings for a person: a failure's key line of evidence wrapped in its cell, never
-    cut, and its whole evidence under the table when there is more to it than that line."""
+def overview(findings: Sequence[Finding], *, verbose: bool = False, width: int = WIDTH) -> str:
+    """What a person reads: every row with `verbose`; else one line per tier naming what it
+    skipped (why: with -v), then the failed rows (a pass is just the tier lines)."""
+    if verbose:
+        return table(findings, width=width)
+    lines = []
+    for tier in sorted({finding.tier for finding in findings}):
+        mine = [finding for finding in findings if finding.tier == tier]
+        skipped = ", ".join(f.subject for f in mine if f.status is Status.SKIPPED)
+        line = f"tier {tier}: {_tally(mine)}" + (f": {skipped}" if skipped else "")
+        lines.append(textwrap.fill(line, width, **_WRAP))
+    failed = [finding for finding in findings if finding.status.failed]
+    return "\n\n".join(["\n".join(lines), *([table(failed, width=width)] if failed else [])])
+
+
+def table(findings: Sequence[Finding], *, width: int = WIDTH) -> str:
+    """The findings fitted to `width`: digests shortened, a failure's key line of evidence
+    wrapped in its cell, never cut, and its whole evidence under the table if there is more."""
     rows = [
-        (
+        [
             finding.tier,
-            finding.check,
-            finding.subject,
-            finding.expected,
-            finding.actual,
+            *map(_digests, (finding.check, finding.subject, finding.expected, finding.actual)),
             finding.status.value,
             _key_line(finding.evidence) if finding.status.failed else _short(finding.evidence),
-        )
+        ]
         for finding in findings
     ]
     headers = ("tier", "check", "package / probe", "expected", "installed", "status", "evidence")
-    widths = [None] * (len(headers) - 1) + [_EVIDENCE_WIDTH]
-    text = tabulate(rows, headers=headers, tablefmt="simple", maxcolwidths=widths)
+    text, room = "", width
+    for _ in range(4):  # again, less what tabulate's own padding took, until it fits
+        widths = _fit(headers, rows, room)
+        text = tabulate(rows, headers=headers, tablefmt="simple", maxcolwidths=widths)
+        over = max(len(line) for line in text.splitlines()) - width
+        if over <= 0:
+            break
+        room -= over
     for finding in findings:
         evidence = finding.evidence.strip()
         if finding.status.failed and evidence != _key_line(evidence):
-            full = "\n".join(f"    {line}" for line in evidence.splitlines())
+            full = "\n".join(textwrap.fill(line, width, **_HANG) for line in evidence.splitlines())
             text += f"\n\n{finding.subject} ({finding.status.value}), the whole evidence:\n{full}"
     return text
 
 
-def summary(subject: str, findings: Sequence[Finding]) -> str:
-    verdict = "PASSED" if passed(findings) else "FAILED"
-    return f"{subject}: {verdict} ({_tally(findings)})"
+def summary(subject: str, findings: Sequence[Finding], code: ExitCode | None = None) -> str:
+    """The verdict line: what the exit code says (`code`, else the findings' verdict)."""
+    return f"{subject}: {_VERDICTS[_code(findings, code)]} ({_tally(findings)})"
 
 
 def junit(subject: str, findings: Sequence[Finding], **extra: Any) -> str:
@@ -135,7 +172,8 @@ def junit(subject: str, findings: Sequence[Finding], **extra: Any) -> str:
 
 def markdown(subject: str, findings: Sequence[Finding], **extra: Any) -> str:
     """A GitHub step summary: the verdict first, then every finding, the failed ones on top."""
-    mark, verdict = ("✅", "PASSED") if passed(findings) else ("❌", "FAILED")
+    code = _code(findings, extra.pop("code", None))
+    mark, verdict = ("✅" if code is ExitCode.PASSED else "❌"), _VERDICTS[code]
     lines = [f"### imagegate: {_cell(subject)}", "", f"{mark} **{verdict}** ({_tally(findings)})"]
     if extra:
         lines += ["", *(f"- **{_cell(key)}**: {_cell(str(value))}" for key, value in extra.items())]
@@ -151,16 +189,27 @@ def markdown(subject: str, findings: Sequence[Finding], **extra: Any) -> str:
     return "\n".join([*lines, ""])
 
 
-def render(subject: str, findings: Sequence[Finding], fmt: str, **extra: Any) -> str:
-    """The findings in one of FORMATS; extra keys go where the format has room for them."""
+def render(
+    subject: str,
+    findings: Sequence[Finding],
+    fmt: str,
+    *,
+    code: ExitCode | None = None,
+    verbose: bool = False,
+    width: int = WIDTH,
+    **extra: Any,
+) -> str:
+    """The findings in one of FORMATS; extra keys go where the format has room for them.
+    `code` is the exit code the verdict must agree with (default: the findings' own)."""
     if fmt == "table":
-        return f"{table(findings)}\n\n{summary(subject, findings)}"
+        body = overview(findings, verbose=verbose, width=width)
+        return "\n\n".join([*([body] if body else []), summary(subject, findings, code)])
     if fmt == "json":
-        return json.dumps(document(subject, findings, **extra), indent=2)
+        return json.dumps(document(subject, findings, code=code, **extra), indent=2)
     if fmt == "junit":
         return junit(subject, findings, **extra)
     if fmt == "markdown":
-        return markdown(subject, findings, **extra)
+        return markdown(subject, findings, code=code, **extra)
     raise ValueError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
@@ -203,14 +252,28 @@ class Result:
     def summary(self) -> str:
         """One line for the terminal when the report went to a file."""
         if self.findings is not None:
-            return summary(self.subject, self.findings)
+            return summary(self.subject, self.findings, self.exit_code)
         return self.subject
 
+    @property
+    def exit_code(self) -> ExitCode:
+        """What the command exits with: the error's code when it carries one."""
+        return ExitCode(self.error.exit_code) if self.error is not None else self.code
 
-def show(result: Result, fmt: str) -> str:
-    """The result in one of FORMATS (a listing: one of LISTING_FORMATS)."""
+
+def show(result: Result, fmt: str, *, verbose: bool = False, width: int = WIDTH) -> str:
+    """The result in one of FORMATS (a listing: one of LISTING_FORMATS); a table of findings
+    fitted to `width`, every row with `verbose`."""
     if result.findings is not None:
-        return render(result.subject, result.findings, fmt, **result.extra)
+        return render(
+            result.subject,
+            result.findings,
+            fmt,
+            code=result.exit_code,
+            verbose=verbose,
+            width=width,
+            **result.extra,
+        )
     if fmt not in LISTING_FORMATS:
         raise UsageError(unrenderable(result.subject, fmt))
     if fmt == "json":
@@ -261,6 +324,36 @@ def append_step_summary(markdown: str, environ: Mapping[str, str] = os.environ) 
     return True
 
 
+def _code(findings: Sequence[Finding], code: ExitCode | None) -> ExitCode:
+    fallback = ExitCode.PASSED if passed(findings) else ExitCode.VERIFICATION_FAILED
+    return fallback if code is None else ExitCode(code)
+
+
+def _fit(headers: Sequence[str], rows: Sequence[Sequence[Any]], width: int) -> list[int | None]:
+    """Each column's width so a row fits `width`: the widest wrappable column gives way first
+    (the evidence at a third of the pace), none narrower than its header (or 10); tier and status
+    are never wrapped."""
+    widths = [
+        max([len(header)] + [len(str(row[i])) for row in rows]) for i, header in enumerate(headers)
+    ]
+    floors = [
+        w if i in _FIXED else max(len(h), min(w, 10))
+        for i, (h, w) in enumerate(zip(headers, widths, strict=True))
+    ]
+    room = width - 2 * (len(headers) - 1)
+    while sum(widths) > room:
+        i = max(range(len(widths)), key=lambda i: (widths[i] - floors[i]) / (1 + 2 * (i == 6)))
+        if widths[i] <= floors[i]:
+            break
+        widths[i] -= 1
+    return [None if i in _FIXED else w for i, w in enumerate(widths)]
+
+
+def _digests(text: str) -> str:
+    """A sha256 digest in a person's table: its first 8 hex digits are enough to tell."""
+    return _DIGEST.sub(lambda match: f"{match[1] or ''}{match[2]}…", text)
+
+
 def _tally(findings: Sequence[Finding]) -> str:
     return ", ".join(f"{n} {status}" for status, n in counts(findings).items() if n) or "none"
 
@@ -294,9 +387,12 @@ def _row(cells: Sequence[str]) -> str:
 
 
 def _key_line(evidence: str) -> str:
-    """The line that says what went wrong: a traceback's last one (the exception)."""
+    """The line that says what went wrong: a traceback's last exception line ("ImportError:
+    tokenizers>=0.21,<0.22 is required …"), not a hint printed after it ("Try: `pip …`");
+    else the last line."""
     lines = [line.strip() for line in evidence.splitlines() if line.strip()]
-    return lines[-1] if lines else ""
+    causes = [line for line in lines if _EXCEPTION.match(line)]
+    return (causes or lines or [""])[-1]
 
 
 def _short(text: str) -> str:
