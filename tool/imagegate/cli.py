@@ -21,6 +21,7 @@ from imagegate.profiles import profile_names
 Handler = Callable[[argparse.Namespace], report.Result]
 EPILOG = "exit codes: 0 passed, 1 verification failed, 2 bad input, 3 environment problem"
 EXAMPLES = {
+    "init": "imagegate init my-stack --from cpu --name app",
     "render": "imagegate render --all --check",
     "lock": "imagegate lock cpu",
     "check": "imagegate check --all --deep",
@@ -30,6 +31,7 @@ EXAMPLES = {
     "repair": "imagegate repair cpu --python /workspace/venv/bin/python --dry-run",
     "detect": "imagegate detect --format json",
     "matrix": "imagegate matrix",
+    "schema": "imagegate schema > profiles/profile.schema.json",
     "constraints": "imagegate constraints cpu > constraints.txt",
     "wheelhouse": "imagegate wheelhouse cpu",
     "base": "imagegate base cpu",
@@ -140,7 +142,7 @@ class Parser(argparse.ArgumentParser):
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
         parsed, rest = super().parse_known_args(args, namespace)
-        if self.prog == "imagegate" and (problem := options.settle(parsed)) is not None:
+        if self.prog == "imagegate" and (problem := _settle(parsed)) is not None:
             self.error(problem)
         return parsed, rest
 
@@ -267,3 +269,21 @@ def _emit(args: argparse.Namespace, result: report.Result) -> None:
         raise unwritten
     if result.error is not None:
         raise result.error
+
+
+def _settle(args: argparse.Namespace) -> str | None:
+    """Each GLOBAL option's default where it was given on neither side; the problem (for a
+    one-line error) when one was given before a command that does not take it."""
+    for option in options.OPTIONS:
+        if option.flags[-1] not in options.GLOBAL:
+            continue
+        dest = option.flags[-1].lstrip("-").replace("-", "_")
+        if args.command not in option.commands:
+            if hasattr(args, dest):
+                return f"{args.command} takes no {option.flags[-1]}"
+        elif not hasattr(args, dest):
+            off = False if option.settings.get("action") == "store_true" else None
+            setattr(args, dest, option.settings.get("default", off))
+    if getattr(args, "verbose", False) and getattr(args, "quiet", False):
+        return "-v/--verbose and -q/--quiet exclude each other"
+    return None

@@ -360,24 +360,6 @@ def add_global(parser: argparse.ArgumentParser) -> None:
     _add(parser, [option for option in OPTIONS if option.flags[-1] in GLOBAL])
 
 
-def settle(args: argparse.Namespace) -> str | None:
-    """Each GLOBAL option's default where it was given on neither side; the problem (for a
-    one-line error) when one was given before a command that does not take it."""
-    for option in OPTIONS:
-        if option.flags[-1] not in GLOBAL:
-            continue
-        dest = option.flags[-1].lstrip("-").replace("-", "_")
-        if args.command not in option.commands:
-            if hasattr(args, dest):
-                return f"{args.command} takes no {option.flags[-1]}"
-        elif not hasattr(args, dest):
-            off = False if option.settings.get("action") == "store_true" else None
-            setattr(args, dest, option.settings.get("default", off))
-    if getattr(args, "verbose", False) and getattr(args, "quiet", False):
-        return "-v/--verbose and -q/--quiet exclude each other"
-    return None
-
-
 def _add(
     parser: argparse.ArgumentParser, taken: Sequence[Option], known: Sequence[str] = ()
 ) -> None:
