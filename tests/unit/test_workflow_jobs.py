@@ -32,8 +32,13 @@ def workflow() -> dict[Any, Any]:
     return loaded
 
 
-def test_every_action_is_pinned_by_commit_with_its_tag_beside_it() -> None:
-    lines = [line for line in WORKFLOW.read_text(encoding="utf-8").splitlines() if "uses:" in line]
+INIT_WORKFLOW = ROOT / "tool" / "imagegate" / "templates" / "init" / "workflow.yml.j2"
+"""The workflow `imagegate init` writes into a user's project: pinned the same way."""
+
+
+@pytest.mark.parametrize("path", [WORKFLOW, INIT_WORKFLOW], ids=["images.yml", "init"])
+def test_every_action_is_pinned_by_commit_with_its_tag_beside_it(path: Path) -> None:
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if "uses:" in line]
     assert lines
     unpinned = [line for line in lines if PINNED.match(line) is None]
     assert unpinned == []
