@@ -35,7 +35,7 @@ from imagegate.lock import Lock
 from imagegate.profiles import Profile
 from imagegate.project import Project
 from imagegate.scripts import script_files
-from imagegate.worker import WorkerTests
+from imagegate.worker_tests import WorkerTests
 from imagegate.workflow import Timings, Verified, default_tag, unverified_tag, verify_image
 
 STACK_STAGE = "stack"

@@ -24,7 +24,7 @@ from imagegate import (
     progress,
     repair,
     sbom,
-    worker,
+    worker_tests,
 )
 from imagegate.errors import EnvironmentProblem, ExitCode, ImagegateError, ProfileError, UsageError
 from imagegate.findings import Finding, Status, passed
@@ -217,14 +217,14 @@ def verify(args: argparse.Namespace) -> Result:
     )
 
 
-def _worker_tests(args: argparse.Namespace, *, default: bool) -> worker.WorkerTests | None:
+def _worker_tests(args: argparse.Namespace, *, default: bool) -> worker_tests.WorkerTests | None:
     """--worker-tests, else (with `default`) the project's .runpod/tests.json if it has one.
 
     The default serves the commands given the worker image (verify, gate --image): what
     `build` makes is the stack a worker is built FROM, whose command is no handler."""
     if args.worker_tests is None and not default:
         return None
-    return worker.find(project(args).root, args.worker_tests)
+    return worker_tests.find(project(args).root, args.worker_tests)
 
 
 def check(args: argparse.Namespace) -> Result:

@@ -28,7 +28,7 @@ from imagegate.errors import PushMismatch
 from imagegate.findings import Finding, Status, counts, passed
 from imagegate.profiles import Profile
 from imagegate.project import Project
-from imagegate.worker import WorkerTests
+from imagegate.worker_tests import WorkerTests
 from imagegate.workflow import Timings, verify_image
 
 

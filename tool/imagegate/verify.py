@@ -9,8 +9,7 @@ compared as `packaging` Versions with their local label: `2.5.1+cu121`, `2.5.1` 
 
 Here: versions, requirements, facts, probes and tier 3. Apart, by concern: the installed
 files and module origins (`verify_files`), torch's kernels and consistency (`verify_torch`),
-what the image asks of the container runtime (`verify_runtime`; re-exported with `kernels`
-for the flows that import them from here).
+what the image asks of the container runtime (`verify_runtime`).
 """
 
 from __future__ import annotations
@@ -32,10 +31,7 @@ from imagegate.known_issues import KnownIssue
 from imagegate.lock import Lock
 from imagegate.profiles import Profile
 from imagegate.verify_files import installed_files, origins
-from imagegate.verify_runtime import judge_platform as judge_platform
-from imagegate.verify_runtime import judge_runtime as judge_runtime
 from imagegate.verify_torch import architectures, torch_consistency
-from imagegate.verify_torch import kernels as kernels
 
 
 def judge(

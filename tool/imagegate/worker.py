@@ -36,9 +36,7 @@ from imagegate.findings import Finding, Status
 from imagegate.kernels import Kernels, machine_code
 from imagegate.profiles import Profile
 from imagegate.runner import Completed
-from imagegate.worker_tests import CUDA_VERSION, WorkerTest
-from imagegate.worker_tests import WorkerTests as WorkerTests
-from imagegate.worker_tests import find as find
+from imagegate.worker_tests import CUDA_VERSION, WorkerTest, WorkerTests
 
 if TYPE_CHECKING:
     from imagegate.engine import Engine

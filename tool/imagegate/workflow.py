@@ -29,15 +29,10 @@ from imagegate.project import Project
 from imagegate.references import REPOSITORY_VARIABLE, default_image, with_tag_suffix
 from imagegate.scripts import has_models
 from imagegate.smoke import collect, collect_models
-from imagegate.verify import (
-    judge,
-    judge_closure,
-    judge_models,
-    judge_platform,
-    judge_runtime,
-    kernels,
-)
-from imagegate.worker import WorkerTests
+from imagegate.verify import judge, judge_closure, judge_models
+from imagegate.verify_runtime import judge_platform, judge_runtime
+from imagegate.verify_torch import kernels
+from imagegate.worker_tests import WorkerTests
 
 
 @dataclass(kw_only=True)
