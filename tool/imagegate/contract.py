@@ -42,6 +42,12 @@ VENV_PYTHON = f"{VENV}/bin/python"
 RUN_DIR = "/tmp/imagegate-smoke"
 """Where `verify` copies the scripts into a container: any image can be verified, not only ours."""
 
+FITNESS_HOOK = "fitness"
+"""The folder of the scripts (under RUN_DIR) whose sitecustomize.py runs a worker's fitness
+checks instead of its worker loop."""
+FITNESS_MARK = "imagegate-fitness: "
+"""Begins the line that script prints its report on."""
+
 ENTRY = "collect.py"
 TIER3 = "tier3_model.py"
 INTERPRETERS = "interpreters.py"

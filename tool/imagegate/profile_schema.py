@@ -42,30 +42,6 @@ class _Bad(Exception):
         self.key = key
 
 
-class WrittenFloat(float):
-    """A YAML float that keeps its source text: `numpy: 1.20` reads as 1.2."""
-
-    written: str
-
-    @classmethod
-    def of(cls, value: float, written: str) -> WrittenFloat:
-        number = cls(value)
-        number.written = written
-        return number
-
-
-class WrittenInt(int):
-    """A YAML int that keeps its source text: `torch: 010` reads as 8."""
-
-    written: str
-
-    @classmethod
-    def of(cls, value: int, written: str) -> WrittenInt:
-        number = cls(value)
-        number.written = written
-        return number
-
-
 def _text(value: Any, what: str) -> str:
     if isinstance(value, bool) or not isinstance(value, str) or not value.strip():
         if isinstance(value, int | float) and not isinstance(value, bool):
@@ -198,13 +174,17 @@ class Package:
 
 
 @dataclass(frozen=True)
-class Seconds:
+class Positive:
+    """A positive number of `unit`s (seconds, GB)."""
+
+    unit: str = "seconds"
+
     def check(self, value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise _Bad(f"{value!r} is not a positive number of seconds")
+            raise _Bad(f"{value!r} is not a positive number of {self.unit}")
 
     def json(self) -> Json:
-        return {"type": "number", "exclusiveMinimum": 0, "description": "seconds"}
+        return {"type": "number", "exclusiveMinimum": 0, "description": self.unit}
 
 
 @dataclass(frozen=True)
@@ -340,7 +320,11 @@ SCHEMA: Schema = {
             Text("Python code", parse=_code("exec")),
             keys=Text("a step name (a-z, 0-9, -)", pattern=_SLUG),
         ),
-        "timeout": Seconds(),
+        "timeout": Positive(),
+    },
+    "worker": {
+        "max_size_gb": Positive("GB (10^9 bytes) compressed, as a registry stores the image"),
+        "max_cold_start_s": Positive("seconds from container start to the first answer"),
     },
 }
 

@@ -9,7 +9,30 @@ from typing import Any
 import yaml
 
 from imagegate.errors import ProfileError
-from imagegate.profile_schema import WrittenFloat, WrittenInt
+
+
+class WrittenFloat(float):
+    """A YAML float that keeps its source text: `numpy: 1.20` reads as 1.2."""
+
+    written: str
+
+    @classmethod
+    def of(cls, value: float, written: str) -> WrittenFloat:
+        number = cls(value)
+        number.written = written
+        return number
+
+
+class WrittenInt(int):
+    """A YAML int that keeps its source text: `torch: 010` reads as 8."""
+
+    written: str
+
+    @classmethod
+    def of(cls, value: int, written: str) -> WrittenInt:
+        number = cls(value)
+        number.written = written
+        return number
 
 
 class _StrictLoader(yaml.SafeLoader):

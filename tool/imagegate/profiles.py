@@ -73,6 +73,16 @@ class Ci:
 
 
 @dataclass(frozen=True, kw_only=True)
+class WorkerBudget:
+    """What a RunPod worker built from the profile may cost a cold start (tier 4)."""
+
+    max_size_gb: float | None = None
+    """The image compressed, as a registry stores it, in GB (10^9 bytes)."""
+    max_cold_start_s: float | None = None
+    """Seconds from the container's start to the handler's first answer (median of 3)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Probes:
     imports: tuple[str, ...] = ()
     statements: Mapping[str, str] = field(default_factory=dict)
@@ -103,6 +113,7 @@ class Profile:
     allow_extra: Mapping[NormalizedName, str] = field(default_factory=dict)
     """Distributions an image may hold beyond its lock (pip, a base's own tools), each
     with the reason it is allowed."""
+    worker: WorkerBudget = field(default_factory=WorkerBudget)
     repository: str | None = None
     """Where the profile's images are tagged (`REPOSITORY/NAME:latest`) unless
     $IMAGEGATE_REPOSITORY or a command's --tag says otherwise."""
@@ -152,7 +163,7 @@ class Profile:
                 f"{path}: ci.require_gpu: {HOSTED_RUNNER[0]} has no GPU; name a GPU runner "
                 "under ci.runner (e.g. [self-hosted, gpu]) or remove require_gpu"
             )
-        base = data["base"]
+        base, worker = data["base"], data.get("worker") or {}
         return cls(
             name=name,
             path=path,
@@ -182,6 +193,10 @@ class Profile:
                 min_driver=hardware.get("min_driver"),
             ),
             ci=ci,
+            worker=WorkerBudget(
+                max_size_gb=worker.get("max_size_gb"),
+                max_cold_start_s=worker.get("max_cold_start_s"),
+            ),
             probes=Probes(
                 imports=tuple(probes.get("imports") or ()),
                 statements=dict(_live(probes.get("statements"))),

@@ -79,6 +79,11 @@ class Project:
         return self.state / "verdicts" / f"{name}.json"
 
     @property
+    def layer_sizes(self) -> Path:
+        """Compressed sizes of the layers of images measured (tier 4's cold start)."""
+        return self.state / "layer-sizes.json"
+
+    @property
     def pool(self) -> Path:
         """Wheels trials fetched, shared by the next ones."""
         return self.state / POOL

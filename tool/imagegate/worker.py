@@ -26,12 +26,13 @@ from collections.abc import Mapping
 from dataclasses import replace
 from functools import cache, partial
 from importlib.resources import files
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
 from packaging.version import InvalidVersion, Version
 
-from imagegate import gpu_rules, progress
+from imagegate import gpu_rules, progress, worker_start
 from imagegate.findings import Finding, Status
 from imagegate.kernels import Kernels, machine_code
 from imagegate.profiles import Profile
@@ -248,16 +249,8 @@ def run_tests(
     command = list(info.command)
     findings = []
     for one in tests.tests:
-        job = json.dumps({"input": one.input})
         with progress.step("tier 4", f"worker test {one.name}"):
-            ran = engine.run(
-                image,
-                [*command, "--test_input", job],
-                files={},
-                timeout=one.timeout_ms / 1000,
-                environment=dict(tests.env),
-                gpus=gpus,
-            )
+            ran = worker_start.run_test(engine, image, command, tests, one, gpus)
         finding = judge_run(tests, one, ran, gpus=gpus)
         if require_gpu and finding.status is Status.SKIPPED:
             finding = replace(
@@ -278,11 +271,17 @@ def worker_findings(
     kernels: Kernels | None = None,
     gpus: bool,
     require_gpu: bool,
+    sizes: Path,
 ) -> list[Finding]:
-    """Tier 4: the deployment settings, then every test."""
+    """Tier 4: the deployment settings, every test, then the worker started as on RunPod
+    (fitness checks, cold start; the size, kept in `sizes`)."""
+    ran = run_tests(engine, image, tests, gpus=gpus, require_gpu=require_gpu)
     return [
         *judge_deployment(
             profile, tests, cuda_runtime=cuda_runtime, require_cuda=require_cuda, kernels=kernels
         ),
-        *run_tests(engine, image, tests, gpus=gpus, require_gpu=require_gpu),
+        *ran,
+        *worker_start.started(
+            engine, image, profile, tests, ran, gpus=gpus, require_gpu=require_gpu, sizes=sizes
+        ),
     ]

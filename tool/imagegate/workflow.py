@@ -148,7 +148,16 @@ def verify_image(
     findings = tiers + _models(profile, engine, image_id, python, tiers, require_gpu, models)
     if worker_tests is not None:
         findings += _worker(
-            profile, engine, image_id, info, facts, findings, worker_tests, require_gpu, gpus
+            profile,
+            engine,
+            image_id,
+            info,
+            facts,
+            findings,
+            worker_tests,
+            require_gpu,
+            gpus,
+            project,
         )
     verdicts.keep(project, profile, wanted, image, findings, installed, image_id=image_id)
     return Verified(findings=findings, python=python, image_id=image_id, installed=installed)
@@ -164,6 +173,7 @@ def _worker(
     tests: WorkerTests,
     require_gpu: bool,
     gpus: bool,
+    project: Project,
 ) -> list[Finding]:
     """Tier 4, when tiers 1-3 passed: a worker on a broken stack proves nothing more."""
     if not passed(before):
@@ -187,6 +197,7 @@ def _worker(
         kernels=kernels(profile, facts),
         gpus=gpus,
         require_gpu=require_gpu,
+        sizes=project.layer_sizes,
     )
 
 

@@ -1,0 +1,234 @@
+"""A RunPod worker's image started as RunPod starts it: one job (`--test_input`), its
+fitness checks, its cold start; and its size as a registry would store it.
+
+Every container has networking off and the endpoint's env (tests.json `config.env`). The
+judging is `fitness`'s and `cold_start`'s; this module only runs and measures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tarfile
+import zlib
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from imagegate import progress
+from imagegate.cold_start import SAMPLES, Layer, judge_cold_start, judge_size, not_measured
+from imagegate.contract import FITNESS_HOOK, RUN_DIR
+from imagegate.files import write_atomic
+from imagegate.findings import Finding, Status
+from imagegate.fitness import FitnessRun, judge_fitness
+from imagegate.profiles import Profile
+from imagegate.runner import Completed
+from imagegate.scripts import scripts_dir
+from imagegate.worker_tests import WorkerTest, WorkerTests
+
+if TYPE_CHECKING:
+    from imagegate.engine import Engine, ImageInfo
+
+ON_RUNPOD = {"RUNPOD_WEBHOOK_GET_JOB": "http://127.0.0.1:9/imagegate-fitness-run"}
+"""What the SDK reads to decide it runs on RunPod (`worker._is_local`); never fetched from:
+the fitness hook stops the worker before its job loop, and the container has no network."""
+BLOCK = 4 << 20
+"""Compressed apart, in parallel: deflate looks back 32 KiB, so blocks this size cost under
+0.1% against one stream."""
+WORKERS = os.cpu_count() or 1
+GZIP_FRAME = 18
+"""A gzip member's header and trailer, in bytes."""
+
+
+def run_test(
+    engine: Engine, image: str, command: list[str], tests: WorkerTests, one: WorkerTest, gpus: bool
+) -> Completed:
+    """One job, as `python handler.py --test_input '{"input": …}'`: the SDK runs the handler
+    once on it and exits."""
+    return engine.run(
+        image,
+        [*command, "--test_input", json.dumps({"input": one.input})],
+        files={},
+        timeout=one.timeout_ms / 1000,
+        environment=dict(tests.env),
+        gpus=gpus,
+    )
+
+
+def fitness_findings(
+    engine: Engine,
+    image: str,
+    info: ImageInfo,
+    tests: WorkerTests,
+    *,
+    gpus: bool,
+    require_gpu: bool,
+) -> list[Finding]:
+    """The worker's command with nothing added, as on RunPod, under the fitness hook."""
+    hook = f"{RUN_DIR}/{FITNESS_HOOK}"
+    pythonpath = tests.env.get("PYTHONPATH") or info.env.get("PYTHONPATH")
+    environment = {
+        **tests.env,
+        **ON_RUNPOD,
+        "PYTHONPATH": f"{hook}:{pythonpath}" if pythonpath else hook,
+    }
+    with progress.step("tier 4", "fitness checks"):
+        ran = engine.run(
+            image,
+            list(info.command),
+            files={RUN_DIR: scripts_dir()},
+            timeout=max(one.timeout_ms for one in tests.tests) / 1000,
+            environment=environment,
+            gpus=gpus,
+        )
+    run = FitnessRun(
+        output=ran.output,
+        errors=ran.errors,
+        exit_code=ran.returncode,
+        timed_out=ran.timed_out,
+        seconds=ran.seconds,
+    )
+    return judge_fitness(run, gpus=gpus, require_gpu=require_gpu)
+
+
+def cold_start_findings(
+    engine: Engine,
+    image: str,
+    info: ImageInfo,
+    profile: Profile,
+    tests: WorkerTests,
+    *,
+    gpus: bool,
+    answered: bool,
+    sizes: Path,
+) -> list[Finding]:
+    """The image's size (kept in `sizes` by image and layer), then the first test started
+    SAMPLES times, when every test `answered`."""
+    findings = judge_size(profile, layer_sizes(engine, info, sizes))
+    if not answered:
+        return [*findings, not_measured("not measured: not every test answered")]
+    first, runs = tests.tests[0], []
+    for sample in range(SAMPLES):
+        with progress.step("tier 4", f"cold start {sample + 1} of {SAMPLES}"):
+            ran = run_test(engine, image, list(info.command), tests, first, gpus)
+        if not ran.ok:
+            why = f"not measured: start {sample + 1} of test {first.name!r} failed (exit "
+            return [*findings, not_measured(f"{why}{ran.returncode})")]
+        runs.append(ran.seconds)
+    return [*findings, judge_cold_start(profile, first.name, runs)]
+
+
+def started(
+    engine: Engine,
+    image: str,
+    profile: Profile,
+    tests: WorkerTests,
+    ran: list[Finding],
+    *,
+    gpus: bool,
+    require_gpu: bool,
+    sizes: Path,
+) -> list[Finding]:
+    """After the tests (`ran`, their rows): the fitness checks, then size and cold start.
+    An image with no command has had its rows (`worker.run_tests`): nothing to start."""
+    info = engine.image(image)
+    if info is None or not (info.command or info.entrypoint):
+        return []
+    answered = all(finding.status is Status.OK for finding in ran)
+    return [
+        *fitness_findings(engine, image, info, tests, gpus=gpus, require_gpu=require_gpu),
+        *cold_start_findings(
+            engine, image, info, profile, tests, gpus=gpus, answered=answered, sizes=sizes
+        ),
+    ]
+
+
+def layer_sizes(engine: Engine, info: ImageInfo, sizes: Path) -> list[Layer]:
+    """Each layer of `info`'s image with its compressed size. Kept in `sizes` by image ID
+    (content-addressed) and by the layer's ID in `docker save` (derived from its chain of
+    layers), so a new image built FROM a measured one only compresses its own layers."""
+    kept = _read(sizes)
+    if info.id in kept["images"]:
+        return [Layer.from_dict(layer) for layer in kept["images"][info.id]]
+    with progress.step("tier 4", "image size (each layer gzipped, as a push does)"):
+        measured = _measure(engine.save(info.id), kept["layers"])
+    layers = [
+        Layer(digest=d, size=s, compressed=c)
+        for d, (s, c) in zip(info.layers, measured, strict=True)
+    ]
+    kept["images"][info.id] = [layer.to_dict() for layer in layers]
+    sizes.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(sizes, json.dumps(kept, indent=1, sort_keys=True))
+    return layers
+
+
+def _read(sizes: Path) -> dict[str, Any]:
+    with contextlib.suppress(OSError, ValueError):
+        kept = json.loads(sizes.read_text(encoding="utf-8"))
+        if isinstance(kept.get("images"), dict) and isinstance(kept.get("layers"), dict):
+            return dict(kept)
+    return {"images": {}, "layers": {}}
+
+
+def _measure(saved: Iterable[bytes], known: dict[str, list[int]]) -> list[tuple[int, int]]:
+    """(size, compressed size) of each layer of a `docker save` stream, in the image's order
+    (its manifest.json); `known` (by the layer's folder in the stream) is read and added to."""
+    found: dict[str, list[int]] = {}
+    order: list[str] = []
+    with (
+        ThreadPoolExecutor(max_workers=WORKERS) as pool,
+        tarfile.open(fileobj=_Stream(iter(saved)), mode="r|") as archive,
+    ):
+        for member in archive:
+            folder, _, name = member.name.partition("/")
+            if name == "layer.tar":
+                stream = archive.extractfile(member)
+                if folder in known or stream is None:
+                    found[folder] = known.get(folder, [member.size, GZIP_FRAME])
+                    continue
+                found[folder] = [member.size, GZIP_FRAME + _deflated(stream, pool)]
+            elif member.name == "manifest.json" and (stream := archive.extractfile(member)):
+                order = [path.partition("/")[0] for path in json.load(stream)[0]["Layers"]]
+    known.update(found)
+    return [(found[folder][0], found[folder][1]) for folder in order]
+
+
+def _deflated(stream: io.BufferedReader | Any, pool: ThreadPoolExecutor) -> int:
+    """Bytes of `stream` deflated at level 6, in blocks compressed in parallel (zlib lets
+    go of the GIL), at most two blocks per worker in memory."""
+    pending: deque[Future[int]] = deque()
+    total, limit = 0, 2 * WORKERS
+    while block := stream.read(BLOCK):
+        pending.append(pool.submit(_deflate, block))
+        while len(pending) >= limit:
+            total += pending.popleft().result()
+    return total + sum(future.result() for future in pending)
+
+
+def _deflate(block: bytes) -> int:
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return len(compressor.compress(block)) + len(compressor.flush())
+
+
+class _Stream(io.RawIOBase):
+    """An iterator of byte chunks as the file `tarfile` reads."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks, self._left = chunks, memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._left:
+            self._left = memoryview(next(self._chunks, b""))
+            if not self._left:
+                return 0
+        size = min(len(buffer), len(self._left))
+        buffer[:size] = self._left[:size]
+        self._left = self._left[size:]
+        return size
