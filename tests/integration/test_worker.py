@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -178,3 +180,143 @@ def test_a_passing_worker_is_pushed_labelled_with_its_tests(
     assert info is not None
     assert info.labels["org.imagegate.worker"] == "passed: 1 of 1 tests"
     engine.remove_image(destination)
+
+
+UNFIT = f"{REPOSITORY}/worker:unfit"
+UNFIT_HANDLER = """\
+import runpod
+
+
+@runpod.serverless.register_fitness_check
+def model_file_present():
+    raise RuntimeError("the model file /models/tiny.safetensors is missing")
+
+
+def handler(job):
+    return {"prompt_bytes": len(job["input"]["prompt"])}
+
+
+runpod.serverless.start({"handler": handler})
+"""
+"""A worker whose own fitness check fails: RunPod would kill it before its first job,
+though its handler answers every test."""
+
+
+@pytest.fixture(scope="module")
+def unfit(worker: Worker) -> Iterator[str]:
+    folder = worker.root / "unfit"
+    folder.mkdir()
+    (folder / "handler.py").write_text(UNFIT_HANDLER, encoding="utf-8")
+    (folder / "Dockerfile").write_text(f"FROM {WORKER}\nCOPY handler.py /worker/handler.py\n")
+    docker_build(folder, UNFIT)
+    try:
+        yield UNFIT
+    finally:
+        Engine().remove_image(UNFIT)
+
+
+def test_the_example_workers_fitness_checks_pass_with_their_figures(worker: Worker) -> None:
+    run, rows = verify(worker, WORKER)
+
+    assert run.code == 0, run.stderr[-2000:]
+    fitness = {subject: row for (check, subject), row in rows.items() if check == "fitness"}
+    assert fitness["memory"]["status"] == "OK" and "GiB available" in fitness["memory"]["actual"]
+    assert "RUNPOD_MIN_MEMORY_GB" in fitness["memory"]["expected"]
+    assert fitness["disk"]["status"] == "OK" and "% free" in fitness["disk"]["actual"]
+    assert fitness["network"]["status"] == "SKIPPED"  # networking is off, by design
+    gpu = ("GPU allocation", "CUDA version", "CUDA device init", "GPU matmul")
+    assert {fitness[name]["status"] for name in gpu} == {"SKIPPED"}  # no GPU here
+    assert rows[("cold start", "compressed size")]["status"] == "OK"
+    assert rows[("cold start", "largest layer")]["evidence"].startswith("sha256:")
+    assert rows[("cold start", "first answer")]["seconds"] > 0
+
+
+def test_a_failing_registered_fitness_check_fails_the_gate_and_is_never_pushed(
+    worker: Worker, unfit: str, registry: str
+) -> None:
+    destination = f"{registry}/imagegate-test/unfit:1"
+
+    run = imagegate(
+        "gate",
+        "worker",
+        "--image",
+        unfit,
+        "--push",
+        destination,
+        "--format",
+        "json",
+        cwd=worker.root,
+    )
+
+    assert run.code == 1, run.stderr[-2000:]
+    rows = findings(run.json())
+    check = rows[("fitness", "model_file_present")]
+    assert check["status"] == "BROKEN"
+    assert "RuntimeError" in check["evidence"] and "tiny.safetensors" in check["evidence"]
+    assert rows[("worker", "answers a prompt")]["status"] == "OK"  # only fitness fails it
+    assert tags(registry, "imagegate-test/unfit") == []
+
+
+def with_budgets(worker: Worker, folder: Path, budgets: str) -> Path:
+    """A copy of the worker project's profiles and tests with `worker:` budgets added to its
+    profile, and the layer sizes the module's runs measured (the same image: no second gzip
+    pass)."""
+    shutil.copytree(worker.root / "profiles", folder / "profiles")
+    shutil.copytree(worker.root / ".runpod", folder / ".runpod")
+    with (folder / "profiles" / "worker.yaml").open("a", encoding="utf-8") as profile:
+        profile.write(f"worker: {budgets}\n")
+    sizes = worker.root / ".imagegate" / "layer-sizes.json"
+    if sizes.is_file():
+        (folder / ".imagegate").mkdir()
+        shutil.copy2(sizes, folder / ".imagegate" / sizes.name)
+    return folder / "profiles"
+
+
+def test_size_and_cold_start_budgets_breached_fail_with_the_figures(
+    worker: Worker, tmp_path: Path
+) -> None:
+    profiles = with_budgets(worker, tmp_path, "{max_size_gb: 0.05, max_cold_start_s: 0.5}")
+
+    run, rows = verify(worker, WORKER, "--profiles", str(profiles))
+
+    assert run.code == 1, run.stderr[-2000:]
+    size, start = rows[("cold start", "compressed size")], rows[("cold start", "first answer")]
+    assert size["status"] == "BROKEN" and size["expected"] == "≤ 0.05 GB (worker.max_size_gb)"
+    assert float(size["actual"].split()[0]) > 0.05
+    assert start["status"] == "BROKEN" and start["expected"] == "≤ 0.5 s (worker.max_cold_start_s)"
+    assert start["seconds"] > 0.5 and "median of 3" in start["evidence"]
+    failing = {key for key, row in rows.items() if row["status"] in FAILED}
+    assert failing == {("cold start", "compressed size"), ("cold start", "first answer")}
+
+
+def test_the_size_reported_is_what_the_registry_stores(worker: Worker, registry: str) -> None:
+    destination = f"{registry}/imagegate-test/sized:1"
+
+    run = imagegate(
+        "gate",
+        "worker",
+        "--image",
+        WORKER,
+        "--push",
+        destination,
+        "--format",
+        "json",
+        cwd=worker.root,
+    )
+
+    assert run.code == 0, run.stderr[-2000:]
+    reported = float(findings(run.json())[("cold start", "compressed size")]["actual"].split()[0])
+    stored = sum(
+        layer["size"] for layer in manifest(registry, "imagegate-test/sized", "1")["layers"]
+    )
+    assert abs(reported * 1e9 - stored) < 0.03 * stored  # gzip level 6, Go's and zlib's
+    Engine().remove_image(destination)
+
+
+def manifest(registry: str, repository: str, tag: str) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"http://{registry}/v2/{repository}/manifests/{tag}",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+    )
+    with urllib.request.urlopen(request) as answer:
+        return dict(json.load(answer))

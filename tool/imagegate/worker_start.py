@@ -28,7 +28,7 @@ from imagegate.fitness import FitnessRun, judge_fitness
 from imagegate.profiles import Profile
 from imagegate.runner import Completed
 from imagegate.scripts import scripts_dir
-from imagegate.worker_tests import WorkerTest, WorkerTests
+from imagegate.worker_tests import DEFAULT_TIMEOUT_MS, WorkerTest, WorkerTests
 
 if TYPE_CHECKING:
     from imagegate.engine import Engine, ImageInfo
@@ -68,7 +68,8 @@ def fitness_findings(
     gpus: bool,
     require_gpu: bool,
 ) -> list[Finding]:
-    """The worker's command with nothing added, as on RunPod, under the fitness hook."""
+    """The worker's command with nothing added, as on RunPod, under the fitness hook; as
+    long as a cold worker may take to start (a test's own timeout is for its job)."""
     hook = f"{RUN_DIR}/{FITNESS_HOOK}"
     pythonpath = tests.env.get("PYTHONPATH") or info.env.get("PYTHONPATH")
     environment = {
@@ -81,7 +82,7 @@ def fitness_findings(
             image,
             list(info.command),
             files={RUN_DIR: scripts_dir()},
-            timeout=max(one.timeout_ms for one in tests.tests) / 1000,
+            timeout=DEFAULT_TIMEOUT_MS / 1000,
             environment=environment,
             gpus=gpus,
         )
