@@ -137,6 +137,10 @@ CASES = [
     _case({"probes": {"timeout": 0}}, False, "timeout-zero"),
     _case({"probes": {"timeout": True}}, False, "timeout-boolean"),
     _case({"probes": {"timeout": "60"}}, False, "timeout-text"),
+    _case({"worker": {"max_size_gb": 2.5, "max_cold_start_s": 30}}, True, "worker-budgets"),
+    _case({"worker": {"max_size_gb": 0}}, False, "worker-size-zero"),
+    _case({"worker": {"max_cold_start_s": "30s"}}, False, "worker-cold-start-text"),
+    _case({"worker": {"max_layers": 3}}, False, "worker-unknown-key"),
 ]
 
 ONLY_THE_LOADER = [

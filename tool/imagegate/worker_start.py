@@ -156,7 +156,7 @@ def layer_sizes(engine: Engine, info: ImageInfo, sizes: Path) -> list[Layer]:
     if info.id in kept["images"]:
         return [Layer.from_dict(layer) for layer in kept["images"][info.id]]
     with progress.step("tier 4", "image size (each layer gzipped, as a push does)"):
-        measured = _measure(engine.save(info.id), kept["layers"])
+        measured = measure_saved(engine.save(info.id), kept["layers"])
     layers = [
         Layer(digest=d, size=s, compressed=c)
         for d, (s, c) in zip(info.layers, measured, strict=True)
@@ -175,7 +175,7 @@ def _read(sizes: Path) -> dict[str, Any]:
     return {"images": {}, "layers": {}}
 
 
-def _measure(saved: Iterable[bytes], known: dict[str, list[int]]) -> list[tuple[int, int]]:
+def measure_saved(saved: Iterable[bytes], known: dict[str, list[int]]) -> list[tuple[int, int]]:
     """(size, compressed size) of each layer of a `docker save` stream, in the image's order
     (its manifest.json); `known` (by the layer's folder in the stream) is read and added to."""
     found: dict[str, list[int]] = {}
