@@ -61,3 +61,4 @@ bench: setup engine
 	$(PYTHON) tests/benchmarks/bench_check.py
 	$(PYTHON) tests/benchmarks/bench_tiers.py
 	$(PYTHON) tests/benchmarks/bench_doctor.py
+	$(PYTHON) tests/benchmarks/bench_worker.py
