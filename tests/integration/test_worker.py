@@ -220,8 +220,8 @@ def test_the_example_workers_fitness_checks_pass_with_their_figures(worker: Work
 
     assert run.code == 0, run.stderr[-2000:]
     fitness = {subject: row for (check, subject), row in rows.items() if check == "fitness"}
-    assert fitness["memory"]["status"] == "OK" and "GiB available" in fitness["memory"]["actual"]
-    assert "RUNPOD_MIN_MEMORY_GB" in fitness["memory"]["expected"]
+    assert fitness["memory"]["status"] == "OK" and fitness["memory"]["actual"].endswith("GiB free")
+    assert "RUNPOD_MIN_MEMORY_GB" in fitness["memory"]["evidence"]
     assert fitness["disk"]["status"] == "OK" and "% free" in fitness["disk"]["actual"]
     assert fitness["network"]["status"] == "SKIPPED"  # networking is off, by design
     gpu = ("GPU allocation", "CUDA version", "CUDA device init", "GPU matmul")
