@@ -320,3 +320,18 @@ def manifest(registry: str, repository: str, tag: str) -> dict[str, Any]:
     )
     with urllib.request.urlopen(request) as answer:
         return dict(json.load(answer))
+
+
+def test_the_endpoints_env_sets_the_sdks_thresholds(worker: Worker, tmp_path: Path) -> None:
+    """RUNPOD_MIN_MEMORY_GB in tests.json's config.env reaches the SDK's own memory check."""
+    greedy = tmp_path / "greedy.json"
+    test = {"name": "answers a prompt", "input": {"prompt": "hi"}, "timeout": 120000}
+    env = [{"key": "RUNPOD_MIN_MEMORY_GB", "value": "100000"}]
+    greedy.write_text(json.dumps({"tests": [test], "config": {"env": env}}), encoding="utf-8")
+
+    run, rows = verify(worker, WORKER, "--worker-tests", str(greedy))
+
+    assert run.code == 1, run.stderr[-2000:]
+    memory = rows[("fitness", "memory")]
+    assert memory["status"] == "BROKEN" and memory["expected"] == "≥ 100000 GiB"
+    assert rows[("fitness", "disk")]["status"] == "OK"  # each check is a row of its own

@@ -88,12 +88,36 @@ def test_a_saved_image_is_measured_per_layer_in_the_manifests_order() -> None:
     assert [size for size, _ in measured] == [1 << 16, len(text)]
     assert abs(measured[1][1] - whole) < 0.005 * whole
     assert measured[0][1] > 1 << 16  # random bytes do not compress
-    assert set(known) == {"a1", "b2"}
+    assert set(known) == {"a1/layer.tar", "b2/layer.tar"}
 
 
 def test_a_layer_measured_before_is_not_compressed_again() -> None:
-    known = {"a1": [10, 7]}
+    known = {"a1/layer.tar": [10, 7]}
 
     measured = measure_saved([saved({"a1": b"x" * 10}, ["a1"])], known)
 
     assert measured == [(10, 7)]
+
+
+def test_an_oci_layout_save_is_measured_by_its_blobs_and_links() -> None:
+    """Docker 25+: layers are blobs named by digest, old names link to them."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data in (("blobs/sha256/11", b"y" * 5000), ("blobs/sha256/cf", b"{}")):
+            member = tarfile.TarInfo(name)
+            member.size = len(data)
+            archive.addfile(member, io.BytesIO(data))
+        link = tarfile.TarInfo("e1/layer.tar")
+        link.type, link.linkname = tarfile.SYMTYPE, "../blobs/sha256/11"
+        archive.addfile(link)
+        manifest = json.dumps([{"Layers": ["blobs/sha256/11", "e1/layer.tar"]}]).encode()
+        member = tarfile.TarInfo("manifest.json")
+        member.size = len(manifest)
+        archive.addfile(member, io.BytesIO(manifest))
+    known: dict[str, list[int]] = {}
+
+    measured = measure_saved([buffer.getvalue()], known)
+
+    assert measured[0] == measured[1] and measured[0][0] == 5000
+    assert measured[0][1] < 100  # five thousand y's compress
+    assert set(known) == {"blobs/sha256/11", "e1/layer.tar"}  # never the config blob

@@ -150,8 +150,9 @@ def started(
 
 def layer_sizes(engine: Engine, info: ImageInfo, sizes: Path) -> list[Layer]:
     """Each layer of `info`'s image with its compressed size. Kept in `sizes` by image ID
-    (content-addressed) and by the layer's ID in `docker save` (derived from its chain of
-    layers), so a new image built FROM a measured one only compresses its own layers."""
+    (content-addressed) and by the layer's path in `docker save` (its digest from Docker 25,
+    before that an ID derived from its chain of layers), so a new image built FROM a
+    measured one only compresses its own layers."""
     kept = _read(sizes)
     if info.id in kept["images"]:
         return [Layer.from_dict(layer) for layer in kept["images"][info.id]]
@@ -177,25 +178,39 @@ def _read(sizes: Path) -> dict[str, Any]:
 
 def measure_saved(saved: Iterable[bytes], known: dict[str, list[int]]) -> list[tuple[int, int]]:
     """(size, compressed size) of each layer of a `docker save` stream, in the image's order
-    (its manifest.json); `known` (by the layer's folder in the stream) is read and added to."""
+    (its manifest.json's `Layers`: `ID/layer.tar` from Docker before 25, `blobs/sha256/…`
+    after). `known`, by those paths, is read and added to. The manifest comes last, so each
+    file is measured as it passes (config and metadata files are small)."""
     found: dict[str, list[int]] = {}
+    links: dict[str, str] = {}
     order: list[str] = []
     with (
         ThreadPoolExecutor(max_workers=WORKERS) as pool,
         tarfile.open(fileobj=_Stream(iter(saved)), mode="r|") as archive,
     ):
         for member in archive:
-            folder, _, name = member.name.partition("/")
-            if name == "layer.tar":
-                stream = archive.extractfile(member)
-                if folder in known or stream is None:
-                    found[folder] = known.get(folder, [member.size, GZIP_FRAME])
-                    continue
-                found[folder] = [member.size, GZIP_FRAME + _deflated(stream, pool)]
-            elif member.name == "manifest.json" and (stream := archive.extractfile(member)):
-                order = [path.partition("/")[0] for path in json.load(stream)[0]["Layers"]]
-    known.update(found)
-    return [(found[folder][0], found[folder][1]) for folder in order]
+            stream = archive.extractfile(member) if member.isfile() else None
+            if member.name == "manifest.json" and stream is not None:
+                order = list(json.load(stream)[0]["Layers"])
+            elif member.issym():
+                links[member.name] = (Path(member.name).parent / member.linkname).as_posix()
+            elif member.name in known or stream is None:
+                found[member.name] = known.get(member.name, [member.size, GZIP_FRAME])
+            else:
+                found[member.name] = [member.size, GZIP_FRAME + _deflated(stream, pool)]
+    layers = {path: found[_resolved(path, links)] for path in order}
+    known.update(layers)
+    return [(layers[path][0], layers[path][1]) for path in order]
+
+
+def _resolved(path: str, links: dict[str, str]) -> str:
+    """`path` with the links among the saved files followed (Docker 25 links old names to
+    blobs): `a/../blobs/x` is `blobs/x`."""
+    for _ in range(len(links) + 1):
+        if path not in links:
+            break
+        path = os.path.normpath(links[path])
+    return path
 
 
 def _deflated(stream: io.BufferedReader | Any, pool: ThreadPoolExecutor) -> int:
