@@ -272,10 +272,16 @@ def with_budgets(worker: Worker, folder: Path, budgets: str) -> Path:
     return folder / "profiles"
 
 
-def test_size_and_cold_start_budgets_breached_fail_with_the_figures(
+def test_budgets_and_the_endpoints_thresholds_breached_each_fail_with_the_figures(
     worker: Worker, tmp_path: Path
 ) -> None:
+    """One run (each breach is a row of its own): the profile's size and cold-start budgets,
+    and RUNPOD_MIN_MEMORY_GB in tests.json's config.env, which reaches the SDK's own check."""
     profiles = with_budgets(worker, tmp_path, "{max_size_gb: 0.05, max_cold_start_s: 0.5}")
+    tests = tmp_path / ".runpod" / "tests.json"
+    greedy = json.loads(tests.read_text(encoding="utf-8"))
+    greedy["config"]["env"] = [{"key": "RUNPOD_MIN_MEMORY_GB", "value": "100000"}]
+    tests.write_text(json.dumps(greedy), encoding="utf-8")
 
     run, rows = verify(worker, WORKER, "--profiles", str(profiles))
 
@@ -285,8 +291,14 @@ def test_size_and_cold_start_budgets_breached_fail_with_the_figures(
     assert float(size["actual"].split()[0]) > 0.05
     assert start["status"] == "BROKEN" and start["expected"] == "≤ 0.5 s (worker.max_cold_start_s)"
     assert start["seconds"] > 0.5 and "median of 3" in start["evidence"]
+    memory = rows[("fitness", "memory")]
+    assert memory["status"] == "BROKEN" and memory["expected"] == "≥ 100000 GiB"
     failing = {key for key, row in rows.items() if row["status"] in FAILED}
-    assert failing == {("cold start", "compressed size"), ("cold start", "first answer")}
+    assert failing == {
+        ("cold start", "compressed size"),
+        ("cold start", "first answer"),
+        ("fitness", "memory"),
+    }
 
 
 def test_the_size_reported_is_what_the_registry_stores(worker: Worker, registry: str) -> None:
@@ -320,18 +332,3 @@ def manifest(registry: str, repository: str, tag: str) -> dict[str, Any]:
     )
     with urllib.request.urlopen(request) as answer:
         return dict(json.load(answer))
-
-
-def test_the_endpoints_env_sets_the_sdks_thresholds(worker: Worker, tmp_path: Path) -> None:
-    """RUNPOD_MIN_MEMORY_GB in tests.json's config.env reaches the SDK's own memory check."""
-    greedy = tmp_path / "greedy.json"
-    test = {"name": "answers a prompt", "input": {"prompt": "hi"}, "timeout": 120000}
-    env = [{"key": "RUNPOD_MIN_MEMORY_GB", "value": "100000"}]
-    greedy.write_text(json.dumps({"tests": [test], "config": {"env": env}}), encoding="utf-8")
-
-    run, rows = verify(worker, WORKER, "--worker-tests", str(greedy))
-
-    assert run.code == 1, run.stderr[-2000:]
-    memory = rows[("fitness", "memory")]
-    assert memory["status"] == "BROKEN" and memory["expected"] == "≥ 100000 GiB"
-    assert rows[("fitness", "disk")]["status"] == "OK"  # each check is a row of its own
