@@ -11,7 +11,7 @@ import zlib
 from dataclasses import replace
 from pathlib import Path
 
-from imagegate.cold_start import GB, Layer, judge_cold_start, judge_size
+from imagegate.cold_start import GB, Layer, failed_start, judge_cold_start, judge_size
 from imagegate.findings import Status
 from imagegate.profiles import Profile, WorkerBudget, load_profile
 from imagegate.worker_start import measure_saved
@@ -121,3 +121,9 @@ def test_an_oci_layout_save_is_measured_by_its_blobs_and_links() -> None:
     assert measured[0] == measured[1] and measured[0][0] == 5000
     assert measured[0][1] < 100  # five thousand y's compress
     assert set(known) == {"blobs/sha256/11", "e1/layer.tar"}  # never the config blob
+
+
+def test_a_start_failing_after_the_test_answered_is_broken() -> None:
+    finding = failed_start("answers", 2, 1)
+
+    assert finding.status is Status.BROKEN and finding.actual == "exit 1"

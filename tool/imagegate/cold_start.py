@@ -107,3 +107,16 @@ def not_measured(why: str) -> Finding:
     return Finding(
         tier=TIER, check=CHECK, subject="first answer", status=Status.SKIPPED, evidence=why
     )
+
+
+def failed_start(test: str, sample: int, exit_code: int) -> Finding:
+    """A start of a test that had answered, failing: a worker that answers only sometimes."""
+    return Finding(
+        tier=TIER,
+        check=CHECK,
+        subject="first answer",
+        status=Status.BROKEN,
+        expected=f"test {test!r} answers each time",
+        actual=f"exit {exit_code}",
+        evidence=f"start {sample} of {SAMPLES} of test {test!r} failed, though it had answered",
+    )

@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imagegate import progress
-from imagegate.cold_start import SAMPLES, Layer, judge_cold_start, judge_size, not_measured
+from imagegate.cold_start import (
+    SAMPLES,
+    Layer,
+    failed_start,
+    judge_cold_start,
+    judge_size,
+    not_measured,
+)
 from imagegate.contract import FITNESS_HOOK, RUN_DIR
 from imagegate.files import write_atomic
 from imagegate.findings import Finding, Status
@@ -117,8 +124,7 @@ def cold_start_findings(
         with progress.step("tier 4", f"cold start {sample + 1} of {SAMPLES}"):
             ran = run_test(engine, image, list(info.command), tests, first, gpus)
         if not ran.ok:
-            why = f"not measured: start {sample + 1} of test {first.name!r} failed (exit "
-            return [*findings, not_measured(f"{why}{ran.returncode})")]
+            return [*findings, failed_start(first.name, sample + 1, ran.returncode)]
         runs.append(ran.seconds)
     return [*findings, judge_cold_start(profile, first.name, runs)]
 
