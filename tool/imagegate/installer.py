@@ -20,6 +20,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
+from imagegate.errors import EnvironmentProblem
 from imagegate.target import Target
 
 UV = (sys.executable, "-m", "uv", "pip")
@@ -58,24 +59,38 @@ class Indexes:
 
     options: tuple[str, ...]
     out_of_reach: Mapping[str, str]
+    default: str | None = None
+    """The profile's own default index (its `index:`), when it names one: it replaces PyPI
+    and the user's pip sources, so where a wheel comes from is the profile's word alone."""
 
 
 def profile_indexes(
     indexes: Mapping[str, str],
     names: Iterable[str],
     unreachable: Callable[[str], str | None],
+    *,
+    default: str | None = None,
 ) -> Indexes:
     """The profile's indexes `names` (keys of `indexes`) that `unreachable` finds answering,
-    each as an extra index: the one place a profile's index joins a command."""
+    each as an extra index, after its `default` index (`index:`) if it names one: the one
+    place a profile's index joins a command."""
     options: list[str] = []
     out_of_reach: dict[str, str] = {}
+    if default is not None:
+        why = unreachable(default)
+        if why is not None:
+            raise EnvironmentProblem(
+                f"index {default} cannot be reached ({why}): the profile's `index:` serves "
+                "every package it does not source elsewhere; run where it is reachable"
+            )
+        options += ["--index-url", default]
     for name in sorted(set(names)):
         why = unreachable(indexes[name])
         if why is None:
             options += ["--extra-index-url", indexes[name]]
         else:
             out_of_reach[name] = why
-    return Indexes(options=tuple(options), out_of_reach=out_of_reach)
+    return Indexes(options=tuple(options), out_of_reach=out_of_reach, default=default)
 
 
 def target_options(target: Target) -> list[str]:
@@ -108,7 +123,8 @@ def compile_lock(
     args += ["--index-strategy", "unsafe-best-match"]
     if constraints is not None:
         args += ["--constraints", str(constraints)]
-    return [*args, *user.options(), *indexes.options]
+    own = indexes.default is not None  # the profile's index replaces the user's sources
+    return [*args, *([] if own else user.options()), *indexes.options]
 
 
 def download(requirements: Path, *, dest: Path, target: Target, indexes: Indexes) -> list[str]:
