@@ -229,6 +229,31 @@ def test_pips_configuration_is_read_key_by_key_unquoted() -> None:
     assert all("'" not in value and '"' not in value for value in values.values())
 
 
+@pytest.mark.parametrize(
+    "items",
+    [
+        pytest.param(
+            [("global.find-links", "/opt/wheels"), (":env:.cert", "/etc/ca.crt")], id="pip 23-25"
+        ),
+        pytest.param(
+            [
+                ("/etc/pip.conf", {"global.find-links": "/opt/wheels"}),
+                ("/root/.pip/pip.conf", {}),
+                (":env:", {":env:.cert": "/etc/ca.crt"}),
+            ],
+            id="pip 26",
+        ),
+    ],
+)
+def test_pips_loaded_configuration_reads_the_same_in_either_shape(items: list) -> None:
+    """pip 26 groups its configuration by file: read flat, a tool environment with a new pip
+    would see none of the user's sources (and find nothing their mirrors hold)."""
+    assert installer.configuration_items(items) == [
+        ("global.find-links", "/opt/wheels"),
+        (":env:.cert", "/etc/ca.crt"),
+    ]
+
+
 def test_a_dockerfile_step_wraps_a_command_with_each_option_beside_its_value() -> None:
     args = installer.image_pip_install(wheels="/wheels/" + "x" * 80, requirements="/tmp/r.txt")
     text = command(args, indent=6, width=60)

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
@@ -320,6 +321,18 @@ def available_versions(output: str) -> list[Version] | None:
 def no_distribution(output: str) -> bool:
     """Whether pip says no source has the package at all."""
     return "No matching distribution" in output
+
+
+def configuration_items(items: Iterable[tuple[str, Any]]) -> list[tuple[str, str]]:
+    """pip's loaded configuration (`Configuration.items()`) as (key, value) pairs: pip 23 to 25
+    yield each key with its value, pip 26 each file (or `:env:`) with a mapping of its keys."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in items:
+        if isinstance(value, Mapping):
+            pairs += [(str(k), str(v)) for k, v in value.items()]
+        else:
+            pairs.append((str(key), str(value)))
+    return pairs
 
 
 def configuration(output: str) -> list[tuple[str, str]]:

@@ -161,7 +161,7 @@ def _pip_configuration() -> list[tuple[str, str]]:
             configuration.load()
         except ConfigurationError as error:
             raise _unreadable_configuration(error) from None
-        return [(str(key), str(value)) for key, value in configuration.items()]
+        return installer.configuration_items(configuration.items())
     except (ImportError, AttributeError, TypeError):
         listed = runner.run(installer.config_list(), timeout=PROBE_TIMEOUT)
         return installer.configuration(listed.output)
