@@ -54,6 +54,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "references",
         "render",
         "report",
+        "report_outputs",
         "sbom",
         "scaffold",
         "scripts",

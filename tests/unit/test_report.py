@@ -16,15 +16,14 @@ from imagegate.findings import Finding, Status
 from imagegate.report import (
     FORMATS,
     Result,
-    append_step_summary,
     document,
     junit,
     markdown,
     render,
     show,
     table,
-    write,
 )
+from imagegate.report_outputs import append_step_summary, write
 
 SUBJECT = "cuda121 (imagegate/cuda121:test)"
 UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
