@@ -406,3 +406,16 @@ def test_a_result_that_carries_an_environment_problem_never_says_passed() -> Non
     assert show(result, "table").endswith("preflight: NOT PROVEN (environment problem) (3 OK)")
     assert result.summary == "preflight: NOT PROVEN (environment problem) (3 OK)"
     assert json.loads(show(result, "json"))["passed"] is False
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_a_listings_table_fits_the_width_every_word_kept(width: int) -> None:
+    long = "because " * 30 + "sha256:" + "ab" * 32
+    rows = [{"package": "transformers", "from": "4.51.3", "to": "4.52.0", "evidence": long}]
+    result = Result(subject="propose cpu", code=ExitCode.PASSED, rows=tuple(rows))
+
+    text = show(result, "table", width=width)
+
+    assert max(len(line) for line in text.splitlines()) <= width
+    assert " ".join(text.split()).count("because") == 30
+    assert "sha256:abababab…" in " ".join(text.split())
