@@ -3,6 +3,7 @@ pip on this machine (tests/unit/recorded/uv-*.txt, pip-*.txt), through the same 
 
 from __future__ import annotations
 
+import sys
 from itertools import pairwise
 from pathlib import Path
 
@@ -71,6 +72,7 @@ def test_a_compile_resolves_for_the_target_from_every_source(tmp_path: Path) -> 
     assert args[: len(installer.UV)] == list(installer.UV)
     assert pairs(args, "--python-platform") == [TARGET.uv_platform]
     assert pairs(args, "--python-version") == ["3.10"]
+    assert pairs(args, "--python") == [sys.executable]  # never a Python 3.10 looked for
     assert pairs(args, "--constraints") == [str(tmp_path / "c.txt")]
     assert pairs(args, "--index-url") == ["https://mirror.example/simple"]
     assert pairs(args, "--find-links") == ["/wheels"]

@@ -119,6 +119,7 @@ def compile_lock(
     the best match across every index (a profile's index holds only some versions)."""
     args = [*UV, "compile", str(source), "-o", str(output)]
     args += ["--format", "pylock.toml", "--quiet", "--only-binary", ":all:"]
+    args += ["--python", sys.executable]  # a base for uv, not the target: never fetch a Python
     args += ["--python-version", target.python]
     args += ["--python-platform", target.uv_platform]
     args += ["--index-strategy", "unsafe-best-match"]
