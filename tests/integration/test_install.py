@@ -125,3 +125,25 @@ def test_init_then_build_and_verify_in_an_empty_folder(
     finally:
         made = [tag for tag in (chosen, default, pushed) if tag in image_tags()]
         run("docker", "rmi", "--force", *made, cwd=folder)
+
+
+def test_a_git_url_installs_a_working_tool(tmp_path: Path) -> None:
+    """`uv tool install git+URL`: the committed tree alone (a clone of this checkout's HEAD,
+    over file://) gives an imagegate that starts a project."""
+    clone = tmp_path / "clone"
+    cloned = run("git", "clone", "--quiet", "--no-local", ROOT, clone, cwd=tmp_path)
+    assert cloned.returncode == 0, cloned.stderr
+    tools = {"UV_TOOL_DIR": str(tmp_path / "tools"), "UV_TOOL_BIN_DIR": str(tmp_path / "bin")}
+    uv = (sys.executable, "-m", "uv")
+    done = run(*uv, "tool", "install", f"git+file://{clone}", cwd=tmp_path, env=tools)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    started = run(tmp_path / "bin" / "imagegate", "init", "project", cwd=tmp_path)
+
+    assert started.returncode == 0, started.stderr
+    assert (tmp_path / "project" / "profiles" / "app.yaml").is_file()
+    tool = tmp_path / "bin" / "imagegate"
+    locked = run(tool, "lock", "app", cwd=tmp_path / "project")
+    assert locked.returncode == 0, locked.stderr[-2000:]
+    check = run(tool, "check", "app", cwd=tmp_path / "project")
+    assert check.returncode == 0, check.stdout[-2000:] + check.stderr[-2000:]
