@@ -65,7 +65,9 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "verify_files",
         "verify_runtime",
         "verify_torch",
+        "worker_answers",
         "worker_tests",
+        "expectations",
     ),
     "edge": (
         "base",
@@ -87,6 +89,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "trial",
         "wheelhouse",
         "worker",
+        "worker_api",
     ),
     "flow": (
         "bisect",
