@@ -237,7 +237,8 @@ def test_the_example_worker_answers_what_its_expectations_say_in_both_modes(
 
 
 def test_a_persons_table_shows_what_each_test_answered(worker: Worker) -> None:
-    run = imagegate("verify", "worker", "--image", WORKER, "--verbose", cwd=worker.root)
+    wide = {"COLUMNS": "250"}  # a terminal wide enough for the whole row on one line
+    run = imagegate("verify", "worker", "--image", WORKER, "--verbose", cwd=worker.root, env=wide)
 
     assert run.code == 0, run.stderr[-2000:]
     row = next(line for line in run.stdout.splitlines() if "answers a prompt" in line)
