@@ -49,6 +49,18 @@ def test_the_test_input_log_gives_the_output_as_data() -> None:
     assert answer.output == {"prompt_bytes": 2, "answer_ids": [1, 2], "ok": True}
 
 
+def test_the_test_input_log_is_read_as_json_lines_too() -> None:
+    # where RUNPOD_ENDPOINT_ID is set, rp_logger prints {"requestId", "message", "level"}
+    lines = [
+        json.dumps({"requestId": None, "message": line.partition("| ")[2], "level": "INFO"})
+        for line in OK_LOG.splitlines()
+    ]
+
+    answer = from_log("\n".join(lines), exit_code=0, seconds=1.0, timed_out=False)
+
+    assert answer.output == {"prompt_bytes": 2, "answer_ids": [1, 2], "ok": True}
+
+
 def test_an_ok_row_shows_the_answer_as_compact_json() -> None:
     finding = judged(from_log(OK_LOG, exit_code=0, seconds=1.0, timed_out=False))
 

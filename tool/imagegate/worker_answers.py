@@ -62,6 +62,7 @@ def from_log(log: str, *, exit_code: int, seconds: float, timed_out: bool) -> An
     """A `--test_input` run: its whole log (stdout, then stderr) and its exit code."""
     if timed_out:
         return Answer(seconds=seconds, timed_out=True)
+    log = "\n".join(map(_message, log.splitlines()))
     failed = _last(_JOB_FAILED, log, "error")
     if exit_code == 0 and failed is None:
         result = _last(_JOB_RESULT, log, "result")
@@ -173,6 +174,17 @@ def judge_answer(
 def _cut(answered: str) -> str:
     """An answer in the evidence: its start (the row's `actual` holds it whole)."""
     return answered if len(answered) <= _SHOWN else answered[: _SHOWN - 1] + "…"
+
+
+def _message(line: str) -> str:
+    """A log line's message: the SDK logs JSON lines where RUNPOD_ENDPOINT_ID is set."""
+    if not line.startswith("{"):
+        return line
+    try:
+        entry = json.loads(line)
+    except json.JSONDecodeError:
+        return line
+    return str(entry["message"]) if isinstance(entry, dict) and "message" in entry else line
 
 
 def _last(pattern: re.Pattern[str], log: str, group: str) -> str | None:
