@@ -66,7 +66,9 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "verify_files",
         "verify_runtime",
         "verify_torch",
+        "worker_answers",
         "worker_tests",
+        "expectations",
     ),
     "edge": (
         "base",
@@ -88,6 +90,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "trial",
         "wheelhouse",
         "worker",
+        "worker_api",
     ),
     "flow": (
         "bisect",

@@ -210,6 +210,16 @@ def test_table_shortens_what_passed() -> None:
     assert "…" in text and "y" * 200 not in text
 
 
+def test_a_long_answer_is_cut_in_the_table_and_whole_in_json() -> None:
+    answer = json.dumps({"answer_ids": list(range(100))}, separators=(",", ":"))
+    row = finding(Status.OK, "answers a prompt", actual=answer, evidence="answered in 1.0 s")
+
+    text = table([row], width=400)
+
+    assert "…" in text and answer not in text and answer[:40] in text
+    assert document(SUBJECT, [row])["findings"][0]["actual"] == answer
+
+
 def test_render_handles_every_format() -> None:
     findings = stack()
     rendered = {fmt: render(SUBJECT, findings, fmt, image="x") for fmt in FORMATS}

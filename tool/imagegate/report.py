@@ -21,7 +21,8 @@ VERSION, MISSING, BROKEN, STALE LOCK) is a ``<failure>`` (a broken import is the
 not the harness) and a SKIPPED one is ``<skipped>``. Markdown is for ``$GITHUB_STEP_SUMMARY``.
 
 A person's table is a line per tier and the failed rows (every row with --verbose, and always
-in JSON, JUnit, Markdown), fitted to the terminal: digests shortened, evidence wrapped.
+in JSON, JUnit, Markdown), fitted to the terminal: digests shortened, long values cut (whole
+in JSON), evidence wrapped.
 
 Every command returns one ``Result``; ``show`` is the one place it becomes text. A
 judgement (findings) has every format; a listing (what was written, fetched, proposed) has
@@ -93,12 +94,14 @@ def overview(findings: Sequence[Finding], *, verbose: bool = False, width: int =
 
 
 def table(findings: Sequence[Finding], *, width: int = WIDTH) -> str:
-    """The findings fitted to `width`: digests shortened, a failure's key line of evidence
-    wrapped in its cell, never cut, and its whole evidence under the table if there is more."""
+    """The findings fitted to `width`: digests shortened, long expected and found cells cut (a
+    worker's answer; whole in JSON), a failure's key line of evidence wrapped, never cut, and
+    its whole evidence under the table if there is more."""
     rows = [
         [
             finding.tier,
-            *map(_digests, (finding.check, finding.subject, finding.expected, finding.actual)),
+            *map(_digests, (finding.check, finding.subject)),
+            *(_short(_digests(cell)) for cell in (finding.expected, finding.actual)),
             finding.status.value,
             _key_line(finding.evidence) if finding.status.failed else _short(finding.evidence),
         ]
@@ -136,7 +139,7 @@ def junit(subject: str, findings: Sequence[Finding], **extra: Any) -> str:
         "failures": str(failures),
         "errors": "0",
         "skipped": str(tally[Status.SKIPPED.value]),
-        "time": _seconds(sum(finding.seconds or 0.0 for finding in findings)),
+        "time": f"{sum(finding.seconds or 0.0 for finding in findings):.3f}",
     }
     suites = ET.Element("testsuites", attributes)
     suite = ET.SubElement(suites, "testsuite", attributes)
@@ -150,7 +153,7 @@ def junit(subject: str, findings: Sequence[Finding], **extra: Any) -> str:
             "testcase",
             classname=f"imagegate.tier{finding.tier}.{finding.check}",
             name=_xml(finding.subject),
-            time=_seconds(finding.seconds or 0.0),
+            time=f"{finding.seconds or 0.0:.3f}",
         )
         if finding.status.failed:
             failure = ET.SubElement(
@@ -344,10 +347,6 @@ def _verdict(finding: Finding) -> str:
         return f"{finding.subject}: BROKEN: {_key_line(finding.evidence) or 'no evidence'}"
     found = finding.actual or "nothing"
     return f"{finding.subject}: {finding.status.value}: expected {finding.expected}, found {found}"
-
-
-def _seconds(seconds: float) -> str:
-    return f"{seconds:.3f}"
 
 
 def _xml(text: str) -> str:

@@ -1,10 +1,11 @@
 """Tier 4: a RunPod worker's own tests, run in its image offline, and its deployment judged.
 
-A worker's tests are the RunPod Hub's `.runpod/tests.json` (read by `worker_tests`). Each
-test starts a container from the image with networking off, the config's environment, and
-the image's own entrypoint and command followed by
-`--test_input '{"input": …}'`: the RunPod SDK then runs the handler once on that job and
-exits 0, or 1 with the handler's error in its log.
+A worker's tests are the RunPod Hub's `.runpod/tests.json` (read by `worker_tests`), sent
+in one of two modes, each with networking off, the config's environment, and the image's
+own entrypoint and command: `api` (the default; `worker_api`), one started worker serving
+each test as a `/runsync` job, as the Hub sends them; `test-input`, a container per test
+with `--test_input '{"input": …}'` appended: the RunPod SDK then runs the handler once on
+that job and exits. What each answered is judged by `worker_answers`.
 
 Which host CUDA versions can start an image (`allowedCudaVersions`):
 - An image that carries `NVIDIA_REQUIRE_CUDA="cuda>=X.Y"` is refused by the NVIDIA
@@ -24,28 +25,25 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import replace
-from functools import cache, partial
+from functools import cache
 from importlib.resources import files
 from typing import TYPE_CHECKING
 
 import yaml
 from packaging.version import InvalidVersion, Version
 
-from imagegate import gpu_rules, progress
+from imagegate import gpu_rules, progress, worker_api
 from imagegate.findings import Finding, Status
 from imagegate.kernels import Kernels, machine_code
 from imagegate.profiles import Profile
 from imagegate.runner import Completed
+from imagegate.worker_answers import TIER, from_log, judge_answer
 from imagegate.worker_tests import CUDA_VERSION, WorkerTest, WorkerTests
 
 if TYPE_CHECKING:
     from imagegate.engine import Engine
 
-TIER = 4
 _REQUIRE = re.compile(r"cuda>=(\d+\.\d+)")
-_GPU_TROUBLE = re.compile(
-    r"CUDA|cuda|NVIDIA|nvidia|GPU|no kernel image|libcuda|cudaGetDeviceCount|HIP|ROCm"
-)
 
 
 @cache
@@ -170,55 +168,12 @@ def _judge_gpu_type(profile: Profile, gpu_type: str, kernels: Kernels | None) ->
 
 
 def judge_run(test: WorkerTests, one: WorkerTest, ran: Completed, *, gpus: bool) -> Finding:
-    """One test's outcome: OK with its time, or BROKEN with the handler's error (from its
-    whole log: stdout, then stderr)."""
-    output = ran.output + ran.errors
-    limit = f"{one.timeout_ms / 1000:g} s"
-    row = partial(
-        Finding,
-        tier=TIER,
-        check="worker",
-        subject=one.name,
-        expected=f"handled within {limit}",
-        seconds=ran.seconds,
+    """One `--test_input` run's row, from its exit code and whole log (stdout, then stderr)."""
+    log = ran.output + ran.errors
+    answer = from_log(log, exit_code=ran.returncode, seconds=ran.seconds, timed_out=ran.timed_out)
+    return judge_answer(
+        one, answer, test.expected.get(one.name), gpu_count=test.gpu_count, gpus=gpus
     )
-    if ran.timed_out:
-        evidence = f"no answer within {limit}; it was stopped"
-        return row(status=Status.BROKEN, actual="timed out", evidence=evidence)
-    if ran.returncode == 0 and _job_failed(output) is None:
-        return row(status=Status.OK, actual=f"answered in {ran.seconds:.1f} s")
-    error = _handler_error(output, ran.returncode)
-    if test.gpu_count > 0 and not gpus and _GPU_TROUBLE.search(error):
-        evidence = f"gpuCount {test.gpu_count} and no GPU here: {error}"
-        return row(status=Status.SKIPPED, actual="needs a GPU", evidence=evidence)
-    return row(status=Status.BROKEN, actual="failed", evidence=error)
-
-
-_ERROR_BLOCK = re.compile(
-    r'"error_type":\s*"(?P<type>[^"]*)",\s*"error_message":\s*"(?P<msg>(?:[^"\\]|\\.)*)"'
-)
-_JOB_FAILED = re.compile(r"Job \S+ failed with error: (?P<error>.*)$", re.MULTILINE)
-_CLASS = re.compile(r"<class '(?:[\w.]*\.)?(?P<name>\w+)'>")
-
-
-def _job_failed(output: str) -> str | None:
-    found = _JOB_FAILED.search(output)
-    return found.group("error").strip() if found else None
-
-
-def _handler_error(output: str, exit_code: int) -> str:
-    """The handler's error type and message, not the SDK's whole log."""
-    block = _ERROR_BLOCK.search(output)
-    if block is not None:
-        kind = _CLASS.fullmatch(block.group("type"))
-        message = json.loads(f'"{block.group("msg")}"')
-        return f"{kind.group('name') if kind else block.group('type')}: {message}"
-    failed = _job_failed(output)
-    if failed is not None:
-        return f"the handler answered an error: {failed}"
-    lines = [line for line in output.strip().splitlines() if line.strip()]
-    last = lines[-1].strip() if lines else "no output"
-    return f"exit {exit_code}: {last}"
 
 
 def run_tests(
@@ -226,11 +181,12 @@ def run_tests(
     image: str,
     tests: WorkerTests,
     *,
+    python: str,
     gpus: bool,
     require_gpu: bool,
 ) -> list[Finding]:
-    """Each test in a fresh container from `image`, networking off, the image's own
-    entrypoint and command (a worker's CMD is what RunPod starts)."""
+    """Each test, in `tests.mode`, with the image's own entrypoint and command (a worker's
+    CMD is what RunPod starts); `python` is the stack's interpreter (the API mode's client)."""
     info = engine.image(image)
     if info is None or not (info.command or info.entrypoint):
         return [
@@ -245,26 +201,44 @@ def run_tests(
             )
             for one in tests.tests
         ]
-    command = list(info.command)
-    findings = []
-    for one in tests.tests:
-        job = json.dumps({"input": one.input})
-        with progress.step("tier 4", f"worker test {one.name}"):
-            ran = engine.run(
-                image,
-                [*command, "--test_input", job],
-                files={},
-                timeout=one.timeout_ms / 1000,
-                environment=dict(tests.env),
-                gpus=gpus,
+    if tests.mode == "api":
+        worker = [*info.entrypoint, *info.command]
+        answers = worker_api.send_tests(engine, image, worker, tests, python=python, gpus=gpus)
+        found = [
+            judge_answer(
+                one, answer, tests.expected.get(one.name), gpu_count=tests.gpu_count, gpus=gpus
             )
-        finding = judge_run(tests, one, ran, gpus=gpus)
+            for one, answer in zip(tests.tests, answers, strict=True)
+        ]
+    else:
+        found = [
+            _test_input(engine, image, list(info.command), tests, one, gpus) for one in tests.tests
+        ]
+    findings = []
+    for finding in found:
         if require_gpu and finding.status is Status.SKIPPED:
             finding = replace(
                 finding, status=Status.BROKEN, evidence=f"--require-gpu: {finding.evidence}"
             )
         findings.append(finding)
     return findings
+
+
+def _test_input(
+    engine: Engine, image: str, command: list[str], tests: WorkerTests, one: WorkerTest, gpus: bool
+) -> Finding:
+    """One test in its own container: the command (its entrypoint kept) with `--test_input`."""
+    job = json.dumps({"input": one.input})
+    with progress.step("tier 4", f"worker test {one.name}"):
+        ran = engine.run(
+            image,
+            [*command, "--test_input", job],
+            files={},
+            timeout=one.timeout_ms / 1000,
+            environment=dict(tests.env),
+            gpus=gpus,
+        )
+    return judge_run(tests, one, ran, gpus=gpus)
 
 
 def worker_findings(
@@ -276,6 +250,7 @@ def worker_findings(
     cuda_runtime: str | None,
     require_cuda: str | None,
     kernels: Kernels | None = None,
+    python: str,
     gpus: bool,
     require_gpu: bool,
 ) -> list[Finding]:
@@ -284,5 +259,5 @@ def worker_findings(
         *judge_deployment(
             profile, tests, cuda_runtime=cuda_runtime, require_cuda=require_cuda, kernels=kernels
         ),
-        *run_tests(engine, image, tests, gpus=gpus, require_gpu=require_gpu),
+        *run_tests(engine, image, tests, python=python, gpus=gpus, require_gpu=require_gpu),
     ]

@@ -3,7 +3,8 @@ strictly: every mistake is named by its key (exit 2).
 
 `tests`: each a `name`, the job's `input`, a `timeout` in milliseconds. `config`:
 `gpuTypeId` (or `gpuTypeIds`), `gpuCount`, `env` (a list of `{"key", "value"}`) and
-`allowedCudaVersions`. Running and judging them is `worker`'s.
+`allowedCudaVersions`. What each test should answer is read from the expectations file
+beside it (`expectations`). Running and judging them is `worker`'s.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from imagegate.errors import ProfileError
+from imagegate.expectations import Expectation, path_for, read_beside
+from imagegate.files import sha256
 
 DEFAULT_FILE = Path(".runpod") / "tests.json"
 DEFAULT_TIMEOUT_MS = 300_000
@@ -25,6 +28,9 @@ _TEST_KEYS = {"name", "input", "timeout"}
 _CONFIG_KEYS = {"gpuTypeId", "gpuTypeIds", "gpuCount", "env", "allowedCudaVersions"}
 CUDA_VERSION = re.compile(r"^(\d+)\.(\d+)$")
 """A CUDA version as `allowedCudaVersions` writes it: major.minor."""
+MODES = ("api", "test-input")
+"""How each test is sent: a `/runsync` job to the worker's local API, as the Hub sends it
+(the default), or `--test_input`, the SDK's one-job run."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +48,15 @@ class WorkerTests:
     gpu_count: int
     env: Mapping[str, str]
     allowed_cuda: tuple[str, ...]
+    expected: Mapping[str, Expectation] = field(default_factory=dict)
+    """What a test should answer, by its name (from the expectations file beside it)."""
+    mode: str = MODES[0]
+
+    def digest(self) -> str:
+        """What a kept verdict on these tests depends on: both files and the mode."""
+        beside = path_for(self.path)
+        files = [sha256(self.path), sha256(beside) if beside.is_file() else ""]
+        return "/".join([*files, self.mode])
 
     @classmethod
     def read(cls, path: Path) -> WorkerTests:
@@ -51,7 +66,8 @@ class WorkerTests:
             raise ProfileError(f"{path}: cannot be read ({error.strerror})") from None
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ProfileError(f"{path}: not valid JSON ({error}); fix the file") from None
-        return cls.parse(data, path)
+        tests = cls.parse(data, path)
+        return replace(tests, expected=read_beside(path, [one.name for one in tests.tests]))
 
     @classmethod
     def parse(cls, data: Any, path: Path) -> WorkerTests:
@@ -151,9 +167,10 @@ def _allowed_cuda(config: Mapping[str, Any], bad: Any) -> tuple[str, ...]:
     return tuple(raw)
 
 
-def find(project_root: Path, given: Path | None) -> WorkerTests | None:
-    """The worker tests to run: `given`, else the project's `.runpod/tests.json` if any."""
-    if given is not None:
-        return WorkerTests.read(given)
-    default = project_root / DEFAULT_FILE
-    return WorkerTests.read(default) if default.is_file() else None
+def find(project_root: Path, given: Path | None, mode: str = MODES[0]) -> WorkerTests | None:
+    """The worker tests to run, sent in `mode`: `given`, else the project's
+    `.runpod/tests.json` if any."""
+    path = given if given is not None else project_root / DEFAULT_FILE
+    if given is None and not path.is_file():
+        return None
+    return replace(WorkerTests.read(path), mode=mode)

@@ -14,14 +14,13 @@ from dataclasses import dataclass, field
 
 from packaging.utils import NormalizedName
 
-from imagegate import interpreters, progress, sbom, verdicts, worker
+from imagegate import interpreters, progress, sbom, verdicts, worker, worker_answers
 from imagegate import lock as locks
 from imagegate.contract import BUILD_FACTS, BUILD_MODELS, LOCK_LABEL
 from imagegate.engine import Engine, ImageInfo
 from imagegate.errors import EnvironmentProblem
 from imagegate.executors import Container
 from imagegate.facts import CUDA_FACT, Facts, ModelFacts
-from imagegate.files import sha256
 from imagegate.findings import Finding, Status, passed
 from imagegate.lock import Lock
 from imagegate.profiles import Profile
@@ -125,7 +124,7 @@ def verify_image(
         lock_sha256=lock.sha256 if lock is not None else "",
         require_gpu=require_gpu,
         gpus=gpus,
-        worker_tests=sha256(worker_tests.path) if worker_tests is not None else "",
+        worker_tests=worker_tests.digest() if worker_tests is not None else "",
     )
     kept = None if fresh else verdicts.recall(project, profile, wanted, image_id=image_id)
     if kept is not None:
@@ -148,7 +147,16 @@ def verify_image(
     findings = tiers + _models(profile, engine, image_id, python, tiers, require_gpu, models)
     if worker_tests is not None:
         findings += _worker(
-            profile, engine, image_id, info, facts, findings, worker_tests, require_gpu, gpus
+            profile,
+            engine,
+            image_id,
+            info,
+            facts,
+            findings,
+            worker_tests,
+            require_gpu,
+            gpus,
+            python,
         )
     verdicts.keep(project, profile, wanted, image, findings, installed, image_id=image_id)
     return Verified(findings=findings, python=python, image_id=image_id, installed=installed)
@@ -164,12 +172,13 @@ def _worker(
     tests: WorkerTests,
     require_gpu: bool,
     gpus: bool,
+    python: str,
 ) -> list[Finding]:
     """Tier 4, when tiers 1-3 passed: a worker on a broken stack proves nothing more."""
     if not passed(before):
         return [
             Finding(
-                tier=worker.TIER,
+                tier=worker_answers.TIER,
                 check="worker",
                 subject=str(tests.path),
                 status=Status.SKIPPED,
@@ -185,6 +194,7 @@ def _worker(
         cuda_runtime=cuda,
         require_cuda=info.env.get("NVIDIA_REQUIRE_CUDA"),
         kernels=kernels(profile, facts),
+        python=python,
         gpus=gpus,
         require_gpu=require_gpu,
     )
