@@ -235,6 +235,7 @@ def test_document_shape() -> None:
         "MISSING": 0,
         "SKIPPED": 0,
         "STALE LOCK": 0,
+        "WARN": 0,
     }
     assert data["findings"][0] == {
         "tier": 1,

@@ -21,7 +21,6 @@ from imagegate.engine import Engine, ImageInfo
 from imagegate.errors import EnvironmentProblem
 from imagegate.executors import Container
 from imagegate.facts import CUDA_FACT, Facts, ModelFacts
-from imagegate.files import sha256
 from imagegate.findings import Finding, Status, passed
 from imagegate.lock import Lock
 from imagegate.profiles import Profile
@@ -32,7 +31,7 @@ from imagegate.smoke import collect, collect_models
 from imagegate.verify import judge, judge_closure, judge_models
 from imagegate.verify_runtime import judge_platform, judge_runtime
 from imagegate.verify_torch import kernels
-from imagegate.worker_tests import WorkerTests
+from imagegate.worker_tests import TIER, WorkerTests
 
 
 @dataclass(kw_only=True)
@@ -125,7 +124,7 @@ def verify_image(
         lock_sha256=lock.sha256 if lock is not None else "",
         require_gpu=require_gpu,
         gpus=gpus,
-        worker_tests=sha256(worker_tests.path) if worker_tests is not None else "",
+        worker_tests=worker_tests.digest() if worker_tests is not None else "",
     )
     kept = None if fresh else verdicts.recall(project, profile, wanted, image_id=image_id)
     if kept is not None:
@@ -169,7 +168,7 @@ def _worker(
     if not passed(before):
         return [
             Finding(
-                tier=worker.TIER,
+                tier=TIER,
                 check="worker",
                 subject=str(tests.path),
                 status=Status.SKIPPED,
