@@ -272,7 +272,12 @@ def _machine(profile: Profile, hub: Hub, tests: WorkerTests) -> tuple[Status, st
                 f"{hub.runs_on}: they prove another machine than the one deployed"
             ),
         )
-    return Status.OK, actual, f"a {_declared(profile)} build on a {hub.runs_on} endpoint"
+    vendor = gpu_rules.VENDOR_NAMES[profile.hardware.vendor]
+    return (
+        Status.OK,
+        actual,
+        f"{profile.name} is a {vendor} build: a {hub.runs_on} endpoint fits it",
+    )
 
 
 def _pool(
@@ -294,6 +299,7 @@ def _pool(
         )
     if not gpus:
         return Status.WARN, "none", "every GPU of the pool is excluded: it adds none"
+    cpu_build = profile.hardware.vendor == "none"
     verdicts = [(gpu, *_serves(profile, gpu, kernels)) for gpu in gpus]
     archs = " ".join(sorted({arch for _, arch, _, _ in verdicts}))
     broken = [f"{gpu} ({arch}): {why}" for gpu, arch, why, _ in verdicts if why is not None]
@@ -305,5 +311,5 @@ def _pool(
         coverage = f"the Hub's tests run on {', '.join(tested)}"
     else:
         coverage = f"the Hub's tests never run on {named}"
-    served = verdicts[0][3] if profile.hardware.vendor == "none" else "every GPU is served"
+    served = verdicts[0][3] if cpu_build else "the image's machine code runs on each"
     return Status.OK, archs, f"{named}: {served}; {coverage}"
