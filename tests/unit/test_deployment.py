@@ -141,7 +141,7 @@ def test_a_gpu_type_with_gpu_count_0_is_a_warning_not_a_pass() -> None:
         profile, parsed(gpuTypeId="NVIDIA L40S", gpuCount=1), cuda_runtime="13.0", require_cuda=None
     )
 
-    assert none.status is Status.WARN and "gpuCount 0" in none.evidence
+    assert none.status is Status.WARN and "gpuCount is 0" in none.evidence
     assert one.status is Status.OK
 
 

@@ -175,7 +175,10 @@ def _judge_test_gpu(
         evidence = f"{served}: a CPU test names a cpuFlavor, not a gpuTypeId"
     elif why is None and tests.gpu_count == 0:
         status = Status.WARN
-        evidence = "gpuCount 0 names a GPU type and asks for none: set gpuCount, or cpuFlavor"
+        evidence = (
+            "gpuCount is 0 (or absent): the test names a GPU type and asks for no GPU; set "
+            "gpuCount, or a cpuFlavor for a CPU test"
+        )
     return Finding(
         tier=TIER,
         check="deployment",
@@ -301,7 +304,7 @@ def _pool(
         return Status.WARN, "none", "every GPU of the pool is excluded: it adds none"
     cpu_build = profile.hardware.vendor == "none"
     verdicts = [(gpu, *_serves(profile, gpu, kernels)) for gpu in gpus]
-    archs = " ".join(sorted({arch for _, arch, _, _ in verdicts}))
+    archs = " ".join(dict.fromkeys(arch for _, arch, _, _ in verdicts))  # the pool's order
     broken = [f"{gpu} ({arch}): {why}" for gpu, arch, why, _ in verdicts if why is not None]
     if broken:
         return Status.BROKEN, archs, "; ".join(broken)
