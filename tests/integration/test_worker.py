@@ -101,7 +101,7 @@ def test_the_example_workers_hub_tests_pass_offline(worker: Worker) -> None:
     answered = rows[("worker", "answers a prompt")]
     assert answered["status"] == "OK" and answered["seconds"] > 0
     assert rows[("hub", "runsOn")]["status"] == "OK"  # its hub.json: a CPU endpoint
-    assert [key for key, row in rows.items() if row["status"] != "OK"] == []
+    assert [key for key, row in tier4(rows).items() if row["status"] != "OK"] == []
 
 
 def test_an_input_the_handler_rejects_fails_with_its_message(worker: Worker) -> None:
