@@ -169,3 +169,15 @@ def test_a_file_that_is_not_a_json_object_is_bad_input(tmp_path: Path, text: str
         read(path)
 
     assert str(raised.value).startswith(f"{path}: ") and "\n" not in str(raised.value)
+
+
+def test_a_changed_listing_is_another_verdict_key(tmp_path: Path) -> None:
+    tests = tmp_path / "tests.json"
+    tests.write_text(json.dumps({"tests": [{"name": "t", "input": {}}]}), encoding="utf-8")
+    alone = WorkerTests.read(tests).digest()
+    written(tmp_path, GPU_LISTING)
+    listed = WorkerTests.read(tests).digest()
+    written(tmp_path, changed("config.allowedCudaVersions", ["13.0", "12.8"]))
+    edited = WorkerTests.read(tests).digest()
+
+    assert len({alone, listed, edited}) == 3
