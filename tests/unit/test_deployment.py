@@ -241,7 +241,7 @@ def test_a_cpu_build_on_a_gpu_endpoint_warns_and_on_a_cpu_endpoint_passes() -> N
     warned = hub_rows("cpu", on_gpu, cpu_tests, cuda_runtime="None")["runsOn"]
     fitting = hub_rows("cpu", on_cpu, cpu_tests, cuda_runtime="None")["runsOn"]
 
-    assert warned.status is Status.WARN and "paid for and never used" in warned.evidence
+    assert warned.status is Status.WARN and "pays for a GPU it never uses" in warned.evidence
     assert fitting.status is Status.OK
 
 

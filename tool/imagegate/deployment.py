@@ -34,7 +34,6 @@ from imagegate.profiles import Profile
 from imagegate.worker_tests import TIER, WorkerTests
 
 _REQUIRE = re.compile(r"cuda>=(\d+\.\d+)")
-_UNUSED = "the GPU is paid for and never used"
 
 
 @cache
@@ -145,7 +144,11 @@ def _serves(
     know the id), why the image cannot run on it (None when it can) and what serves it."""
     arch = gpu_architectures().get(gpu_type)
     if profile.hardware.vendor == "none":
-        return arch or "unknown", None, f"{profile.name} is a CPU build: {_UNUSED}"
+        return (
+            arch or "unknown",
+            None,
+            f"{profile.name} is a CPU build: a GPU here is paid for, never used",
+        )
     if arch is None:
         return (
             "unknown",
@@ -172,7 +175,7 @@ def _judge_test_gpu(
     status, evidence = (Status.OK, served) if why is None else (Status.BROKEN, why)
     if why is None and profile.hardware.vendor == "none":
         status = Status.WARN
-        evidence = f"{served}: a CPU test names a cpuFlavor, not a gpuTypeId"
+        evidence = f"{profile.name} is a CPU build tested on a GPU: a CPU test names a cpuFlavor"
     elif why is None and tests.gpu_count == 0:
         status = Status.WARN
         evidence = (
@@ -252,8 +255,8 @@ def _machine(profile: Profile, hub: Hub, tests: WorkerTests) -> tuple[Status, st
             Status.WARN,
             actual,
             (
-                f"{profile.name} is a CPU build on a GPU endpoint: {_UNUSED} by every worker; "
-                'set runsOn "CPU" and a cpuFlavor'
+                f"{profile.name} is a CPU build on a GPU endpoint: every worker pays for a GPU "
+                'it never uses; set runsOn "CPU" and a cpuFlavor'
             ),
         )
     if not hub.on_gpu and not cpu_build:

@@ -100,7 +100,7 @@ def table(findings: Sequence[Finding], *, width: int = WIDTH) -> str:
             finding.tier,
             *map(_digests, (finding.check, finding.subject, finding.expected, finding.actual)),
             finding.status.value,
-            _key_line(finding.evidence) if finding.status.failed else _short(finding.evidence),
+            _key_line(finding.evidence) if finding.status.shown else _short(finding.evidence),
         ]
         for finding in findings
     ]
