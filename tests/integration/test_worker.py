@@ -100,7 +100,8 @@ def test_the_example_workers_hub_tests_pass_offline(worker: Worker) -> None:
     assert run.code == 0, run.stderr[-2000:]
     answered = rows[("worker", "answers a prompt")]
     assert answered["status"] == "OK" and answered["seconds"] > 0
-    assert rows[("deployment", "allowedCudaVersions")]["status"] == "OK"
+    assert rows[("hub", "runsOn")]["status"] == "OK"  # its hub.json: a CPU endpoint
+    assert [key for key, row in tier4(rows).items() if row["status"] != "OK"] == []
 
 
 def test_an_input_the_handler_rejects_fails_with_its_message(worker: Worker) -> None:
@@ -153,6 +154,70 @@ def test_a_malformed_tests_file_is_one_line_exit_2(worker: Worker, tmp_path: Pat
     assert run.code == 2
     last = run.stderr.strip().splitlines()[-1]
     assert str(typo) in last and "tests[0].inputs" in last
+    assert "Traceback" not in run.stderr
+
+
+def hub_project(worker: Worker, folder: Path, hub: dict | str, **config: object) -> Path:
+    """The example's tests.json (its config replaced by `config` when given) beside `hub`
+    (JSON, or the file's very text) in `folder`: the tests file, for --worker-tests."""
+    tests = json.loads((worker.root / ".runpod" / "tests.json").read_text(encoding="utf-8"))
+    if config:
+        tests["config"] = config
+    (folder / "tests.json").write_text(json.dumps(tests), encoding="utf-8")
+    text = hub if isinstance(hub, str) else json.dumps(hub)
+    (folder / "hub.json").write_text(text, encoding="utf-8")
+    return folder / "tests.json"
+
+
+def test_a_cpu_worker_listed_on_a_gpu_endpoint_passes_with_a_warning_shown(
+    worker: Worker, tmp_path: Path
+) -> None:
+    listing = json.loads((worker.root / ".runpod" / "hub.json").read_text(encoding="utf-8"))
+    listing["config"] = {
+        "runsOn": "GPU",
+        "gpuIds": "ADA_24",
+        "gpuCount": 1,
+        "containerDiskInGb": 10,
+    }
+    tests = hub_project(worker, tmp_path, listing, gpuTypeId="NVIDIA GeForce RTX 4090", gpuCount=0)
+
+    run, rows = verify(worker, WORKER, "--worker-tests", str(tests))
+    table = imagegate(
+        "verify", "worker", "--image", WORKER, "--worker-tests", str(tests), cwd=worker.root
+    )
+
+    assert run.code == 0, run.stderr[-2000:]
+    assert rows[("hub", "runsOn")]["status"] == "WARN"
+    assert rows[("deployment", "gpuTypeId NVIDIA GeForce RTX 4090")]["status"] == "WARN"
+    assert rows[("worker", "answers a prompt")]["status"] == "OK"
+    assert table.code == 0
+    shown = [line for line in table.stdout.splitlines() if "WARN" in line]
+    assert any("runsOn" in line for line in shown), table.stdout  # shown on a pass
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ('{"title": "w", ', "not valid JSON"),
+        (
+            json.dumps({"title": "w", "description": "d", "type": "serverless",
+                        "category": "language", "config": {"runsOn": "CPU", "cpuFlavr": "cpu3c"}}),
+            "config.cpuFlavr",
+        ),
+    ],
+)  # fmt: skip
+def test_a_bad_hub_json_is_one_line_exit_2(
+    worker: Worker, tmp_path: Path, text: str, named: str
+) -> None:
+    tests = hub_project(worker, tmp_path, text)
+
+    run = imagegate(
+        "verify", "worker", "--image", WORKER, "--worker-tests", str(tests), cwd=worker.root
+    )
+
+    assert run.code == 2, run.stderr[-2000:]
+    last = run.stderr.strip().splitlines()[-1]
+    assert str(tmp_path / "hub.json") in last and named in last
     assert "Traceback" not in run.stderr
 
 

@@ -245,6 +245,7 @@ def test_document_shape() -> None:
         "MISSING": 0,
         "SKIPPED": 0,
         "STALE LOCK": 0,
+        "WARN": 0,
     }
     assert data["findings"][0] == {
         "tier": 1,
@@ -342,6 +343,20 @@ def test_a_failure_is_its_rows_under_the_tier_lines() -> None:
     rows = [line.split() for line in lines if line.startswith("  ")]
     assert [row[2] for row in rows if "MISSING" in row] == ["numpy"]
     assert not any("p1-" in line for line in lines)
+
+
+def test_a_warning_passes_and_its_row_is_shown_under_the_tier_lines() -> None:
+    warned = finding(Status.WARN, "runsOn", tier=4, evidence="a CPU build on a GPU endpoint")
+    findings = [*passing({1: 3}), warned]
+
+    lines = render(SUBJECT, findings, "table").splitlines()
+    junit_suite = suite_of(render(SUBJECT, findings, "junit"))
+
+    assert lines[:2] == ["tier 1: 3 OK", "tier 4: 1 WARN"]
+    assert any("runsOn" in line and "WARN" in line for line in lines[2:-1])
+    assert not any("p1-" in line for line in lines)
+    assert lines[-1] == f"{SUBJECT}: PASSED (3 OK, 1 WARN)"
+    assert junit_suite.get("failures") == "0"
 
 
 def test_verbose_shows_every_row_and_so_do_the_other_formats() -> None:

@@ -80,7 +80,7 @@ def document(
 
 def overview(findings: Sequence[Finding], *, verbose: bool = False, width: int = WIDTH) -> str:
     """What a person reads: every row with `verbose`; else one line per tier naming what it
-    skipped (why: with -v), then the failed rows (a pass is just the tier lines)."""
+    skipped (why: with -v), then the failed and WARN rows (a clean pass is the tier lines)."""
     if verbose:
         return table(findings, width=width)
     lines = []
@@ -89,8 +89,8 @@ def overview(findings: Sequence[Finding], *, verbose: bool = False, width: int =
         skipped = ", ".join(f.subject for f in mine if f.status is Status.SKIPPED)
         line = f"tier {tier}: {_tally(mine)}" + (f": {skipped}" if skipped else "")
         lines.append(textwrap.fill(line, width, **_WRAP))
-    failed = [finding for finding in findings if finding.status.failed]
-    return "\n\n".join(["\n".join(lines), *([table(failed, width=width)] if failed else [])])
+    shown = [finding for finding in findings if finding.status.shown]
+    return "\n\n".join(["\n".join(lines), *([table(shown, width=width)] if shown else [])])
 
 
 def table(findings: Sequence[Finding], *, width: int = WIDTH) -> str:
@@ -103,7 +103,7 @@ def table(findings: Sequence[Finding], *, width: int = WIDTH) -> str:
             *map(_digests, (finding.check, finding.subject)),
             *(_short(_digests(cell)) for cell in (finding.expected, finding.actual)),
             finding.status.value,
-            _key_line(finding.evidence) if finding.status.failed else _short(finding.evidence),
+            _key_line(finding.evidence) if finding.status.shown else _short(finding.evidence),
         ]
         for finding in findings
     ]

@@ -5,16 +5,8 @@ in one of two modes, each with networking off, the config's environment, and the
 own entrypoint and command: `api` (the default; `worker_api`), one started worker serving
 each test as a `/runsync` job, as the Hub sends them; `test-input`, a container per test
 with `--test_input '{"input": …}'` appended: the RunPod SDK then runs the handler once on
-that job and exits. What each answered is judged by `worker_answers`.
-
-Which host CUDA versions can start an image (`allowedCudaVersions`):
-- An image that carries `NVIDIA_REQUIRE_CUDA="cuda>=X.Y"` is refused by the NVIDIA
-  container runtime on a host whose driver supports an older CUDA: X.Y or newer is needed.
-- Without it, CUDA's minor-version compatibility lets a runtime X.y run on any driver of
-  major X, from X.0 on, so the major must match and be no older; a newer major's driver
-  runs it too (drivers are backward compatible).
-Every allowed version must be able to start the image: RunPod places a worker on any of
-them.
+that job and exits. What each answered is judged by `worker_answers`; the deployment
+settings (tests.json's and hub.json's) by `deployment`.
 
 The judging is pure; `run_tests` is the side effect (the engine).
 """
@@ -22,149 +14,20 @@ The judging is pure; `run_tests` is the side effect (the engine).
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Mapping
 from dataclasses import replace
-from functools import cache
-from importlib.resources import files
 from typing import TYPE_CHECKING
 
-import yaml
-from packaging.version import InvalidVersion, Version
-
-from imagegate import gpu_rules, progress, worker_api
+from imagegate import progress, worker_api
+from imagegate.deployment import judge_deployment
 from imagegate.findings import Finding, Status
-from imagegate.kernels import Kernels, machine_code
+from imagegate.kernels import Kernels
 from imagegate.profiles import Profile
 from imagegate.runner import Completed
-from imagegate.worker_answers import TIER, from_log, judge_answer
-from imagegate.worker_tests import CUDA_VERSION, WorkerTest, WorkerTests
+from imagegate.worker_answers import from_log, judge_answer
+from imagegate.worker_tests import TIER, WorkerTest, WorkerTests
 
 if TYPE_CHECKING:
     from imagegate.engine import Engine
-
-_REQUIRE = re.compile(r"cuda>=(\d+\.\d+)")
-
-
-@cache
-def gpu_architectures() -> Mapping[str, str]:
-    """RunPod GPU type id → CUDA architecture (sm_89), from the data file."""
-    text = (files("imagegate") / "data" / "runpod_gpus.yaml").read_text(encoding="utf-8")
-    return {str(name): str(arch) for name, arch in yaml.safe_load(text).items()}
-
-
-def judge_deployment(
-    profile: Profile,
-    tests: WorkerTests,
-    *,
-    cuda_runtime: str | None,
-    require_cuda: str | None,
-    kernels: Kernels | None = None,
-) -> list[Finding]:
-    """The deployment settings against the image: host CUDA versions and GPU types.
-
-    `cuda_runtime` is the image's `torch.version.cuda` ("None" or None for a CPU build);
-    `require_cuda` is its NVIDIA_REQUIRE_CUDA, if it carries one; `kernels` what its torch
-    was compiled for, when that was read: a GPU type must be served by the image's own
-    machine code, not only by the profile's declaration."""
-    findings = []
-    if tests.allowed_cuda:
-        findings.append(_judge_cuda(tests, cuda_runtime, require_cuda))
-    for gpu_type in tests.gpu_types:
-        findings.append(_judge_gpu_type(profile, gpu_type, kernels))
-    return findings
-
-
-def _judge_cuda(tests: WorkerTests, runtime: str | None, require: str | None) -> Finding:
-    subject = "allowedCudaVersions"
-    allowed = ", ".join(tests.allowed_cuda)
-    required = _REQUIRE.search(require or "")
-    if required is not None:
-        need, strict, expected = _version(required.group(1)), True, f"cuda>={required.group(1)}"
-    elif runtime and runtime != "None" and CUDA_VERSION.fullmatch(runtime):
-        need, strict, expected = _version(runtime), False, f"a {runtime.split('.')[0]}.x host"
-    else:
-        return Finding(
-            tier=TIER,
-            check="deployment",
-            subject=subject,
-            status=Status.OK,
-            actual=allowed,
-            evidence="the image runs no CUDA: any host CUDA version starts it",
-        )
-    refused = [v for v in tests.allowed_cuda if not _starts(_version(v), need, strict=strict)]
-    why = (
-        "the NVIDIA container runtime refuses it there (NVIDIA_REQUIRE_CUDA)"
-        if strict
-        else f"CUDA {runtime} needs a driver of major {need.major} or newer"
-    )
-    return Finding(
-        tier=TIER,
-        check="deployment",
-        subject=subject,
-        status=Status.BROKEN if refused else Status.OK,
-        expected=expected,
-        actual=allowed,
-        evidence=(
-            f"hosts with CUDA {', '.join(refused)} cannot start this image: {why}"
-            if refused
-            else f"every allowed host CUDA version starts an image built for CUDA {runtime or need}"
-        ),
-    )
-
-
-def _starts(host: Version, need: Version, *, strict: bool) -> bool:
-    return host >= need if strict else host.major >= need.major
-
-
-def _version(text: str) -> Version:
-    try:
-        return Version(text)
-    except InvalidVersion:  # the parser accepted only N.N
-        return Version("0")
-
-
-def _judge_gpu_type(profile: Profile, gpu_type: str, kernels: Kernels | None) -> Finding:
-    arch = gpu_architectures().get(gpu_type)
-    declared = ", ".join(profile.hardware.architectures) or "none"
-    if profile.hardware.vendor == "none":
-        return Finding(
-            tier=TIER,
-            check="deployment",
-            subject=f"gpuTypeId {gpu_type}",
-            status=Status.OK,
-            expected="any",
-            actual=arch or "unknown",
-            evidence=f"{profile.name} is a CPU build: it runs on any GPU host, unused",
-        )
-    if arch is None:
-        return Finding(
-            tier=TIER,
-            check="deployment",
-            subject=f"gpuTypeId {gpu_type}",
-            status=Status.BROKEN,
-            expected=declared,
-            actual="unknown",
-            evidence="not a RunPod GPU type imagegate knows: check the id (its exact spelling "
-            "in RunPod's GPU list) or add it to imagegate/data/runpod_gpus.yaml",
-        )
-    gpu = gpu_rules.Gpu(vendor="nvidia", name=gpu_type, arch=arch, driver=None)
-    why = kernels.missing(arch) if kernels is not None else None
-    why = why or gpu_rules.architecture_mismatch(profile, gpu)
-    if why is None and kernels is not None:
-        code = machine_code(arch, kernels.codes)
-        served = f"torch {kernels.build}'s {code} code runs on {arch}"
-    else:
-        served = f"{profile.name}'s wheels carry code for {arch}"
-    return Finding(
-        tier=TIER,
-        check="deployment",
-        subject=f"gpuTypeId {gpu_type}",
-        status=Status.OK if why is None else Status.BROKEN,
-        expected=declared,
-        actual=arch,
-        evidence=why or served,
-    )
 
 
 def judge_run(test: WorkerTests, one: WorkerTest, ran: Completed, *, gpus: bool) -> Finding:

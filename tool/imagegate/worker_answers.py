@@ -25,9 +25,8 @@ from typing import Any
 
 from imagegate.expectations import Expectation, text
 from imagegate.findings import Finding, Status
-from imagegate.worker_tests import WorkerTest
+from imagegate.worker_tests import TIER, WorkerTest
 
-TIER = 4
 COMPLETED, FAILED = "COMPLETED", "FAILED"
 _GPU_TROUBLE = re.compile(
     r"CUDA|cuda|NVIDIA|nvidia|GPU|no kernel image|libcuda|cudaGetDeviceCount|HIP|ROCm"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from packaging.utils import NormalizedName
 
-from imagegate import interpreters, progress, sbom, verdicts, worker, worker_answers
+from imagegate import interpreters, progress, sbom, verdicts, worker
 from imagegate import lock as locks
 from imagegate.contract import BUILD_FACTS, BUILD_MODELS, LOCK_LABEL
 from imagegate.engine import Engine, ImageInfo
@@ -31,7 +31,7 @@ from imagegate.smoke import collect, collect_models
 from imagegate.verify import judge, judge_closure, judge_models
 from imagegate.verify_runtime import judge_platform, judge_runtime
 from imagegate.verify_torch import kernels
-from imagegate.worker_tests import WorkerTests
+from imagegate.worker_tests import TIER, WorkerTests
 
 
 @dataclass(kw_only=True)
@@ -178,7 +178,7 @@ def _worker(
     if not passed(before):
         return [
             Finding(
-                tier=worker_answers.TIER,
+                tier=TIER,
                 check="worker",
                 subject=str(tests.path),
                 status=Status.SKIPPED,
