@@ -124,7 +124,11 @@ def test_a_worker_allowing_only_cuda_12_hosts_fails_naming_13(cuda130: Run, tmp_
         json.dumps(
             {
                 "tests": [{"name": "starts", "input": {}, "timeout": 60000}],
-                "config": {"gpuTypeId": "NVIDIA L40S", "allowedCudaVersions": ["12.8", "12.6"]},
+                "config": {
+                    "gpuTypeId": "NVIDIA L40S",
+                    "gpuCount": 1,
+                    "allowedCudaVersions": ["12.8", "12.6"],
+                },
             }
         ),
         encoding="utf-8",
@@ -138,3 +142,48 @@ def test_a_worker_allowing_only_cuda_12_hosts_fails_naming_13(cuda130: Run, tmp_
     assert cuda["status"] == "BROKEN" and "13.0" in cuda["expected"]
     assert "12.8" in cuda["evidence"] and "12.6" in cuda["evidence"]
     assert rows[("deployment", "gpuTypeId NVIDIA L40S")]["status"] == "OK"  # sm_89: sm_86 code
+
+
+@pytest.mark.slow
+def test_a_hub_listing_allowing_cuda_12_hosts_fails_naming_them(
+    cuda130: Run, tmp_path: Path
+) -> None:
+    """hub.json beside tests.json: its CUDA versions and pools judged against the real image
+    (its NVIDIA_REQUIRE_CUDA, the kernels its torch carries); the tests' own are sound."""
+    assert cuda130.code == 0, cuda130.stderr[-3000:]
+    tests = {
+        "tests": [{"name": "starts", "input": {}, "timeout": 60000}],
+        "config": {"gpuTypeId": "NVIDIA L40S", "gpuCount": 1, "allowedCudaVersions": ["13.0"]},
+    }
+    listing = {
+        "title": "cuda130 worker",
+        "description": "a CUDA 13.0 stack",
+        "type": "serverless",
+        "category": "language",
+        "config": {
+            "runsOn": "GPU",
+            "gpuCount": 1,
+            "gpuIds": "ADA_48_PRO,AMPERE_16,-NVIDIA RTX A4000",
+            "containerDiskInGb": 20,
+            "allowedCudaVersions": ["13.0", "12.9", "12.8"],
+        },
+    }
+    (tmp_path / "tests.json").write_text(json.dumps(tests), encoding="utf-8")
+    (tmp_path / "hub.json").write_text(json.dumps(listing), encoding="utf-8")
+
+    run = imagegate(
+        "verify", "cuda130", "--worker-tests", str(tmp_path / "tests.json"), "--format", "json"
+    )
+
+    assert run.code == 1, run.stderr[-2000:]
+    rows = findings(run.json())
+    cuda = rows[("hub", "allowedCudaVersions")]
+    assert cuda["status"] == "BROKEN" and cuda["expected"] == "cuda>=13.0"
+    assert "12.9" in cuda["evidence"] and "12.8" in cuda["evidence"]
+    assert rows[("deployment", "allowedCudaVersions")]["status"] == "OK"  # the tests' 13.0
+    pool = rows[("hub", "gpuIds ADA_48_PRO")]
+    assert (pool["status"], pool["actual"]) == ("OK", "sm_89")
+    assert "tests run on NVIDIA L40S" in pool["evidence"]
+    ampere = rows[("hub", "gpuIds AMPERE_16")]
+    assert ampere["status"] == "OK" and "A4000" not in ampere["evidence"]
+    assert "never run on" in ampere["evidence"]

@@ -1,12 +1,12 @@
 """imagegate as a user installs it: a wheel built from the source, installed with its
-dependencies into a clean venv, then `init` in an empty folder and a real build, verify and
-gate (to a registry on 127.0.0.1) there under a tag of the user's choosing, with no checkout
-in sight.
+dependencies by `uv tool install` (a tool environment of its own, pip not given), then
+`init` in an empty folder and a real build, verify and gate (to a registry on 127.0.0.1)
+there under a tag of the user's choosing, with no checkout in sight.
 
-The dependencies come from the machine's configured indexes, as pip installs them for a
-user (seconds here). The new project's wheelhouse starts as a copy of the session's cpu
-wheelhouse: its profile extends `cpu` and adds nothing, so the wheels are the same files,
-checked again by hash as any wheelhouse is; what is built and judged is the new project's.
+The dependencies come from the package index uv reaches, as they do for a user. The new
+project's wheelhouse starts as a copy of the session's cpu wheelhouse: its profile extends
+`cpu` and adds nothing, so the wheels are the same files, checked again by hash as any
+wheelhouse is; what is built and judged is the new project's.
 """
 
 from __future__ import annotations
@@ -26,9 +26,11 @@ from .conftest import REPOSITORY, ROOT, image_tags, tags
 TIMEOUT = 3600
 
 
-def run(*command: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run(
+    *command: str | Path, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """A command as a user runs it: no PYTHONPATH, so nothing comes from the checkout."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, **(env or {})}
     return subprocess.run(
         [str(part) for part in command],
         cwd=cwd,
@@ -48,8 +50,9 @@ def image_id(tag: str) -> str:
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The `imagegate` of a clean venv, installed from a wheel built from a copy of the
-    source (building in the checkout would leave build/ and egg-info there)."""
+    """The `imagegate` that `uv tool install WHEEL` gives, in a tool folder of its own,
+    from a wheel built from a copy of the source (building in the checkout would leave
+    build/ and egg-info there)."""
     folder = tmp_path_factory.mktemp("install")
     source = folder / "source"
     listed = run("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=ROOT)
@@ -57,39 +60,27 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         if (ROOT / name).is_file():
             (source / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, source / name)
-    built = run(
-        sys.executable,
-        "-m",
-        "uv",
-        "build",
-        "--wheel",
-        "--out-dir",
-        folder / "dist",
-        source,
-        cwd=folder,
-    )
+    uv = (sys.executable, "-m", "uv")
+    built = run(*uv, "build", "--wheel", "--out-dir", folder / "dist", source, cwd=folder)
     assert built.returncode == 0, built.stderr[-3000:]
     (wheel,) = (folder / "dist").glob("imagegate-*.whl")
-    made = run(sys.executable, "-m", "venv", folder / "venv", cwd=folder)
-    assert made.returncode == 0, made.stderr
-    python = folder / "venv" / "bin" / "python"
-    done = run(python, "-m", "pip", "install", "--quiet", wheel, cwd=folder)
+    tools = {"UV_TOOL_DIR": str(folder / "tools"), "UV_TOOL_BIN_DIR": str(folder / "bin")}
+    done = run(*uv, "tool", "install", wheel, cwd=folder, env=tools)
     assert done.returncode == 0, done.stderr[-3000:]
-    yield folder / "venv" / "bin" / "imagegate"
+    yield folder / "bin" / "imagegate"
     shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_the_wheel_carries_what_a_run_needs(installed: Path, tmp_path: Path) -> None:
-    python = installed.with_name("python")
+    venv = installed.parents[1] / "tools" / "imagegate"
     where = run(
-        python,
+        venv / "bin" / "python",
         "-c",
         "import json, imagegate.shipped as s, imagegate.scripts as c; "
         "print(json.dumps([str(s.shipped_profiles()), str(c.scripts_dir())]))",
         cwd=tmp_path,
     )
     assert where.returncode == 0, where.stderr
-    venv = installed.parents[1]
     for folder in map(Path, json.loads(where.stdout)):
         assert venv in folder.parents, folder
     names = {p.name for p in Path(json.loads(where.stdout)[0]).iterdir()}
@@ -134,3 +125,25 @@ def test_init_then_build_and_verify_in_an_empty_folder(
     finally:
         made = [tag for tag in (chosen, default, pushed) if tag in image_tags()]
         run("docker", "rmi", "--force", *made, cwd=folder)
+
+
+def test_a_git_url_installs_a_working_tool(tmp_path: Path) -> None:
+    """`uv tool install git+URL`: the committed tree alone (a clone of this checkout's HEAD,
+    over file://) gives an imagegate that starts a project."""
+    clone = tmp_path / "clone"
+    cloned = run("git", "clone", "--quiet", "--no-local", ROOT, clone, cwd=tmp_path)
+    assert cloned.returncode == 0, cloned.stderr
+    tools = {"UV_TOOL_DIR": str(tmp_path / "tools"), "UV_TOOL_BIN_DIR": str(tmp_path / "bin")}
+    uv = (sys.executable, "-m", "uv")
+    done = run(*uv, "tool", "install", f"git+file://{clone}", cwd=tmp_path, env=tools)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    started = run(tmp_path / "bin" / "imagegate", "init", "project", cwd=tmp_path)
+
+    assert started.returncode == 0, started.stderr
+    assert (tmp_path / "project" / "profiles" / "app.yaml").is_file()
+    tool = tmp_path / "bin" / "imagegate"
+    locked = run(tool, "lock", "app", cwd=tmp_path / "project")
+    assert locked.returncode == 0, locked.stderr[-2000:]
+    check = run(tool, "check", "app", cwd=tmp_path / "project")
+    assert check.returncode == 0, check.stdout[-2000:] + check.stderr[-2000:]

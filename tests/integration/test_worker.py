@@ -102,7 +102,8 @@ def test_the_example_workers_hub_tests_pass_offline(worker: Worker) -> None:
     assert run.code == 0, run.stderr[-2000:]
     answered = rows[("worker", "answers a prompt")]
     assert answered["status"] == "OK" and answered["seconds"] > 0
-    assert rows[("deployment", "allowedCudaVersions")]["status"] == "OK"
+    assert rows[("hub", "runsOn")]["status"] == "OK"  # its hub.json: a CPU endpoint
+    assert [key for key, row in tier4(rows).items() if row["status"] != "OK"] == []
 
 
 def test_an_input_the_handler_rejects_fails_with_its_message(worker: Worker) -> None:
@@ -115,7 +116,7 @@ def test_an_input_the_handler_rejects_fails_with_its_message(worker: Worker) -> 
 
 
 def test_a_handler_that_raises_fails_tier_4_with_its_error(worker: Worker) -> None:
-    run, rows = verify(worker, RAISES)
+    run, rows = verify(worker, RAISES, "--worker-mode", "test-input")
 
     assert run.code == 1, run.stderr[-2000:]
     answered = rows[("worker", "answers a prompt")]
@@ -158,6 +159,70 @@ def test_a_malformed_tests_file_is_one_line_exit_2(worker: Worker, tmp_path: Pat
     assert "Traceback" not in run.stderr
 
 
+def hub_project(worker: Worker, folder: Path, hub: dict | str, **config: object) -> Path:
+    """The example's tests.json (its config replaced by `config` when given) beside `hub`
+    (JSON, or the file's very text) in `folder`: the tests file, for --worker-tests."""
+    tests = json.loads((worker.root / ".runpod" / "tests.json").read_text(encoding="utf-8"))
+    if config:
+        tests["config"] = config
+    (folder / "tests.json").write_text(json.dumps(tests), encoding="utf-8")
+    text = hub if isinstance(hub, str) else json.dumps(hub)
+    (folder / "hub.json").write_text(text, encoding="utf-8")
+    return folder / "tests.json"
+
+
+def test_a_cpu_worker_listed_on_a_gpu_endpoint_passes_with_a_warning_shown(
+    worker: Worker, tmp_path: Path
+) -> None:
+    listing = json.loads((worker.root / ".runpod" / "hub.json").read_text(encoding="utf-8"))
+    listing["config"] = {
+        "runsOn": "GPU",
+        "gpuIds": "ADA_24",
+        "gpuCount": 1,
+        "containerDiskInGb": 10,
+    }
+    tests = hub_project(worker, tmp_path, listing, gpuTypeId="NVIDIA GeForce RTX 4090", gpuCount=0)
+
+    run, rows = verify(worker, WORKER, "--worker-tests", str(tests))
+    table = imagegate(
+        "verify", "worker", "--image", WORKER, "--worker-tests", str(tests), cwd=worker.root
+    )
+
+    assert run.code == 0, run.stderr[-2000:]
+    assert rows[("hub", "runsOn")]["status"] == "WARN"
+    assert rows[("deployment", "gpuTypeId NVIDIA GeForce RTX 4090")]["status"] == "WARN"
+    assert rows[("worker", "answers a prompt")]["status"] == "OK"
+    assert table.code == 0
+    shown = [line for line in table.stdout.splitlines() if "WARN" in line]
+    assert any("runsOn" in line for line in shown), table.stdout  # shown on a pass
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ('{"title": "w", ', "not valid JSON"),
+        (
+            json.dumps({"title": "w", "description": "d", "type": "serverless",
+                        "category": "language", "config": {"runsOn": "CPU", "cpuFlavr": "cpu3c"}}),
+            "config.cpuFlavr",
+        ),
+    ],
+)  # fmt: skip
+def test_a_bad_hub_json_is_one_line_exit_2(
+    worker: Worker, tmp_path: Path, text: str, named: str
+) -> None:
+    tests = hub_project(worker, tmp_path, text)
+
+    run = imagegate(
+        "verify", "worker", "--image", WORKER, "--worker-tests", str(tests), cwd=worker.root
+    )
+
+    assert run.code == 2, run.stderr[-2000:]
+    last = run.stderr.strip().splitlines()[-1]
+    assert str(tmp_path / "hub.json") in last and named in last
+    assert "Traceback" not in run.stderr
+
+
 def test_a_broken_worker_is_never_pushed(worker: Worker, registry: str) -> None:
     destination = f"{registry}/imagegate-test/worker:broken"
 
@@ -180,6 +245,149 @@ def test_a_passing_worker_is_pushed_labelled_with_its_tests(
     assert info is not None
     assert info.labels["org.imagegate.worker"] == "passed: 1 of 1 tests"
     engine.remove_image(destination)
+
+
+# What a test answered, and what it should: .runpod/tests.expected.json, in both modes.
+
+WRONG = f"{REPOSITORY}/worker:wrong-answer"
+ERROR_OBJECT = f"{REPOSITORY}/worker:error-object"
+WRONG_HANDLER = """\
+import runpod
+
+
+def handler(job):
+    return {"prompt_bytes": 0, "answer_ids": []}
+
+
+runpod.serverless.start({"handler": handler})
+"""
+ERROR_OBJECT_HANDLER = """\
+import runpod
+
+
+def handler(job):
+    return {"error": "the tokenizer is not loaded"}
+
+
+runpod.serverless.start({"handler": handler})
+"""
+
+
+@pytest.fixture(scope="module")
+def misbehaving(worker: Worker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Workers FROM the example's whose handler answers wrongly, or answers an error object."""
+    for tag, handler in ((WRONG, WRONG_HANDLER), (ERROR_OBJECT, ERROR_OBJECT_HANDLER)):
+        folder = tmp_path_factory.mktemp("handler")
+        (folder / "handler.py").write_text(handler, encoding="utf-8")
+        (folder / "Dockerfile").write_text(f"FROM {WORKER}\nCOPY handler.py /worker/handler.py\n")
+        docker_build(folder, tag)
+    try:
+        yield
+    finally:
+        engine = Engine()
+        for tag in (WRONG, ERROR_OBJECT):
+            engine.remove_image(tag)
+
+
+@pytest.mark.parametrize("mode", ["api", "test-input"])
+def test_the_example_worker_answers_what_its_expectations_say_in_both_modes(
+    worker: Worker, mode: str
+) -> None:
+    run, rows = verify(worker, WORKER, "--worker-mode", mode)
+
+    assert run.code == 0, run.stderr[-2000:]
+    answered = rows[("worker", "answers a prompt")]
+    assert answered["status"] == "OK"
+    assert answered["expected"].startswith('contains {"prompt_bytes":13}')
+    answer = json.loads(answered["actual"])
+    assert answer["prompt_bytes"] == 13 and len(answer["answer_ids"]) == 4
+
+
+def test_a_persons_table_shows_what_each_test_answered(worker: Worker) -> None:
+    wide = {"COLUMNS": "250"}  # a terminal wide enough for the whole row on one line
+    run = imagegate("verify", "worker", "--image", WORKER, "--verbose", cwd=worker.root, env=wide)
+
+    assert run.code == 0, run.stderr[-2000:]
+    row = next(line for line in run.stdout.splitlines() if "answers a prompt" in line)
+    assert '"prompt_bytes":13' in row and "OK" in row
+
+
+def test_a_wrong_answer_fails_naming_the_test_and_what_it_answered(
+    worker: Worker, misbehaving: None
+) -> None:
+    run, rows = verify(worker, WRONG)
+
+    assert run.code == 1, run.stderr[-2000:]
+    answered = rows[("worker", "answers a prompt")]
+    assert answered["status"] == "BROKEN"
+    assert answered["actual"] == '{"prompt_bytes":0,"answer_ids":[]}'
+    assert 'expected it to contain {"prompt_bytes":13}' in answered["evidence"]
+
+
+def test_an_error_object_fails_its_runsync_job(worker: Worker, misbehaving: None) -> None:
+    # --test_input reads the same from the SDK's log (tests/unit/test_worker.py)
+    run, rows = verify(worker, ERROR_OBJECT, "--worker-mode", "api")
+
+    assert run.code == 1, run.stderr[-2000:]
+    answered = rows[("worker", "answers a prompt")]
+    assert (answered["status"], answered["actual"]) == ("BROKEN", "FAILED")
+    assert answered["evidence"] == "the handler answered an error: the tokenizer is not loaded"
+
+
+def test_a_raising_handler_is_a_failed_runsync_job_with_its_error(worker: Worker) -> None:
+    run, rows = verify(worker, RAISES, "--worker-mode", "api")
+
+    assert run.code == 1, run.stderr[-2000:]
+    answered = rows[("worker", "answers a prompt")]
+    assert (answered["status"], answered["actual"]) == ("BROKEN", "FAILED")
+    assert answered["evidence"] == (
+        "RuntimeError: the model file /models/tiny.safetensors is missing"
+    )
+
+
+def test_a_test_that_expects_an_error_passes_when_its_job_fails_so(
+    worker: Worker, tmp_path: Path
+) -> None:
+    shutil.copy(worker.root / "rejected.json", tmp_path / "rejected.json")
+    expected = {"rejects a prompt that is not text": {"error": "must be a non-empty string"}}
+    (tmp_path / "rejected.expected.json").write_text(json.dumps(expected), encoding="utf-8")
+
+    run, rows = verify(worker, WORKER, "--worker-tests", str(tmp_path / "rejected.json"))
+
+    assert run.code == 0, run.stderr[-2000:]
+    rejected = rows[("worker", "rejects a prompt that is not text")]
+    assert (rejected["status"], rejected["actual"]) == ("OK", "FAILED")
+
+
+@pytest.mark.parametrize(
+    ("content", "key"),
+    [
+        ('{"answers a prompt": {"contains": ', "not valid JSON"),
+        ('{"answers a prompt": {"equal": {"prompt_bytes": 13}}}', "answers a prompt.equal: "),
+        ('{"answers the prompt": {"error": true}}', "answers the prompt: "),
+    ],
+)
+def test_a_bad_expectations_file_is_one_line_exit_2(
+    worker: Worker, tmp_path: Path, content: str, key: str
+) -> None:
+    shutil.copy(worker.root / ".runpod" / "tests.json", tmp_path / "tests.json")
+    beside = tmp_path / "tests.expected.json"
+    beside.write_text(content, encoding="utf-8")
+
+    run = imagegate(
+        "verify",
+        "worker",
+        "--image",
+        WORKER,
+        "--worker-tests",
+        str(tmp_path / "tests.json"),
+        cwd=worker.root,
+    )
+
+    assert run.code == 2
+    last = run.stderr.strip().splitlines()[-1]
+    assert str(beside) in last and key in last
+    assert "Traceback" not in run.stderr
 
 
 UNFIT = f"{REPOSITORY}/worker:unfit"

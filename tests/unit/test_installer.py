@@ -3,6 +3,7 @@ pip on this machine (tests/unit/recorded/uv-*.txt, pip-*.txt), through the same 
 
 from __future__ import annotations
 
+import sys
 from itertools import pairwise
 from pathlib import Path
 
@@ -71,6 +72,7 @@ def test_a_compile_resolves_for_the_target_from_every_source(tmp_path: Path) -> 
     assert args[: len(installer.UV)] == list(installer.UV)
     assert pairs(args, "--python-platform") == [TARGET.uv_platform]
     assert pairs(args, "--python-version") == ["3.10"]
+    assert pairs(args, "--python") == [sys.executable]  # never a Python 3.10 looked for
     assert pairs(args, "--constraints") == [str(tmp_path / "c.txt")]
     assert pairs(args, "--index-url") == ["https://mirror.example/simple"]
     assert pairs(args, "--find-links") == ["/wheels"]
@@ -227,6 +229,31 @@ def test_pips_configuration_is_read_key_by_key_unquoted() -> None:
     ]
     assert values["global.find-links"] == "/opt/wheels"
     assert all("'" not in value and '"' not in value for value in values.values())
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        pytest.param(
+            [("global.find-links", "/opt/wheels"), (":env:.cert", "/etc/ca.crt")], id="pip 23-25"
+        ),
+        pytest.param(
+            [
+                ("/etc/pip.conf", {"global.find-links": "/opt/wheels"}),
+                ("/root/.pip/pip.conf", {}),
+                (":env:", {":env:.cert": "/etc/ca.crt"}),
+            ],
+            id="pip 26",
+        ),
+    ],
+)
+def test_pips_loaded_configuration_reads_the_same_in_either_shape(items: list) -> None:
+    """pip 26 groups its configuration by file: read flat, a tool environment with a new pip
+    would see none of the user's sources (and find nothing their mirrors hold)."""
+    assert installer.configuration_items(items) == [
+        ("global.find-links", "/opt/wheels"),
+        (":env:.cert", "/etc/ca.crt"),
+    ]
 
 
 def test_a_dockerfile_step_wraps_a_command_with_each_option_beside_its_value() -> None:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import tomllib
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -252,6 +253,19 @@ def test_a_portable_lock_names_the_wheelhouse_path_and_the_profile_index(demo: P
     assert transformers["wheels"][0]["path"].startswith("../wheelhouse/demo/rest/")
     assert lock.packages["torch"].protected and not lock.packages["transformers"].protected
     assert lock.inputs == inputs_digest(demo)
+
+
+def test_a_profile_with_its_own_index_is_locked_with_urls_and_no_paths(demo: Profile) -> None:
+    own = replace(demo, index="https://index.example/simple")
+    text = portable(own, _resolved(lambda f: f"https://index.example/files/{f}"), ["torch"])
+    wheels = [w for p in tomllib.loads(text)["packages"] for w in p["wheels"]]
+
+    assert [w["url"] for w in wheels] == [
+        f"https://index.example/files/{w['name']}" for w in wheels
+    ]
+    assert not any("path" in w for w in wheels)
+    assert Lock.parse(text.encode(), lock_path(own)).inputs == inputs_digest(own)
+    assert inputs_digest(own) != inputs_digest(demo)  # naming an index makes the lock stale
 
 
 @pytest.mark.parametrize("path", SHIPPED_LOCKS, ids=lambda p: p.name)

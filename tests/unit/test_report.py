@@ -16,15 +16,14 @@ from imagegate.findings import Finding, Status
 from imagegate.report import (
     FORMATS,
     Result,
-    append_step_summary,
     document,
     junit,
     markdown,
     render,
     show,
     table,
-    write,
 )
+from imagegate.report_outputs import append_step_summary, write
 
 SUBJECT = "cuda121 (imagegate/cuda121:test)"
 UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
@@ -211,6 +210,16 @@ def test_table_shortens_what_passed() -> None:
     assert "…" in text and "y" * 200 not in text
 
 
+def test_a_long_answer_is_cut_in_the_table_and_whole_in_json() -> None:
+    answer = json.dumps({"answer_ids": list(range(100))}, separators=(",", ":"))
+    row = finding(Status.OK, "answers a prompt", actual=answer, evidence="answered in 1.0 s")
+
+    text = table([row], width=400)
+
+    assert "…" in text and answer not in text and answer[:40] in text
+    assert document(SUBJECT, [row])["findings"][0]["actual"] == answer
+
+
 def test_render_handles_every_format() -> None:
     findings = stack()
     rendered = {fmt: render(SUBJECT, findings, fmt, image="x") for fmt in FORMATS}
@@ -236,6 +245,7 @@ def test_document_shape() -> None:
         "MISSING": 0,
         "SKIPPED": 0,
         "STALE LOCK": 0,
+        "WARN": 0,
     }
     assert data["findings"][0] == {
         "tier": 1,
@@ -335,6 +345,20 @@ def test_a_failure_is_its_rows_under_the_tier_lines() -> None:
     assert not any("p1-" in line for line in lines)
 
 
+def test_a_warning_passes_and_its_row_is_shown_under_the_tier_lines() -> None:
+    warned = finding(Status.WARN, "runsOn", tier=4, evidence="a CPU build on a GPU endpoint")
+    findings = [*passing({1: 3}), warned]
+
+    lines = render(SUBJECT, findings, "table").splitlines()
+    junit_suite = suite_of(render(SUBJECT, findings, "junit"))
+
+    assert lines[:2] == ["tier 1: 3 OK", "tier 4: 1 WARN"]
+    assert any("runsOn" in line and "WARN" in line for line in lines[2:-1])
+    assert not any("p1-" in line for line in lines)
+    assert lines[-1] == f"{SUBJECT}: PASSED (3 OK, 1 WARN)"
+    assert junit_suite.get("failures") == "0"
+
+
 def test_verbose_shows_every_row_and_so_do_the_other_formats() -> None:
     findings = passing({1: 5})
     assert render(SUBJECT, findings, "table").splitlines()[0] == "tier 1: 5 OK"
@@ -407,3 +431,16 @@ def test_a_result_that_carries_an_environment_problem_never_says_passed() -> Non
     assert show(result, "table").endswith("preflight: NOT PROVEN (environment problem) (3 OK)")
     assert result.summary == "preflight: NOT PROVEN (environment problem) (3 OK)"
     assert json.loads(show(result, "json"))["passed"] is False
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_a_listings_table_fits_the_width_every_word_kept(width: int) -> None:
+    long = "because " * 30 + "sha256:" + "ab" * 32
+    rows = [{"package": "transformers", "from": "4.51.3", "to": "4.52.0", "evidence": long}]
+    result = Result(subject="propose cpu", code=ExitCode.PASSED, rows=tuple(rows))
+
+    text = show(result, "table", width=width)
+
+    assert max(len(line) for line in text.splitlines()) <= width
+    assert " ".join(text.split()).count("because") == 30
+    assert "sha256:abababab…" in " ".join(text.split())

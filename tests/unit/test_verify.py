@@ -174,6 +174,7 @@ def test_a_healthy_stack_passes_with_only_exclusions_skipped() -> None:
         "MISSING": 0,
         "SKIPPED": 1,
         "STALE LOCK": 0,
+        "WARN": 0,
     }
 
 
@@ -472,6 +473,7 @@ def test_counts_tallies_every_status_including_zeros() -> None:
         "MISSING": 1,
         "SKIPPED": 0,
         "STALE LOCK": 0,
+        "WARN": 0,
     }
 
 

@@ -14,7 +14,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from imagegate import __version__, commands, interrupts, listings, options, progress, report
+from imagegate import (
+    __version__,
+    commands,
+    interrupts,
+    listings,
+    options,
+    progress,
+    report,
+    report_outputs,
+)
 from imagegate.errors import EnvironmentProblem, ExitCode, ImagegateError, UsageError
 from imagegate.profiles import profile_names
 
@@ -249,7 +258,7 @@ def _emit(args: argparse.Namespace, result: report.Result) -> None:
     unwritten: UsageError | None = None
     if output is not None:
         try:
-            report.write(output, text + "\n")
+            report_outputs.write(output, text + "\n")
         except UsageError as error:
             unwritten = error
     if output is None or unwritten is not None:
@@ -262,7 +271,7 @@ def _emit(args: argparse.Namespace, result: report.Result) -> None:
             markdown = report.markdown(
                 result.subject, result.findings, code=result.exit_code, **result.extra
             )
-            report.append_step_summary(markdown)
+            report_outputs.append_step_summary(markdown)
         except EnvironmentProblem as problem:
             print(f"imagegate: warning: {problem}", file=sys.stderr)
     if unwritten is not None:

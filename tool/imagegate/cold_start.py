@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 from imagegate.findings import Finding, Status
 from imagegate.profiles import Profile
+from imagegate.worker_tests import TIER
 
-TIER = 4
 CHECK = "cold start"
 GB = 10**9
 SAMPLES = 3

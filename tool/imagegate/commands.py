@@ -224,7 +224,7 @@ def _worker_tests(args: argparse.Namespace, *, default: bool) -> worker_tests.Wo
     `build` makes is the stack a worker is built FROM, whose command is no handler."""
     if args.worker_tests is None and not default:
         return None
-    return worker_tests.find(project(args).root, args.worker_tests)
+    return worker_tests.find(project(args).root, args.worker_tests, args.worker_mode)
 
 
 def check(args: argparse.Namespace) -> Result:

@@ -299,8 +299,10 @@ class Engine:
         timeout: float,
         environment: Mapping[str, str] | None = None,
         gpus: bool = False,
+        entrypoint: Sequence[str] | None = None,
     ) -> runner.Completed:
-        """Run `command` in a fresh container with networking off; `files` are copied in first.
+        """Run `command` in a fresh container with networking off (127.0.0.1 only); `files`
+        are copied in first. `entrypoint` replaces the image's (None: its own).
 
         `files` maps a folder in the container to a folder on the host. The result holds
         stdout as its `output` and stderr apart, as `errors`; a container still running
@@ -317,6 +319,7 @@ class Engine:
                 environment=dict(environment or {}),
                 device_requests=requests_,
                 devices=devices,
+                entrypoint=list(entrypoint) if entrypoint is not None else None,
             )
             try:
                 for inside, outside in files.items():

@@ -16,10 +16,18 @@ class Status(Enum):
     SKIPPED = "SKIPPED"
     STALE_LOCK = "STALE LOCK"
     """The lock no longer matches its profile: lock again (a failure, exit 1)."""
+    WARN = "WARN"
+    """Works, but costs or risks what the user likely did not mean (a CPU build on a GPU
+    endpoint): not a failure (exit 0), yet shown to a person even on a pass."""
 
     @property
     def failed(self) -> bool:
         return self in (Status.WRONG_VERSION, Status.BROKEN, Status.MISSING, Status.STALE_LOCK)
+
+    @property
+    def shown(self) -> bool:
+        """A row a person sees without --verbose: a failure or a warning."""
+        return self.failed or self is Status.WARN
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -23,8 +23,8 @@ from typing import Any
 
 from imagegate.contract import FITNESS_MARK
 from imagegate.findings import Finding, Status
+from imagegate.worker_tests import TIER
 
-TIER = 4
 CHECK = "fitness"
 BUILT_IN = {
     "_memory_check": "memory",

@@ -17,9 +17,11 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from imagegate.errors import EnvironmentProblem
 from imagegate.target import Target
 
 UV = (sys.executable, "-m", "uv", "pip")
@@ -58,24 +60,38 @@ class Indexes:
 
     options: tuple[str, ...]
     out_of_reach: Mapping[str, str]
+    default: str | None = None
+    """The profile's own default index (its `index:`), when it names one: it replaces PyPI
+    and the user's pip sources, so where a wheel comes from is the profile's word alone."""
 
 
 def profile_indexes(
     indexes: Mapping[str, str],
     names: Iterable[str],
     unreachable: Callable[[str], str | None],
+    *,
+    default: str | None = None,
 ) -> Indexes:
     """The profile's indexes `names` (keys of `indexes`) that `unreachable` finds answering,
-    each as an extra index: the one place a profile's index joins a command."""
+    each as an extra index, after its `default` index (`index:`) if it names one: the one
+    place a profile's index joins a command."""
     options: list[str] = []
     out_of_reach: dict[str, str] = {}
+    if default is not None:
+        why = unreachable(default)
+        if why is not None:
+            raise EnvironmentProblem(
+                f"index {default} cannot be reached ({why}): the profile's `index:` serves "
+                "every package it does not source elsewhere; run where it is reachable"
+            )
+        options += ["--index-url", default]
     for name in sorted(set(names)):
         why = unreachable(indexes[name])
         if why is None:
             options += ["--extra-index-url", indexes[name]]
         else:
             out_of_reach[name] = why
-    return Indexes(options=tuple(options), out_of_reach=out_of_reach)
+    return Indexes(options=tuple(options), out_of_reach=out_of_reach, default=default)
 
 
 def target_options(target: Target) -> list[str]:
@@ -103,12 +119,14 @@ def compile_lock(
     the best match across every index (a profile's index holds only some versions)."""
     args = [*UV, "compile", str(source), "-o", str(output)]
     args += ["--format", "pylock.toml", "--quiet", "--only-binary", ":all:"]
+    args += ["--python", sys.executable]  # a base for uv, not the target: never fetch a Python
     args += ["--python-version", target.python]
     args += ["--python-platform", target.uv_platform]
     args += ["--index-strategy", "unsafe-best-match"]
     if constraints is not None:
         args += ["--constraints", str(constraints)]
-    return [*args, *user.options(), *indexes.options]
+    own = indexes.default is not None  # the profile's index replaces the user's sources
+    return [*args, *([] if own else user.options()), *indexes.options]
 
 
 def download(requirements: Path, *, dest: Path, target: Target, indexes: Indexes) -> list[str]:
@@ -304,6 +322,18 @@ def available_versions(output: str) -> list[Version] | None:
 def no_distribution(output: str) -> bool:
     """Whether pip says no source has the package at all."""
     return "No matching distribution" in output
+
+
+def configuration_items(items: Iterable[tuple[str, Any]]) -> list[tuple[str, str]]:
+    """pip's loaded configuration (`Configuration.items()`) as (key, value) pairs: pip 23 to 25
+    yield each key with its value, pip 26 each file (or `:env:`) with a mapping of its keys."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in items:
+        if isinstance(value, Mapping):
+            pairs += [(str(k), str(v)) for k, v in value.items()]
+        else:
+            pairs.append((str(key), str(value)))
+    return pairs
 
 
 def configuration(output: str) -> list[tuple[str, str]]:

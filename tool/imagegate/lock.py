@@ -3,7 +3,9 @@
 uv resolves for the profile's target (not the host) in seconds and writes `pylock.toml`
 (`resolver`, the edge that runs it); this module, pure, rewrites it portably — each wheel by
 its file name, its sha256 and its place in the project's wheelhouse (never where this
-machine found it), the profile's index for the packages that must come from one — and adds a
+machine found it), or its URL where the profile names its own index (`index:`) and so
+where every wheel came from; the profile's index for the packages that must come from one —
+and adds a
 `[tool.imagegate]` table that ties the lock to the profile it came from (a digest of the
 profile's inputs), names the protected closure (installed in an image layer of its own) and
 holds a digest of the lock's body, so a lock edited by hand is refused. Parsing and
@@ -172,13 +174,16 @@ def lock_path(profile: Profile) -> Path:
 
 
 def inputs_digest(profile: Profile) -> str:
-    """What the closure depends on: target, pins (local labels included), sources."""
+    """What the closure depends on: target, pins (local labels included), sources, and the
+    profile's own index."""
     inputs = {
         "target": [profile.target.python, profile.target.platform],
         "pins": sorted(str(pin) for pin in profile.requirements()),
         "protected": sorted(profile.protected),
         "sources": sorted(f"{n}={profile.indexes[i]}" for n, i in profile.sources.items()),
     }
+    if profile.index is not None:  # only when named: the locks of profiles without it hold
+        inputs["index"] = [profile.index]
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
 
@@ -246,13 +251,7 @@ def portable(profile: Profile, raw: Mapping[str, Any], protected: list[str]) -> 
         if index is not None:
             entry["index"] = index
         wheel = _best(profile.target, parsed.wheels or ())
-        entry["wheels"] = [
-            {
-                "name": wheel.filename,
-                "path": f"../wheelhouse/{profile.name}/{group}/{wheel.filename}",
-                "hashes": dict(wheel.hashes),
-            }
-        ]
+        entry["wheels"] = [{"name": wheel.filename, **_where(profile, group, wheel)}]
         packages.append(entry)
     body: dict[str, Any] = {
         "lock-version": raw.get("lock-version", "1.0"),
@@ -266,11 +265,30 @@ def portable(profile: Profile, raw: Mapping[str, Any], protected: list[str]) -> 
         "protected": protected,
         "body": body_digest(body),
     }
+    where = (
+        "# Wheel URLs are on the profile's own index: any PEP 751 installer installs this file.\n"
+        if profile.index is not None
+        else "# Wheel paths are relative to this file: `imagegate wheelhouse` puts them there.\n"
+    )
     header = (
         f"# Written by `imagegate lock {profile.name}` from {profile.path.name}; do not edit.\n"
-        "# Wheel paths are relative to this file: `imagegate wheelhouse` puts them there.\n"
+        + where
     )
     return header + tomli_w.dumps({**body, "tool": {"imagegate": tool}})
+
+
+def _where(profile: Profile, group: str, wheel: PackageWheel) -> dict[str, Any]:
+    """Where an installer finds the wheel. With the profile's own `index:`, every wheel came
+    from an index the profile names, so its URL is the profile's word, the same on every
+    machine: the lock records it (and no path, which a standard installer would prefer to
+    it), and installs anywhere that index answers. Otherwise a wheel may have come from this
+    machine's pip sources (a mirror, a find-links folder): only its place in the project's
+    wheelhouse is recorded, so the lock is the same wherever it was made."""
+    url = wheel.url or ""
+    if profile.index is not None and url.startswith(("https://", "http://")):
+        return {"url": url, "hashes": dict(wheel.hashes)}
+    path = f"../wheelhouse/{profile.name}/{group}/{wheel.filename}"
+    return {"path": path, "hashes": dict(wheel.hashes)}
 
 
 def _best(target: Target, wheels: Sequence[PackageWheel]) -> PackageWheel:
@@ -289,7 +307,7 @@ def _best(target: Target, wheels: Sequence[PackageWheel]) -> PackageWheel:
 
 
 _KEPT = ("name", "version", "marker", "requires-python")
-"""What a locked package keeps of the resolver's entry; where a wheel was found is not kept."""
+"""What a locked package keeps of the resolver's entry; where a wheel was found is `_where`'s."""
 
 
 def constraints(profile: Profile) -> str:

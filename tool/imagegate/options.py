@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from imagegate import contract, exclusive, references, report, scaffold
+from imagegate import contract, exclusive, references, report, scaffold, worker_tests
 from imagegate.shipped import shipped_names
 
 AUTO = "auto"
@@ -267,6 +267,17 @@ OPTIONS: tuple[Option, ...] = (
             "help": "a RunPod worker's tests (the Hub's tests.json) to run in the image as tier "
             "4, offline, with its own entrypoint and command (verify and gate --image default to "
             "the project's .runpod/tests.json when there is one)",
+        },
+    ),
+    Option(
+        ("--worker-mode",),
+        IMAGES,
+        {
+            "choices": worker_tests.MODES,
+            "default": worker_tests.MODES[0],
+            "help": "how tier 4 sends each worker test: api, a /runsync job to the worker's "
+            "local API (--rp_serve_api), as the RunPod Hub sends it; test-input, the SDK's "
+            "one-job run (--test_input), a container per test (default: api)",
         },
     ),
     Option(

@@ -53,6 +53,7 @@ def download(
     target: Target,
     indexes: Mapping[str, str],
     sources: Mapping[NormalizedName, str],
+    default: str | None = None,
     lock: Path,
     echo: bool,
 ) -> None:
@@ -62,7 +63,7 @@ def download(
     a wheel counts only if its sha256 is the one locked, wherever pip found it. Which files
     arrived is for the caller to see in `dest` (the lock names them), not in pip's output.
     """
-    reach = installer.profile_indexes(indexes, sources.values(), unreachable)
+    reach = installer.profile_indexes(indexes, sources.values(), unreachable, default=default)
     args = installer.download(requirements, dest=dest, target=target, indexes=reach)
     watch = _Fetching(requirements, dest)
     completed = runner.run(
@@ -160,7 +161,7 @@ def _pip_configuration() -> list[tuple[str, str]]:
             configuration.load()
         except ConfigurationError as error:
             raise _unreadable_configuration(error) from None
-        return [(str(key), str(value)) for key, value in configuration.items()]
+        return installer.configuration_items(configuration.items())
     except (ImportError, AttributeError, TypeError):
         listed = runner.run(installer.config_list(), timeout=PROBE_TIMEOUT)
         return installer.configuration(listed.output)
@@ -184,12 +185,18 @@ def _unreadable_configuration(error: Exception) -> UsageError:
 
 
 def versions(
-    name: str, *, target: Target, indexes: Mapping[str, str], sources: Mapping[NormalizedName, str]
+    name: str,
+    *,
+    target: Target,
+    indexes: Mapping[str, str],
+    sources: Mapping[NormalizedName, str],
+    default: str | None = None,
 ) -> list[Version]:
     """The releases of `name` that have a wheel for `target`, where pip looks (the user's
     configuration and the profile's index for it), newest first."""
     index = sources.get(canonicalize_name(name))
-    reach = installer.profile_indexes(indexes, [] if index is None else [index], unreachable)
+    named = [] if index is None else [index]
+    reach = installer.profile_indexes(indexes, named, unreachable, default=default)
     listed = runner.run(
         installer.index_versions(name, target=target, indexes=reach), timeout=PROBE_TIMEOUT * 6
     )

@@ -284,6 +284,7 @@ SCHEMA: Schema = {
         "packages": List(Text("a Debian package name", pattern=_DEBIAN)),
         "local": _matches(r"^[a-z]+\Z", "a Debian suite name such as 'bookworm'"),
     },
+    "index": Text("an index URL (https://, http:// or file://)", pattern=_URL),
     "indexes": Table(Text("an index URL (https://, http:// or file://)", pattern=_URL)),
     "sources": Table(Text("an index name", pattern=_SLUG), keys=Package()),
     "pins": Table(Text("a version", parse=_version, json_pattern=_VERSION_PATTERN), keys=Package()),

@@ -114,6 +114,10 @@ class Profile:
     """Distributions an image may hold beyond its lock (pip, a base's own tools), each
     with the reason it is allowed."""
     worker: WorkerBudget = field(default_factory=WorkerBudget)
+    index: str | None = None
+    """The profile's own default index: every package not sourced from one of `indexes`
+    comes from it, in place of PyPI and the user's pip sources; its wheels are locked with
+    their URLs."""
     repository: str | None = None
     """Where the profile's images are tagged (`REPOSITORY/NAME:latest`) unless
     $IMAGEGATE_REPOSITORY or a command's --tag says otherwise."""
@@ -169,6 +173,7 @@ class Profile:
             path=path,
             description=str(data.get("description") or ""),
             repository=data.get("repository"),
+            index=data.get("index"),
             target=Target(python=data["target"]["python"], platform=data["target"]["platform"]),
             base=Base(
                 image=base["image"],

@@ -211,7 +211,11 @@ def propose(
     for name in names:
         with progress.step("versions", name):
             available = pip.versions(
-                name, target=profile.target, indexes=profile.indexes, sources=profile.sources
+                name,
+                target=profile.target,
+                indexes=profile.indexes,
+                sources=profile.sources,
+                default=profile.index,
             )
         current = profile.pins[name]
         for version in candidates(current, available):

@@ -21,7 +21,8 @@ VERSION, MISSING, BROKEN, STALE LOCK) is a ``<failure>`` (a broken import is the
 not the harness) and a SKIPPED one is ``<skipped>``. Markdown is for ``$GITHUB_STEP_SUMMARY``.
 
 A person's table is a line per tier and the failed rows (every row with --verbose, and always
-in JSON, JUnit, Markdown), fitted to the terminal: digests shortened, evidence wrapped.
+in JSON, JUnit, Markdown), fitted to the terminal: digests shortened, long values cut (whole
+in JSON), evidence wrapped.
 
 Every command returns one ``Result``; ``show`` is the one place it becomes text. A
 judgement (findings) has every format; a listing (what was written, fetched, proposed) has
@@ -32,29 +33,26 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 import textwrap
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from tabulate import tabulate
 
-from imagegate.errors import EnvironmentProblem, ExitCode, ImagegateError, UsageError
-from imagegate.files import write_atomic
+from imagegate.errors import ExitCode, ImagegateError, UsageError
 from imagegate.findings import Finding, Status, counts, passed
 
 FORMATS = ("table", "json", "junit", "markdown")
 LISTING_FORMATS = ("table", "json", "markdown")
 """What a result without findings can be shown as: JUnit's test cases are findings."""
-_EVIDENCE_WIDTH = 90
 WIDTH = 120  # where there is no terminal to ask (a pipe, a CI log)
 _HANG: dict[str, Any] = {"initial_indent": "    ", "subsequent_indent": "      "}
 _WRAP: dict[str, Any] = {"subsequent_indent": "    ", "break_on_hyphens": False}
 _FIXED = (0, 5)  # tier and status, never wrapped
+_EVIDENCE_WIDTH = 90  # a passing row's evidence, cut (the table's cell is wrapped after)
 _DIGEST = re.compile(r"\b(sha256:)?([0-9a-f]{8})[0-9a-f]{56}\b")
 _EXCEPTION = re.compile(r"^(?:\w+\.)*\w*(?:Error|Exception|Exit|Interrupt|Warning)\b(?::|$)")
 _VERDICTS = {
@@ -82,7 +80,7 @@ def document(
 
 def overview(findings: Sequence[Finding], *, verbose: bool = False, width: int = WIDTH) -> str:
     """What a person reads: every row with `verbose`; else one line per tier naming what it
-    skipped (why: with -v), then the failed rows (a pass is just the tier lines)."""
+    skipped (why: with -v), then the failed and WARN rows (a clean pass is the tier lines)."""
     if verbose:
         return table(findings, width=width)
     lines = []
@@ -91,19 +89,21 @@ def overview(findings: Sequence[Finding], *, verbose: bool = False, width: int =
         skipped = ", ".join(f.subject for f in mine if f.status is Status.SKIPPED)
         line = f"tier {tier}: {_tally(mine)}" + (f": {skipped}" if skipped else "")
         lines.append(textwrap.fill(line, width, **_WRAP))
-    failed = [finding for finding in findings if finding.status.failed]
-    return "\n\n".join(["\n".join(lines), *([table(failed, width=width)] if failed else [])])
+    shown = [finding for finding in findings if finding.status.shown]
+    return "\n\n".join(["\n".join(lines), *([table(shown, width=width)] if shown else [])])
 
 
 def table(findings: Sequence[Finding], *, width: int = WIDTH) -> str:
-    """The findings fitted to `width`: digests shortened, a failure's key line of evidence
-    wrapped in its cell, never cut, and its whole evidence under the table if there is more."""
+    """The findings fitted to `width`: digests shortened, long expected and found cells cut (a
+    worker's answer; whole in JSON), a failure's key line of evidence wrapped, never cut, and
+    its whole evidence under the table if there is more."""
     rows = [
         [
             finding.tier,
-            *map(_digests, (finding.check, finding.subject, finding.expected, finding.actual)),
+            *map(_digests, (finding.check, finding.subject)),
+            *(_short(_digests(cell)) for cell in (finding.expected, finding.actual)),
             finding.status.value,
-            _key_line(finding.evidence) if finding.status.failed else _short(finding.evidence),
+            _key_line(finding.evidence) if finding.status.shown else _short(finding.evidence),
         ]
         for finding in findings
     ]
@@ -139,7 +139,7 @@ def junit(subject: str, findings: Sequence[Finding], **extra: Any) -> str:
         "failures": str(failures),
         "errors": "0",
         "skipped": str(tally[Status.SKIPPED.value]),
-        "time": _seconds(sum(finding.seconds or 0.0 for finding in findings)),
+        "time": f"{sum(finding.seconds or 0.0 for finding in findings):.3f}",
     }
     suites = ET.Element("testsuites", attributes)
     suite = ET.SubElement(suites, "testsuite", attributes)
@@ -153,7 +153,7 @@ def junit(subject: str, findings: Sequence[Finding], **extra: Any) -> str:
             "testcase",
             classname=f"imagegate.tier{finding.tier}.{finding.check}",
             name=_xml(finding.subject),
-            time=_seconds(finding.seconds or 0.0),
+            time=f"{finding.seconds or 0.0:.3f}",
         )
         if finding.status.failed:
             failure = ET.SubElement(
@@ -213,9 +213,16 @@ def render(
     raise ValueError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
-def grid(title: str, rows: Sequence[Mapping[str, str]], fmt: str, notes: Sequence[str] = ()) -> str:
-    """Rows of one kind (their keys are the columns) for a person (table) or a pull request
-    (markdown), the title and notes with them; JSON is the caller's own document."""
+def grid(
+    title: str,
+    rows: Sequence[Mapping[str, str]],
+    fmt: str,
+    notes: Sequence[str] = (),
+    width: int = WIDTH,
+) -> str:
+    """Rows of one kind (their keys are the columns) for a person (table, fitted to `width`, the
+    last column giving way last) or a pull request (markdown), the title and notes with them;
+    JSON is the caller's own document."""
     headers = list(rows[0]) if rows else []
     if fmt == "markdown":
         lines = [f"### imagegate: {_cell(title)}", ""]
@@ -223,8 +230,9 @@ def grid(title: str, rows: Sequence[Mapping[str, str]], fmt: str, notes: Sequenc
             lines += [_row(headers), _row(("---",) * len(headers))]
             lines += [_row([_cell(row[key]) for key in headers]) for row in rows]
         return "\n".join([*lines, "", *(f"- {_cell(note)}" for note in notes), ""])
-    widths = [None] * (len(headers) - 1) + [_EVIDENCE_WIDTH]
-    text = tabulate([list(row.values()) for row in rows], headers=headers, maxcolwidths=widths)
+    cells = [[_digests(str(value)) for value in row.values()] for row in rows]
+    widths = _fit(headers, cells, width, fixed=(), slow=len(headers) - 1)
+    text = tabulate(cells, headers=headers, maxcolwidths=widths)
     return "\n".join([text, "", *notes, title] if rows else [*notes, title])
 
 
@@ -279,7 +287,7 @@ def show(result: Result, fmt: str, *, verbose: bool = False, width: int = WIDTH)
     if fmt == "json":
         return json.dumps(result.document, indent=2)
     if result.rows is not None:
-        return grid(result.subject, result.rows, fmt, result.notes)
+        return grid(result.subject, result.rows, fmt, result.notes, width)
     if fmt == "markdown":
         items = [f"- {_cell(line)}" for line in (*result.lines, *result.notes)]
         return "\n".join([f"### imagegate: {_cell(result.subject)}", "", *items, ""])
@@ -293,60 +301,35 @@ def unrenderable(command: str, fmt: str) -> str:
     )
 
 
-def write(path: Path, text: str) -> None:
-    """Write a report atomically, so a CI reporter never reads half of one."""
-    try:
-        write_atomic(path, text)
-    except OSError as error:
-        raise UsageError(
-            f"--output {path}: the report cannot be written there "
-            f"({error.strerror or error}); pass the path of a file in a writable folder"
-        ) from None
-
-
-def append_step_summary(markdown: str, environ: Mapping[str, str] = os.environ) -> bool:
-    """Append to the file GitHub Actions names in GITHUB_STEP_SUMMARY; False outside Actions.
-
-    Appended, never replaced: every step of a job, and every image of a matrix, shares it.
-    """
-    target = environ.get("GITHUB_STEP_SUMMARY")
-    if not target:
-        return False
-    try:
-        with open(target, "a", encoding="utf-8") as stream:
-            stream.write(markdown if markdown.endswith("\n") else markdown + "\n")
-            stream.write("\n")
-    except OSError as error:
-        raise EnvironmentProblem(
-            f"GITHUB_STEP_SUMMARY={target}: the step summary cannot be appended "
-            f"({error.strerror or error}); the report is on stdout"
-        ) from None
-    return True
-
-
 def _code(findings: Sequence[Finding], code: ExitCode | None) -> ExitCode:
     fallback = ExitCode.PASSED if passed(findings) else ExitCode.VERIFICATION_FAILED
     return fallback if code is None else ExitCode(code)
 
 
-def _fit(headers: Sequence[str], rows: Sequence[Sequence[Any]], width: int) -> list[int | None]:
+def _fit(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    width: int,
+    fixed: Sequence[int] = _FIXED,
+    slow: int = 6,
+) -> list[int | None]:
     """Each column's width so a row fits `width`: the widest wrappable column gives way first
-    (the evidence at a third of the pace), none narrower than its header (or 10); tier and status
-    are never wrapped."""
+    (`slow`, the evidence, at a third of the pace), none narrower than its header (or 10);
+    `fixed` ones (a findings table's tier and status) are never wrapped."""
     widths = [
         max([len(header)] + [len(str(row[i])) for row in rows]) for i, header in enumerate(headers)
     ]
     floors = [
-        w if i in _FIXED else max(len(h), min(w, 10))
+        w if i in fixed else max(len(h), min(w, 10))
         for i, (h, w) in enumerate(zip(headers, widths, strict=True))
     ]
     room = width - 2 * (len(headers) - 1)
     while sum(widths) > room:
-        i = max(range(len(widths)), key=lambda i: (widths[i] - floors[i]) / (1 + 2 * (i == 6)))
+        i = max(range(len(widths)), key=lambda i: (widths[i] - floors[i]) / (1 + 2 * (i == slow)))
         if widths[i] <= floors[i]:
             break
         widths[i] -= 1
-    return [None if i in _FIXED else w for i, w in enumerate(widths)]
+    return [None if i in fixed else w for i, w in enumerate(widths)]
 
 
 def _digests(text: str) -> str:
@@ -364,10 +347,6 @@ def _verdict(finding: Finding) -> str:
         return f"{finding.subject}: BROKEN: {_key_line(finding.evidence) or 'no evidence'}"
     found = finding.actual or "nothing"
     return f"{finding.subject}: {finding.status.value}: expected {finding.expected}, found {found}"
-
-
-def _seconds(seconds: float) -> str:
-    return f"{seconds:.3f}"
 
 
 def _xml(text: str) -> str:

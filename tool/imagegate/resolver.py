@@ -82,7 +82,9 @@ def _compile_command(
     if others:
         constraints = folder / f"{name}.constraints.txt"
         constraints.write_text("\n".join(others) + "\n", encoding="utf-8")
-    reach = installer.profile_indexes(profile.indexes, profile.sources.values(), pip.unreachable)
+    reach = installer.profile_indexes(
+        profile.indexes, profile.sources.values(), pip.unreachable, default=profile.index
+    )
     args = installer.compile_lock(
         source,
         output,

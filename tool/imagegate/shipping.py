@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from imagegate import building, preflight, progress, references, sbom, worker
+from imagegate import building, preflight, progress, references, sbom
 from imagegate.contract import (
     FINDINGS_LABEL,
     LOCK_LABEL,
@@ -28,7 +28,7 @@ from imagegate.errors import PushMismatch
 from imagegate.findings import Finding, Status, counts, passed
 from imagegate.profiles import Profile
 from imagegate.project import Project
-from imagegate.worker_tests import WorkerTests
+from imagegate.worker_tests import TIER, WorkerTests
 from imagegate.workflow import Timings, verify_image
 
 
@@ -148,7 +148,7 @@ def gate(
         VERIFIED_IMAGE_LABEL: image_id,
         FINDINGS_LABEL: json.dumps(counts(findings), sort_keys=True),
     }
-    ran = [f for f in findings if f.tier == worker.TIER and f.check == "worker"]
+    ran = [f for f in findings if f.tier == TIER and f.check == "worker"]
     if ran:
         ok = sum(f.status is Status.OK for f in ran)
         labels[WORKER_LABEL] = f"passed: {ok} of {len(ran)} tests"

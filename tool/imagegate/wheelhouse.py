@@ -168,6 +168,7 @@ def _fill(profile: Profile, lock: Lock, directory: Path, *, echo: bool) -> Outco
                     target=profile.target,
                     indexes=profile.indexes,
                     sources=profile.sources,
+                    default=profile.index,
                     lock=lock.path,
                     echo=echo,
                 )

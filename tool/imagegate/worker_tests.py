@@ -2,29 +2,36 @@
 strictly: every mistake is named by its key (exit 2).
 
 `tests`: each a `name`, the job's `input`, a `timeout` in milliseconds. `config`:
-`gpuTypeId` (or `gpuTypeIds`), `gpuCount`, `env` (a list of `{"key", "value"}`) and
-`allowedCudaVersions`. Running and judging them is `worker`'s.
+`gpuTypeId` (or `gpuTypeIds`) and `gpuCount` for a GPU test, `cpuFlavor` for a CPU one,
+`env` (a list of `{"key", "value"}`) and `allowedCudaVersions`. The Hub listing beside it
+(`hub.json`) is read with it, and what each test should answer from the expectations file
+beside it (`expectations`). Running and judging them is `worker`'s and `deployment`'s.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from imagegate import hub
 from imagegate.errors import ProfileError
+from imagegate.expectations import Expectation, path_for, read_beside
+from imagegate.files import sha256
+from imagegate.hub import Hub
 
+TIER = 4
+"""Tier 4: a RunPod worker's tests, and its deployment settings, judged in its image."""
 DEFAULT_FILE = Path(".runpod") / "tests.json"
 DEFAULT_TIMEOUT_MS = 300_000
 """A test without a `timeout`: five minutes, as long as a cold worker may take to start."""
 
 _TEST_KEYS = {"name", "input", "timeout"}
-_CONFIG_KEYS = {"gpuTypeId", "gpuTypeIds", "gpuCount", "env", "allowedCudaVersions"}
-CUDA_VERSION = re.compile(r"^(\d+)\.(\d+)$")
-"""A CUDA version as `allowedCudaVersions` writes it: major.minor."""
+_CONFIG_KEYS = {"gpuTypeId", "gpuTypeIds", "gpuCount", "cpuFlavor", "env", "allowedCudaVersions"}
+MODES = ("api", "test-input")
+"""How each test is sent: a `/runsync` job to the worker's local API, as the Hub sends it
+(the default), or `--test_input`, the SDK's one-job run."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,16 +49,26 @@ class WorkerTests:
     gpu_count: int
     env: Mapping[str, str]
     allowed_cuda: tuple[str, ...]
+    cpu_flavor: str | None = None
+    """A CPU test's flavor (`cpuFlavor`, "cpu3c"): the Hub runs it on no GPU."""
+    hub: Hub | None = None
+    """The Hub listing beside the tests file (`hub.json`), when there is one."""
+    expected: Mapping[str, Expectation] = field(default_factory=dict)
+    """What a test should answer, by its name (from the expectations file beside it)."""
+    mode: str = MODES[0]
 
     @classmethod
     def read(cls, path: Path) -> WorkerTests:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as error:
-            raise ProfileError(f"{path}: cannot be read ({error.strerror})") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ProfileError(f"{path}: not valid JSON ({error}); fix the file") from None
-        return cls.parse(data, path)
+        tests = cls.parse(hub.read_json(path), path)
+        expected = read_beside(path, [one.name for one in tests.tests])
+        return replace(tests, hub=hub.beside(path), expected=expected)
+
+    def digest(self) -> str:
+        """What a kept verdict on these tests depends on: the files read (tests.json, its
+        expectations, hub.json) and the mode."""
+        beside = path_for(self.path)
+        files = [self.path, beside, *([self.hub.path] if self.hub is not None else [])]
+        return "/".join([*(sha256(f) if f.is_file() else "" for f in files), self.mode])
 
     @classmethod
     def parse(cls, data: Any, path: Path) -> WorkerTests:
@@ -99,9 +116,12 @@ class WorkerTests:
             path=path,
             tests=tuple(tests),
             gpu_types=_gpu_types(config, bad),
+            cpu_flavor=_cpu_flavor(config, bad),
             gpu_count=_gpu_count(config, bad),
             env=_env(config, bad),
-            allowed_cuda=_allowed_cuda(config, bad),
+            allowed_cuda=hub.cuda_versions(
+                config.get("allowedCudaVersions"), "config.allowedCudaVersions", bad
+            ),
         )
 
 
@@ -116,6 +136,17 @@ def _gpu_types(config: Mapping[str, Any], bad: Any) -> tuple[str, ...]:
             raise bad(f"config.{key}", "must be a GPU type id or a list of them")
         found += values
     return tuple(found)
+
+
+def _cpu_flavor(config: Mapping[str, Any], bad: Any) -> str | None:
+    flavor = config.get("cpuFlavor")
+    if flavor is None:
+        return None
+    if not isinstance(flavor, str) or not flavor.strip():
+        raise bad("config.cpuFlavor", 'must be a RunPod CPU flavor such as "cpu3c"')
+    if config.get("gpuTypeId") or config.get("gpuTypeIds"):
+        raise bad("config.cpuFlavor", "a test runs on a CPU flavor or a GPU type, not both")
+    return flavor
 
 
 def _gpu_count(config: Mapping[str, Any], bad: Any) -> int:
@@ -142,18 +173,10 @@ def _env(config: Mapping[str, Any], bad: Any) -> dict[str, str]:
     return env
 
 
-def _allowed_cuda(config: Mapping[str, Any], bad: Any) -> tuple[str, ...]:
-    raw = config.get("allowedCudaVersions", [])
-    if not isinstance(raw, list) or not all(
-        isinstance(v, str) and CUDA_VERSION.fullmatch(v) for v in raw
-    ):
-        raise bad("config.allowedCudaVersions", 'must be a list of versions such as "12.8"')
-    return tuple(raw)
-
-
-def find(project_root: Path, given: Path | None) -> WorkerTests | None:
-    """The worker tests to run: `given`, else the project's `.runpod/tests.json` if any."""
-    if given is not None:
-        return WorkerTests.read(given)
-    default = project_root / DEFAULT_FILE
-    return WorkerTests.read(default) if default.is_file() else None
+def find(project_root: Path, given: Path | None, mode: str = MODES[0]) -> WorkerTests | None:
+    """The worker tests to run, sent in `mode`: `given`, else the project's
+    `.runpod/tests.json` if any."""
+    path = given if given is not None else project_root / DEFAULT_FILE
+    if given is None and not path.is_file():
+        return None
+    return replace(WorkerTests.read(path), mode=mode)

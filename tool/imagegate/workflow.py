@@ -21,7 +21,6 @@ from imagegate.engine import Engine, ImageInfo
 from imagegate.errors import EnvironmentProblem
 from imagegate.executors import Container
 from imagegate.facts import CUDA_FACT, Facts, ModelFacts
-from imagegate.files import sha256
 from imagegate.findings import Finding, Status, passed
 from imagegate.lock import Lock
 from imagegate.profiles import Profile
@@ -32,7 +31,7 @@ from imagegate.smoke import collect, collect_models
 from imagegate.verify import judge, judge_closure, judge_models
 from imagegate.verify_runtime import judge_platform, judge_runtime
 from imagegate.verify_torch import kernels
-from imagegate.worker_tests import WorkerTests
+from imagegate.worker_tests import TIER, WorkerTests
 
 
 @dataclass(kw_only=True)
@@ -125,7 +124,7 @@ def verify_image(
         lock_sha256=lock.sha256 if lock is not None else "",
         require_gpu=require_gpu,
         gpus=gpus,
-        worker_tests=sha256(worker_tests.path) if worker_tests is not None else "",
+        worker_tests=worker_tests.digest() if worker_tests is not None else "",
     )
     kept = None if fresh else verdicts.recall(project, profile, wanted, image_id=image_id)
     if kept is not None:
@@ -157,6 +156,7 @@ def verify_image(
             worker_tests,
             require_gpu,
             gpus,
+            python,
             project,
         )
     verdicts.keep(project, profile, wanted, image, findings, installed, image_id=image_id)
@@ -173,13 +173,14 @@ def _worker(
     tests: WorkerTests,
     require_gpu: bool,
     gpus: bool,
+    python: str,
     project: Project,
 ) -> list[Finding]:
     """Tier 4, when tiers 1-3 passed: a worker on a broken stack proves nothing more."""
     if not passed(before):
         return [
             Finding(
-                tier=worker.TIER,
+                tier=TIER,
                 check="worker",
                 subject=str(tests.path),
                 status=Status.SKIPPED,
@@ -195,6 +196,7 @@ def _worker(
         cuda_runtime=cuda,
         require_cuda=info.env.get("NVIDIA_REQUIRE_CUDA"),
         kernels=kernels(profile, facts),
+        python=python,
         gpus=gpus,
         require_gpu=require_gpu,
         sizes=project.layer_sizes,
