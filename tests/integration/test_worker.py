@@ -32,6 +32,11 @@ WORKER = f"{REPOSITORY}/worker:ok"
 RAISES = f"{REPOSITORY}/worker:raises"
 SILENT = f"{REPOSITORY}/worker:no-command"
 FAILED = ("WRONG VERSION", "BROKEN", "MISSING")
+NOT_HERE = {
+    ("fitness", check)
+    for check in ("network", "GPU allocation", "CUDA version", "CUDA device init", "GPU matmul")
+}
+"""The SDK's fitness checks that cannot run on this machine: SKIPPED, never failed."""
 RAISING_HANDLER = """\
 import runpod
 
@@ -103,7 +108,9 @@ def test_the_example_workers_hub_tests_pass_offline(worker: Worker) -> None:
     answered = rows[("worker", "answers a prompt")]
     assert answered["status"] == "OK" and answered["seconds"] > 0
     assert rows[("hub", "runsOn")]["status"] == "OK"  # its hub.json: a CPU endpoint
-    assert [key for key, row in tier4(rows).items() if row["status"] != "OK"] == []
+    not_ok = {key for key, row in tier4(rows).items() if row["status"] != "OK"}
+    assert not_ok <= NOT_HERE  # fitness checks that cannot run here (no network, no GPU)
+    assert {row["status"] for key, row in rows.items() if key in not_ok} <= {"SKIPPED"}
 
 
 def test_an_input_the_handler_rejects_fails_with_its_message(worker: Worker) -> None:
