@@ -10,6 +10,10 @@
 2. The pandas 2.0.3 / numpy 2.0.2 break: `imagegate check --deep` (a throwaway venv)
    against `imagegate build --fresh` of the same profile with the build cache pruned, in
    one project whose wheelhouse is filled first.
+3. A preflight never waits on the network it cannot reach: `check` of cuda121 with its
+   PyTorch index moved to a refusing port on 127.0.0.1 (a Python 3.10 target), and
+   `check --all` beside it, against the mark of 3 s; `--preflight` runs this part alone
+   (no Docker).
 Each figure is the median (min-max) of 3. It prunes the engine's build cache (images kept).
 """
 
@@ -147,16 +151,42 @@ def runtime_break(engine: Engine) -> tuple[list[float], list[float]]:
     return deep, build
 
 
+OFFLINE = "extends: cuda121\nindexes:\n  pytorch-cu121: http://127.0.0.1:9/whl/cu121\n"
+UNREACHABLE_MARK = 3.0
+"""Seconds: a preflight of a profile whose index is out of reach answers within this."""
+
+
+def unreachable() -> list[tuple[str, list[float]]]:
+    """`check` of a profile whose index refuses connections, and `check --all` beside it
+    (exit 3, naming the index), each RUNS times after one warm-up."""
+    rows = []
+    with project("offline", OFFLINE) as root:
+        for label, args in (("check offline", ["offline"]), ("check --all", ["--all"])):
+            imagegate(root, "check", *args)
+            samples = []
+            for _ in range(RUNS):
+                seconds, code = imagegate(root, "check", *args)
+                assert code == 3, f"{label} should have said the index is out of reach, exit {code}"
+                samples.append(seconds)
+            rows.append((f"{label}, its index out of reach", samples))
+    return rows
+
+
 def spread(samples: list[float]) -> str:
     return f"{statistics.median(samples):.1f} ({min(samples):.1f}-{max(samples):.1f})"
 
 
 def main() -> int:
+    print(f"median (min-max) of {RUNS}, seconds")
+    for label, samples in unreachable():
+        met = "met" if statistics.median(samples) <= UNREACHABLE_MARK else "MISSED"
+        print(f"{label:<46}{spread(samples):>18}   mark ≤ {UNREACHABLE_MARK:g} s: {met}")
+    if "--preflight" in sys.argv[1:]:
+        return 0
     engine = Engine()
     engine.image("imagegate-base:bookworm") or sys.exit("bench: run `imagegate base` first")
     check, cold, warm = conflict()
     deep, build = runtime_break(engine)
-    print(f"median (min-max) of {RUNS}, seconds")
     print(f"{'what is caught':<46}{'imagegate':>18}{'docker build':>18}{'faster':>9}")
     rows = [
         ("conflicting pin: check vs a cold build", check, cold),
