@@ -37,6 +37,9 @@ NOT_HERE = {
     for check in ("network", "GPU allocation", "CUDA version", "CUDA device init", "GPU matmul")
 }
 """The SDK's fitness checks that cannot run on this machine: SKIPPED, never failed."""
+HOST = {("fitness", "memory"), ("fitness", "disk")}
+"""The SDK's checks of the machine's free memory and disk: this machine's figures, OK or a
+WARN (never a failure) by what is free while the tests run."""
 RAISING_HANDLER = """\
 import runpod
 
@@ -109,8 +112,9 @@ def test_the_example_workers_hub_tests_pass_offline(worker: Worker) -> None:
     assert answered["status"] == "OK" and answered["seconds"] > 0
     assert rows[("hub", "runsOn")]["status"] == "OK"  # its hub.json: a CPU endpoint
     not_ok = {key for key, row in tier4(rows).items() if row["status"] != "OK"}
-    assert not_ok <= NOT_HERE  # fitness checks that cannot run here (no network, no GPU)
-    assert {row["status"] for key, row in rows.items() if key in not_ok} <= {"SKIPPED"}
+    assert not_ok <= NOT_HERE | HOST  # fitness checks that cannot run here (no network, GPU)
+    assert {rows[key]["status"] for key in not_ok & NOT_HERE} <= {"SKIPPED"}
+    assert {rows[key]["status"] for key in not_ok & HOST} <= {"WARN"}
 
 
 def test_an_input_the_handler_rejects_fails_with_its_message(worker: Worker) -> None:
@@ -435,9 +439,10 @@ def test_the_example_workers_fitness_checks_pass_with_their_figures(worker: Work
 
     assert run.code == 0, run.stderr[-2000:]
     fitness = {subject: row for (check, subject), row in rows.items() if check == "fitness"}
-    assert fitness["memory"]["status"] == "OK" and fitness["memory"]["actual"].endswith("GiB free")
-    assert "RUNPOD_MIN_MEMORY_GB" in fitness["memory"]["evidence"]
-    assert fitness["disk"]["status"] == "OK" and "% free" in fitness["disk"]["actual"]
+    memory, disk = fitness["memory"], fitness["disk"]  # this machine's: OK, or a WARN
+    assert memory["status"] in ("OK", "WARN") and memory["actual"].endswith("GiB free")
+    assert "RUNPOD_MIN_MEMORY_GB" in memory["evidence"]
+    assert disk["status"] in ("OK", "WARN") and "% free" in disk["actual"]
     assert fitness["network"]["status"] == "SKIPPED"  # networking is off, by design
     gpu = ("GPU allocation", "CUDA version", "CUDA device init", "GPU matmul")
     assert {fitness[name]["status"] for name in gpu} == {"SKIPPED"}  # no GPU here
@@ -487,11 +492,12 @@ def with_budgets(worker: Worker, folder: Path, budgets: str) -> Path:
     return folder / "profiles"
 
 
-def test_budgets_and_the_endpoints_thresholds_breached_each_fail_with_the_figures(
+def test_budgets_breached_fail_with_the_figures_and_a_memory_threshold_warns(
     worker: Worker, tmp_path: Path
 ) -> None:
-    """One run (each breach is a row of its own): the profile's size and cold-start budgets,
-    and RUNPOD_MIN_MEMORY_GB in tests.json's config.env, which reaches the SDK's own check."""
+    """One run (each breach is a row of its own): the profile's size and cold-start budgets
+    fail; RUNPOD_MIN_MEMORY_GB in tests.json's config.env reaches the SDK's own check, whose
+    figure is this machine's: a WARN."""
     profiles = with_budgets(worker, tmp_path, "{max_size_gb: 0.05, max_cold_start_s: 0.5}")
     tests = tmp_path / ".runpod" / "tests.json"
     greedy = json.loads(tests.read_text(encoding="utf-8"))
@@ -506,14 +512,10 @@ def test_budgets_and_the_endpoints_thresholds_breached_each_fail_with_the_figure
     assert float(size["actual"].split()[0]) > 0.05
     assert start["status"] == "BROKEN" and start["expected"] == "≤ 0.5 s (worker.max_cold_start_s)"
     assert start["seconds"] > 0.5 and "median of 3" in start["evidence"]
-    memory = rows[("fitness", "memory")]
-    assert memory["status"] == "BROKEN" and memory["expected"] == "≥ 100000 GiB"
+    memory = rows[("fitness", "memory")]  # this machine's memory, not RunPod's host's: shown
+    assert memory["status"] == "WARN" and memory["expected"] == "≥ 100000 GiB"
     failing = {key for key, row in rows.items() if row["status"] in FAILED}
-    assert failing == {
-        ("cold start", "compressed size"),
-        ("cold start", "first answer"),
-        ("fitness", "memory"),
-    }
+    assert failing == {("cold start", "compressed size"), ("cold start", "first answer")}
 
 
 def test_the_size_reported_is_what_the_registry_stores(worker: Worker, registry: str) -> None:

@@ -65,13 +65,16 @@ def test_built_in_checks_show_the_figure_and_the_variable_that_sets_the_threshol
     assert found["network"].status is Status.SKIPPED
 
 
-def test_a_failing_built_in_check_is_broken_with_the_sdks_reason() -> None:
+def test_a_short_memory_here_is_a_warning_with_the_sdks_reason_never_a_failure() -> None:
+    """Memory and disk are this machine's, not RunPod's host's: below the threshold here is
+    shown (WARN), and the run still passes."""
     short = {**MEMORY, "error": "RuntimeError: Insufficient memory: 2.00GB available"}
 
     found = rows(run_of(report(short)))
 
-    assert found["memory"].status is Status.BROKEN
+    assert found["memory"].status is Status.WARN
     assert "Insufficient memory" in found["memory"].evidence
+    assert not found["memory"].status.failed
 
 
 def test_the_workers_own_check_is_a_row_by_its_name() -> None:

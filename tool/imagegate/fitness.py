@@ -6,9 +6,11 @@ SDK's `run_fitness_checks`): every registered check must pass. Rows, in the SDK'
 the worker's own checks (`@runpod.serverless.register_fitness_check`), then the SDK's
 built-in ones with the figure each compares (its threshold is a `RUNPOD_MIN_*` variable,
 read from the endpoint's env). Memory and disk are this machine's: the host RunPod picks
-has its own. The SDK registers its GPU checks only where `nvidia-smi` answers; without a
-GPU they are SKIPPED here, and BROKEN with `--require-gpu`. Its network check connects to
-8.8.8.8:53, which a container with networking off cannot: SKIPPED, never run.
+has its own, so a figure below its threshold here is a WARN, never a failure (the build
+host's free disk says nothing of RunPod's). The SDK registers its GPU checks only where
+`nvidia-smi` answers; without a GPU they are SKIPPED here, and BROKEN with `--require-gpu`.
+Its network check connects to 8.8.8.8:53, which a container with networking off cannot:
+SKIPPED, never run.
 
 Pure: `worker_start` runs the container.
 """
@@ -148,6 +150,14 @@ def _judge_check(row: Mapping[str, Any]) -> Finding:
         variable = THRESHOLDS.get(name)
         why = f"the SDK's check, threshold {variable}" if variable else "the SDK's check"
         why += "; this machine's figure (RunPod's host has its own)" if name in _LOCAL else ""
+    if "error" in row and name in _LOCAL and built_in:
+        return found(
+            status=Status.WARN,
+            expected=expected,
+            actual=actual or "failed",
+            evidence=f"{row['error']}: this machine's figure, not RunPod's host's, which the SDK "
+            f"judges there before any job ({why})",
+        )
     if "error" in row:
         return found(
             status=Status.BROKEN,
