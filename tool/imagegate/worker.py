@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from imagegate import progress, worker_api, worker_start
 from imagegate.deployment import judge_deployment
-from imagegate.findings import Finding, Status
+from imagegate.findings import Finding, Status, passed
 from imagegate.kernels import Kernels
 from imagegate.profiles import Profile
 from imagegate.runner import Completed
@@ -112,13 +112,23 @@ def worker_findings(
 ) -> list[Finding]:
     """Tier 4: the deployment settings, every test, then the worker started as on RunPod
     (`worker_start`: fitness checks, cold start; the size, kept in `sizes`)."""
+    deployment = judge_deployment(
+        profile, tests, cuda_runtime=cuda_runtime, require_cuda=require_cuda, kernels=kernels
+    )
     ran = run_tests(engine, image, tests, python=python, gpus=gpus, require_gpu=require_gpu)
+    failed = not passed([*deployment, *ran])
     return [
-        *judge_deployment(
-            profile, tests, cuda_runtime=cuda_runtime, require_cuda=require_cuda, kernels=kernels
-        ),
+        *deployment,
         *ran,
         *worker_start.started(
-            engine, image, profile, tests, ran, gpus=gpus, require_gpu=require_gpu, sizes=sizes
+            engine,
+            image,
+            profile,
+            tests,
+            ran,
+            gpus=gpus,
+            require_gpu=require_gpu,
+            sizes=sizes,
+            failed=failed,
         ),
     ]

@@ -148,15 +148,21 @@ def started(
     gpus: bool,
     require_gpu: bool,
     sizes: Path,
+    failed: bool = False,
 ) -> list[Finding]:
-    """After the tests (`ran`, their rows): the fitness checks, then size and cold start.
-    An image with no command has had its rows (`worker.run_tests`): nothing to start."""
+    """After the tests (`ran`, their rows): the fitness checks, then size and cold start,
+    which are not measured once tier 4 has `failed` (the gate already says no: measuring a
+    CUDA image's size takes minutes). An image with no command has had its rows
+    (`worker.run_tests`): nothing to start."""
     info = engine.image(image)
     if info is None or not (info.command or info.entrypoint):
         return []
+    fitness = fitness_findings(engine, image, info, tests, gpus=gpus, require_gpu=require_gpu)
+    if failed:
+        return [*fitness, not_measured("size and cold start not measured: tier 4 failed")]
     answered = all(finding.status in (Status.OK, Status.WARN) for finding in ran)
     return [
-        *fitness_findings(engine, image, info, tests, gpus=gpus, require_gpu=require_gpu),
+        *fitness,
         *cold_start_findings(
             engine, image, info, profile, tests, gpus=gpus, answered=answered, sizes=sizes
         ),
