@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from imagegate.errors import ProfileError
+from imagegate.files import read_json
 
 SUFFIX = ".expected.json"
 _KEYS = ("equals", "contains", "matches", "error")
@@ -123,13 +124,7 @@ def read_beside(tests_file: Path, names: Collection[str]) -> dict[str, Expectati
     path = path_for(tests_file)
     if not path.is_file():
         return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ProfileError(f"{path}: cannot be read ({error.strerror})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ProfileError(f"{path}: not valid JSON ({error}); fix the file") from None
-    return parse(data, path, names)
+    return parse(read_json(path), path, names)
 
 
 def parse(data: Any, path: Path, names: Collection[str]) -> dict[str, Expectation]:

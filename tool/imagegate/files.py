@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+from imagegate.errors import ProfileError
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -55,3 +59,14 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file the user wrote; one line naming it when it can't be read or is not JSON
+    (exit 2)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ProfileError(f"{path}: cannot be read ({error.strerror})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ProfileError(f"{path}: not valid JSON ({error}); fix the file") from None

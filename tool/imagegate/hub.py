@@ -12,7 +12,6 @@ with it: reading JSON, and a list of CUDA versions. Judging it is `deployment`'s
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from imagegate.errors import ProfileError
+from imagegate.files import read_json
 
 FILE_NAME = "hub.json"
 CUDA_VERSION = re.compile(r"^(\d+)\.(\d+)$")
@@ -72,16 +72,6 @@ class Hub:
     @property
     def on_gpu(self) -> bool:
         return self.runs_on == "GPU"
-
-
-def read_json(path: Path) -> Any:
-    """The file's JSON; one line naming it when it can't be read or is not JSON (exit 2)."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ProfileError(f"{path}: cannot be read ({error.strerror})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ProfileError(f"{path}: not valid JSON ({error}); fix the file") from None
 
 
 def cuda_versions(value: Any, key: str, bad: Bad) -> tuple[str, ...]:

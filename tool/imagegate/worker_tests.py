@@ -18,7 +18,7 @@ from typing import Any
 from imagegate import hub
 from imagegate.errors import ProfileError
 from imagegate.expectations import Expectation, path_for, read_beside
-from imagegate.files import sha256
+from imagegate.files import read_json, sha256
 from imagegate.hub import Hub
 
 TIER = 4
@@ -59,7 +59,7 @@ class WorkerTests:
 
     @classmethod
     def read(cls, path: Path) -> WorkerTests:
-        tests = cls.parse(hub.read_json(path), path)
+        tests = cls.parse(read_json(path), path)
         expected = read_beside(path, [one.name for one in tests.tests])
         return replace(tests, hub=hub.beside(path), expected=expected)
 
