@@ -3,6 +3,7 @@ VENV      ?= .venv
 PYTHON    := $(VENV)/bin/python
 IMAGEGATE := $(VENV)/bin/imagegate
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2
 
 .PHONY: setup engine render check-render test test-fast lint bench
 .SECONDARY:
@@ -48,9 +49,10 @@ lint: setup
 	$(VENV)/bin/ruff format --check tool tests smoke_tests
 	$(VENV)/bin/mypy
 
-## make test: lint, types, committed Dockerfiles fresh, then unit and integration tests
+## make test: lint, types, committed Dockerfiles fresh, then unit and integration tests, in
+## TEST_WORKERS processes (default 2) each taking a whole test file at a time
 test: lint check-render engine
-	$(PYTHON) -m pytest $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 ## make test-fast: unit tests only (no Docker), seconds
 test-fast: setup

@@ -1,21 +1,87 @@
-"""Markers by folder: everything under tests/integration/ needs the real Docker engine."""
+"""Markers by folder (everything under tests/integration/ needs the real Docker engine), the
+order files are handed to `make test`'s workers in, and the images a run leaves behind."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 INTEGRATION = Path(__file__).parent / "integration"
+LONGEST_FIRST = (
+    "test_worker.py",
+    "test_repair.py",
+    "test_foreign.py",
+    "test_action.py",
+    "test_build_cuda130.py",
+    "test_doctor.py",
+    "test_transaction.py",
+    "test_bisect.py",
+    "test_check.py",
+)
+"""Integration files that take minutes, handed out first: `make test` runs two workers, each
+taking a whole file at a time (`--dist loadfile`, in this order), so the longest must not be
+the last one started. The rest follow in the order collected."""
+KEPT = ("imagegate-base:",)
+"""Tags a run may make and leave: the Debian stand-ins (a minute of debootstrap each)."""
+SWEEP: pytest.StashKey[set[str] | None] = pytest.StashKey()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if INTEGRATION in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.docker)
+
+    def rank(item: pytest.Item) -> int:
+        name = Path(str(item.fspath)).name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the same order in every worker, as xdist requires
+
+
+def image_tags() -> set[str] | None:
+    """Every tagged image of the engine; None when there is no engine to ask."""
+    try:
+        listed = subprocess.run(
+            ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if listed.returncode != 0:
+        return None
+    return {tag for tag in listed.stdout.split() if "<none>" not in tag}
+
+
+def _controller(config: pytest.Config) -> bool:
+    """The process that runs the session: the only one under plain pytest, the one handing
+    out files under xdist (its workers have `workerinput`)."""
+    return not hasattr(config, "workerinput")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if _controller(session.config):
+        session.config.stash[SWEEP] = image_tags()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Every image the run tagged (in any worker, under any name) is removed once every worker
+    has finished; tags that were there before the run are never touched."""
+    if not _controller(session.config):
+        return
+    before = session.config.stash.get(SWEEP, None)
+    after = image_tags() if before is not None else None
+    if before is None or after is None:
+        return
+    made = sorted(tag for tag in after - before if not tag.startswith(KEPT))
+    if made:
+        subprocess.run(["docker", "rmi", "--force", *made], capture_output=True, check=False)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from filelock import FileLock
 
 from imagegate import base
 from imagegate.engine import Engine
@@ -34,8 +36,6 @@ what the tests build never takes a user's tag nor another session's, and is remo
 end (`own_names`)."""
 CPU_IMAGE = f"{REPOSITORY}/cpu:latest"
 CUDA130_IMAGE = f"{REPOSITORY}/cuda130:latest"
-KEPT = ("imagegate-base:",)
-"""Tags a session may make and leaves: the Debian stand-ins (a minute of debootstrap each)."""
 _workspace: list[Path] = []
 """The session's copy of the project (set by the `workspace` fixture): where `imagegate()`
 runs when no cwd is given."""
@@ -95,22 +95,12 @@ def checkout_state() -> dict[str, object]:
     return state
 
 
-def image_tags() -> set[str]:
-    listed = subprocess.run(
-        ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return {tag for tag in listed.stdout.split() if "<none>" not in tag}
-
-
 @pytest.fixture(scope="session", autouse=True)
 def own_names() -> Iterator[None]:
-    """Every imagegate run of the session tags under REPOSITORY; at the end, the images the
-    session tagged are removed (the caches live under the session's home: `state_home`)."""
+    """Every imagegate run of the session (of each worker) tags under REPOSITORY; the images
+    the run tagged are removed when it ends (tests/conftest.py), the caches live under the
+    session's home (`state_home`)."""
     before = os.environ.get("IMAGEGATE_REPOSITORY")
-    tagged = image_tags()
     os.environ["IMAGEGATE_REPOSITORY"] = REPOSITORY
     try:
         yield
@@ -119,9 +109,6 @@ def own_names() -> Iterator[None]:
             os.environ.pop("IMAGEGATE_REPOSITORY", None)
         else:
             os.environ["IMAGEGATE_REPOSITORY"] = before
-        made = sorted(tag for tag in image_tags() - tagged if not tag.startswith(KEPT))
-        if made:
-            subprocess.run(["docker", "rmi", "--force", *made], capture_output=True, check=False)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -195,8 +182,10 @@ def engine() -> Engine:
 
 @pytest.fixture(scope="session")
 def base_image(engine: Engine) -> str:
-    """The local Debian stand-in for python:3.11-slim-bookworm (no registry here)."""
-    return base.make("bookworm", engine)
+    """The local Debian stand-in for python:3.11-slim-bookworm (no registry here), made by
+    one worker while the other waits (two debootstraps of one tag would race)."""
+    with FileLock(Path(tempfile.gettempdir()) / "imagegate-test-base.lock"):
+        return base.make("bookworm", engine)
 
 
 @pytest.fixture

@@ -15,8 +15,10 @@ from .conftest import findings, imagegate
 
 
 def uv_install(python: Path, *args: str) -> None:
-    """What a user might run by hand: uv installs `args` into the venv, no index, no deps."""
+    """What a user might run by hand: uv installs `args` into the venv, no index, no deps (its
+    bytecode compiled, so the doctor's imports don't compile it on every run)."""
     install = [*installer.UV, "install", "--python", str(python), "--no-index", "--no-deps"]
+    install += ["--compile-bytecode"]
     subprocess.run([*install, *args], check=True, capture_output=True)
 
 
@@ -32,21 +34,31 @@ def stale_transformers(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return wheel
 
 
-@pytest.fixture
-def healthy(project: Path, cpu_wheelhouse: Path) -> tuple[Path, Path]:
-    """A project with the cpu wheelhouse (links to the session's), and a venv installed
-    from it by hash."""
-    shutil.copytree(cpu_wheelhouse, project / "wheelhouse" / "cpu", copy_function=os.link)
-    venv = project / "venv"
+@pytest.fixture(scope="session")
+def compiled_cpu_venv(tmp_path_factory: pytest.TempPathFactory, cpu_wheelhouse: Path) -> Path:
+    """The cpu stack installed by hash from the session's wheelhouse into one venv, its
+    bytecode compiled at install (as an image's is): the doctor never writes bytecode, so in
+    a venv without any each run would compile torch and transformers again."""
+    venv = tmp_path_factory.mktemp("compiled") / "venv"
     subprocess.run(installer.make_venv(venv), check=True)
     python = venv / "bin" / "python"
     for group in ("protected", "rest"):
-        folder = project / "wheelhouse" / "cpu" / group
+        folder = cpu_wheelhouse / group
         install = installer.install(
             python, find_links=[folder], requirements=[folder / "requirements.txt"]
         )
-        subprocess.run(install, check=True, capture_output=True)
-    return project, python
+        subprocess.run([*install, "--compile-bytecode"], check=True, capture_output=True)
+    return venv
+
+
+@pytest.fixture
+def healthy(project: Path, cpu_wheelhouse: Path, compiled_cpu_venv: Path) -> tuple[Path, Path]:
+    """A project with the cpu wheelhouse (links to the session's), and its own venv: a copy
+    of the session's installed one (every file copied, times kept, so its bytecode holds)."""
+    shutil.copytree(cpu_wheelhouse, project / "wheelhouse" / "cpu", copy_function=os.link)
+    venv = project / "venv"
+    subprocess.run(["cp", "-a", str(compiled_cpu_venv), str(venv)], check=True)
+    return project, venv / "bin" / "python"
 
 
 def doctor(project: Path, python: Path) -> tuple[int, dict[tuple[str, str], dict[str, str]]]:

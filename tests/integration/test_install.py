@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPOSITORY, ROOT, image_tags, tags
+from ..conftest import image_tags
+from .conftest import REPOSITORY, ROOT, tags
 
 TIMEOUT = 3600
 
@@ -123,7 +124,7 @@ def test_init_then_build_and_verify_in_an_empty_folder(
         assert (folder / "profiles" / "pylock.app.toml").is_file()
         assert (folder / "dockerfiles" / "app.Dockerfile").is_file()
     finally:
-        made = [tag for tag in (chosen, default, pushed) if tag in image_tags()]
+        made = [tag for tag in (chosen, default, pushed) if tag in (image_tags() or set())]
         run("docker", "rmi", "--force", *made, cwd=folder)
 
 

@@ -15,10 +15,11 @@ import pytest
 from imagegate import installer
 
 from .test_constraints import make_wheel
-from .test_doctor import doctor, healthy, stale_transformers, uv_install
+from .test_doctor import compiled_cpu_venv, doctor, healthy, stale_transformers, uv_install
 
 IMAGEGATE = [sys.executable, "-m", "imagegate"]
-__all__ = ["healthy", "stale_transformers"]  # fixtures shared with the doctor's tests
+# fixtures shared with the doctor's tests
+__all__ = ["compiled_cpu_venv", "healthy", "stale_transformers"]
 
 
 def freeze(python: Path) -> str:
