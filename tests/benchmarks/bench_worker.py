@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from imagegate.cold_start import GB, SAMPLES
+from imagegate.cold_start import GB
 from imagegate.engine import Engine
 from imagegate.profiles import load_profile
 from imagegate.worker_start import fitness_findings, layer_sizes, run_test
@@ -44,7 +44,7 @@ def main() -> int:
     if info is None:
         print(f"bench_worker: skipped, no image {args.image} (see this file's docstring)")
         return 0
-    load_profile(args.profile, EXAMPLE / "profiles")  # the worker's profile must load
+    profile = load_profile(args.profile, EXAMPLE / "profiles")
     tests = WorkerTests.read(args.tests)
     first, command = tests.tests[0], list(info.command)
 
@@ -55,7 +55,8 @@ def main() -> int:
     compressed = sum(layer.compressed for layer in layers)
     largest = max(layers, key=lambda layer: layer.compressed)
     floor = engine.run(args.image, ["python", "-c", "pass"], files={}, timeout=300).seconds
-    starts = [run_test(engine, args.image, command, tests, first, False) for _ in range(SAMPLES)]
+    samples = range(profile.worker.cold_starts)
+    starts = [run_test(engine, args.image, command, tests, first, False) for _ in samples]
     started = time.monotonic()
     fitness = fitness_findings(engine, args.image, info, tests, gpus=False, require_gpu=False)
     fitness_s = time.monotonic() - started

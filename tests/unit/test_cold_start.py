@@ -124,6 +124,6 @@ def test_an_oci_layout_save_is_measured_by_its_blobs_and_links() -> None:
 
 
 def test_a_start_failing_after_the_test_answered_is_broken() -> None:
-    finding = failed_start("answers", 2, 1)
+    finding = failed_start("answers", 2, 3, 1)
 
     assert finding.status is Status.BROKEN and finding.actual == "exit 1"

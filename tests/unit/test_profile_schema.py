@@ -141,6 +141,10 @@ CASES = [
     _case({"worker": {"max_size_gb": 0}}, False, "worker-size-zero"),
     _case({"worker": {"max_cold_start_s": "30s"}}, False, "worker-cold-start-text"),
     _case({"worker": {"max_layers": 3}}, False, "worker-unknown-key"),
+    _case({"worker": {"cold_starts": 1}}, True, "worker-one-cold-start"),
+    _case({"worker": {"cold_starts": 0}}, False, "worker-no-cold-start"),
+    _case({"worker": {"cold_starts": 2.5}}, False, "worker-cold-starts-fraction"),
+    _case({"worker": {"cold_starts": True}}, False, "worker-cold-starts-boolean"),
 ]
 
 ONLY_THE_LOADER = [

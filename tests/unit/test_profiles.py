@@ -229,13 +229,15 @@ def test_ci_defaults_to_the_hosted_runner_and_a_profile_may_name_a_gpu_runner(
 
 def test_worker_budgets_are_read_and_a_child_may_loosen_one(profiles: Path) -> None:
     write(profiles, "lean", "extends: _common\nworker:\n  max_size_gb: 4\n  max_cold_start_s: 20\n")
-    write(profiles, "looser", "extends: lean\nworker:\n  max_cold_start_s: null\n")
+    looser_text = "extends: lean\nworker:\n  max_cold_start_s: null\n  cold_starts: 1\n"
+    write(profiles, "looser", looser_text)
     write(profiles, "plain", "extends: _common\n")
 
     lean, looser = load_profile("lean", profiles), load_profile("looser", profiles)
 
     assert (lean.worker.max_size_gb, lean.worker.max_cold_start_s) == (4, 20)
     assert (looser.worker.max_size_gb, looser.worker.max_cold_start_s) == (4, None)
+    assert (lean.worker.cold_starts, looser.worker.cold_starts) == (3, 1)
     assert load_profile("plain", profiles).worker.max_size_gb is None
 
 

@@ -6,7 +6,7 @@ A cold worker is pulled, started, and answers its first job. Three figures, per 
 - its largest layer (pulls fetch layers in parallel: the largest one bounds the pull);
 - the time from the container's start to the handler's first answer: a run of the first
   test (`--test_input`, networking off), from the engine's create call to the container's
-  exit after answering, the median of 3.
+  exit after answering, the median of 3 (`worker.cold_starts`).
 `worker: {max_size_gb, max_cold_start_s}` in the profile sets budgets; a figure over its
 budget is BROKEN with both. Without a budget the figure is shown, OK.
 
@@ -25,7 +25,6 @@ from imagegate.worker_tests import TIER
 
 CHECK = "cold start"
 GB = 10**9
-SAMPLES = 3
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,7 +108,7 @@ def not_measured(why: str) -> Finding:
     )
 
 
-def failed_start(test: str, sample: int, exit_code: int) -> Finding:
+def failed_start(test: str, sample: int, samples: int, exit_code: int) -> Finding:
     """A start of a test that had answered, failing: a worker that answers only sometimes."""
     return Finding(
         tier=TIER,
@@ -118,5 +117,5 @@ def failed_start(test: str, sample: int, exit_code: int) -> Finding:
         status=Status.BROKEN,
         expected=f"test {test!r} answers each time",
         actual=f"exit {exit_code}",
-        evidence=f"start {sample} of {SAMPLES} of test {test!r} failed, though it had answered",
+        evidence=f"start {sample} of {samples} of test {test!r} failed, though it had answered",
     )

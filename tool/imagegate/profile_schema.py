@@ -175,15 +175,20 @@ class Package:
 
 @dataclass(frozen=True)
 class Positive:
-    """A positive number of `unit`s (seconds, GB)."""
+    """A positive number of `unit`s (seconds, GB); `whole`: a whole number (runs)."""
 
     unit: str = "seconds"
+    whole: bool = False
 
     def check(self, value: Any) -> None:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise _Bad(f"{value!r} is not a positive number of {self.unit}")
+        kinds = int if self.whole else int | float
+        if isinstance(value, bool) or not isinstance(value, kinds) or value <= 0:
+            number = "whole number" if self.whole else "number"
+            raise _Bad(f"{value!r} is not a positive {number} of {self.unit}")
 
     def json(self) -> Json:
+        if self.whole:
+            return {"type": "integer", "minimum": 1, "description": self.unit}
         return {"type": "number", "exclusiveMinimum": 0, "description": self.unit}
 
 
@@ -326,6 +331,7 @@ SCHEMA: Schema = {
     "worker": {
         "max_size_gb": Positive("GB (10^9 bytes) compressed, as a registry stores the image"),
         "max_cold_start_s": Positive("seconds from container start to the first answer"),
+        "cold_starts": Positive("cold starts timed; the median is the figure", whole=True),
     },
 }
 

@@ -72,6 +72,10 @@ class Ci:
     """Verify with `--require-gpu`: tier 3's GPU steps fail instead of being SKIPPED."""
 
 
+COLD_STARTS = 3
+"""Cold starts timed per worker image unless the profile says (`worker.cold_starts`)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class WorkerBudget:
     """What a RunPod worker built from the profile may cost a cold start (tier 4)."""
@@ -79,7 +83,10 @@ class WorkerBudget:
     max_size_gb: float | None = None
     """The image compressed, as a registry stores it, in GB (10^9 bytes)."""
     max_cold_start_s: float | None = None
-    """Seconds from the container's start to the handler's first answer (median of 3)."""
+    """Seconds from the container's start to the handler's first answer (the median of
+    `cold_starts` runs)."""
+    cold_starts: int = COLD_STARTS
+    """How many cold starts are timed (each a container started anew)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -201,6 +208,7 @@ class Profile:
             worker=WorkerBudget(
                 max_size_gb=worker.get("max_size_gb"),
                 max_cold_start_s=worker.get("max_cold_start_s"),
+                cold_starts=int(worker.get("cold_starts") or COLD_STARTS),
             ),
             probes=Probes(
                 imports=tuple(probes.get("imports") or ()),

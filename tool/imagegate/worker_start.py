@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from imagegate import progress
 from imagegate.cold_start import (
-    SAMPLES,
     Layer,
     failed_start,
     judge_cold_start,
@@ -115,7 +114,7 @@ def cold_start_findings(
     sizes: Path,
 ) -> list[Finding]:
     """The image's size (kept in `sizes` by image and layer), then the first test that is
-    to answer (not to fail) started SAMPLES times, when every test `answered`."""
+    to answer (not to fail) started `worker.cold_starts` times, when every test `answered`."""
     findings = judge_size(profile, layer_sizes(engine, info, sizes))
     if not answered:
         return [*findings, not_measured("not measured: not every test answered")]
@@ -123,11 +122,12 @@ def cold_start_findings(
     if not answering:
         return [*findings, not_measured("not measured: every test expects an error")]
     first, runs = answering[0], []
-    for sample in range(SAMPLES):
-        with progress.step("tier 4", f"cold start {sample + 1} of {SAMPLES}"):
+    samples = profile.worker.cold_starts
+    for sample in range(samples):
+        with progress.step("tier 4", f"cold start {sample + 1} of {samples}"):
             ran = run_test(engine, image, list(info.command), tests, first, gpus)
         if not ran.ok:
-            return [*findings, failed_start(first.name, sample + 1, ran.returncode)]
+            return [*findings, failed_start(first.name, sample + 1, samples, ran.returncode)]
         runs.append(ran.seconds)
     return [*findings, judge_cold_start(profile, first.name, runs)]
 
