@@ -35,10 +35,17 @@ from imagegate.project import Project
 
 TIMEOUT = 1800.0
 _FILES = (
-    "import importlib.metadata as m, json, sys\n"
-    "print(json.dumps({n: [str(m.distribution(n).locate_file(f)) for f in"
-    " (m.distribution(n).files or [])] for n in sys.argv[1:]}))"
+    "import importlib.metadata as m, json, pathlib, sys\n"
+    "def files(name):\n"
+    "    listed = [pathlib.Path(m.distribution(name).locate_file(f))\n"
+    "              for f in (m.distribution(name).files or [])]\n"
+    "    compiled = [c for p in listed if p.suffix == '.py'\n"
+    "                for c in (p.parent / '__pycache__').glob(p.stem + '.*.pyc')]\n"
+    "    return sorted({str(p) for p in [*listed, *compiled]})\n"
+    "print(json.dumps({n: files(n) for n in sys.argv[1:]}))"
 )
+"""Each distribution's files: its RECORD, and the bytecode compiled from its modules, which
+an installer may leave out of RECORD (uv's --compile-bytecode does) but removes with it."""
 
 
 class RepairRefused(ImagegateError):
