@@ -61,6 +61,9 @@ test-fast: setup
 bench: setup engine
 	$(PYTHON) tests/benchmarks/bench_build.py
 	$(PYTHON) tests/benchmarks/bench_check.py
+	$(IMAGEGATE) build cpu
 	$(PYTHON) tests/benchmarks/bench_tiers.py
+	$(IMAGEGATE) build cuda130
+	$(PYTHON) tests/benchmarks/bench_tiers.py imagegate/cuda130:latest --profile cuda130
 	$(PYTHON) tests/benchmarks/bench_doctor.py
 	$(PYTHON) tests/benchmarks/bench_worker.py

@@ -10,12 +10,21 @@
   imagegate's does), so the price of the checks alone shows too;
 - a rebuild after one light pin (accelerate 1.6.0 -> 1.7.0 -> 1.8.1 -> 1.9.0, each new to
   the build cache): torch's layer must be cached;
-- an unchanged `imagegate build cpu`.
-It prunes the engine's build cache (images are kept), so run it on a machine you own.
+- an unchanged `imagegate build cpu`;
+- the cuda130 pair (6 GB of CUDA wheels): a cold `imagegate build cuda130` against the
+  hand-written uv build of its wheelhouse, back to back from a pruned cache;
+- where a cold build's time goes: imagegate's own steps (lock, wheelhouse, render, build,
+  verify) from its JSON report, and BuildKit's own timing of each Dockerfile step and of the
+  export, from one more cold build of the rendered Dockerfile with `--progress=plain`.
+`--only cpu` or `--only cuda130` runs one profile's part. It prunes the engine's build cache
+(images are kept), so run it on a machine you own.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import re
 import shutil
 import statistics
 import subprocess
@@ -44,22 +53,29 @@ RUN --mount=type=bind,source=wheelhouse/cpu/rest,target=/w \\
 """
 
 
-def imagegate(project: Path, *args: str) -> None:
+def imagegate(project: Path, *args: str) -> str:
     command = [sys.executable, "-m", "imagegate", *args, "--profiles", str(project / "profiles")]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=project)
     if done.returncode != 0:
         sys.exit(f"bench: imagegate {' '.join(args)} failed:\n{done.stderr[-2000:]}")
+    return done.stdout
 
 
+TAGS = (
+    "imagegate-bench/cpu:latest",
+    "imagegate-bench/hand:latest",
+    "imagegate-bench/cuda130:latest",
+    "imagegate-bench/plain:latest",
+)
 MADE: set[str] = set()
 """Every image a run made: each build of a tag leaves the one before it untagged."""
 
 
-def timed(action: Callable[[], None]) -> float:
+def timed(action: Callable[[], object]) -> float:
     started = time.monotonic()
     action()
     seconds = time.monotonic() - started
-    for tag in ("imagegate-bench/cpu:latest", "imagegate-bench/hand:latest"):
+    for tag in TAGS:
         if (info := Engine().image(tag)) is not None:
             MADE.add(info.id)
     return seconds
@@ -71,9 +87,9 @@ HAND_WRITTEN_UV = HAND_WRITTEN.replace(
 ).replace("target=/w \\", "target=/w --mount=type=bind,source=uv,target=/uv \\")
 
 
-def hand_written(project: Path, tag: str, text: str = HAND_WRITTEN) -> None:
+def hand_written(project: Path, tag: str, text: str = HAND_WRITTEN, profile: str = "cpu") -> None:
     dockerfile = project / "hand.Dockerfile"
-    dockerfile.write_text(text, encoding="utf-8")
+    dockerfile.write_text(text.replace("wheelhouse/cpu/", f"wheelhouse/{profile}/"))
     command = ["/usr/bin/docker", "build", "-q", "-f", str(dockerfile), "-t", tag]
     command += ["--build-arg", "BASE_IMAGE=imagegate-base:bookworm", str(project)]
     done = subprocess.run(
@@ -97,50 +113,138 @@ def row(label: str, samples: list[float], baseline: list[float] | None = None) -
     return f"{label:<54}{spread:>24}  {ratio}"
 
 
+def cold_build(project: Path, profile: str, tag: str, steps: list[dict[str, float]]) -> None:
+    """A cold `imagegate build PROFILE --fresh`; its own steps' seconds added to `steps`."""
+    report = imagegate(project, "build", profile, "--tag", tag, "--fresh", "--format", "json")
+    steps.append(json.loads(report)["seconds"])
+
+
+_STEP = re.compile(r"^#(\d+) (\[[^\]]+\] .*|exporting to image)$")
+_DONE = re.compile(r"^#(\d+) DONE (\d+\.\d+)s$")
+
+
+def buildkit_steps(project: Path, profile: str) -> list[tuple[str, float]]:
+    """BuildKit's own timing of each step of the rendered Dockerfile (and of the export),
+    from a cold build with `--progress=plain`."""
+    command = ["/usr/bin/docker", "build", "--progress=plain", "-t", TAGS[3]]
+    command += ["-f", str(project / "dockerfiles" / f"{profile}.Dockerfile")]
+    command += ["--build-arg", "BASE_IMAGE=imagegate-base:bookworm", str(project)]
+    done = subprocess.run(
+        command, capture_output=True, text=True, env={"DOCKER_BUILDKIT": "1"}, check=False
+    )
+    if done.returncode != 0:
+        sys.exit(f"bench: the plain-progress build failed:\n{done.stderr[-2000:]}")
+    titles: dict[str, str] = {}
+    found: list[tuple[str, float]] = []
+    for line in done.stderr.splitlines():
+        if (step := _STEP.match(line)) is not None:
+            titles.setdefault(step[1], step[2])
+        elif (end := _DONE.match(line)) is not None and end[1] in titles:
+            found.append((titles[end[1]], float(end[2])))
+    return found
+
+
+def where_time_goes(
+    label: str, steps: list[dict[str, float]], kit: list[tuple[str, float]]
+) -> None:
+    print(f"\nwhere a cold `imagegate build {label}` spends its time (median of {len(steps)}):")
+    for name in steps[0]:
+        print(f"  imagegate {name:<44}{statistics.median(s.get(name, 0.0) for s in steps):8.2f} s")
+    print("  BuildKit, one more cold build of the rendered Dockerfile (steps of 0.5 s or more):")
+    for title, seconds in kit:
+        if seconds >= 0.5:
+            short = title if len(title) <= 60 else f"{title[:57]}..."
+            print(f"    {short:<60}{seconds:8.2f} s")
+    print(f"    {'all steps':<60}{sum(s for _, s in kit):8.2f} s")
+
+
+def cpu_part(engine: Engine, project: Path) -> list[str]:
+    imagegate(project, "wheelhouse", "cpu")
+    revalidate = [timed(lambda: imagegate(project, "wheelhouse", "cpu")) for _ in range(RUNS)]
+    cold, hand, hand_uv, rebuild, unchanged = [], [], [], [], []
+    steps: list[dict[str, float]] = []
+    for _ in range(RUNS):
+        engine.prune_build_cache()
+        cold.append(timed(lambda: cold_build(project, "cpu", TAGS[0], steps)))
+        engine.prune_build_cache()
+        hand.append(timed(lambda: hand_written(project, TAGS[1])))
+        engine.prune_build_cache()
+        hand_uv.append(timed(lambda: hand_written(project, TAGS[1], HAND_WRITTEN_UV)))
+    engine.prune_build_cache()
+    kit = buildkit_steps(project, "cpu")
+    build = ["build", "cpu", "--tag", TAGS[0]]
+    imagegate(project, *build, "--fresh")  # the build cache warm again for the rebuilds
+    for version in LIGHT[:RUNS]:
+        bump_light_pin(project, version)
+        rebuild.append(timed(lambda: imagegate(project, *build)))
+    for _ in range(RUNS):
+        unchanged.append(timed(lambda: imagegate(project, *build)))
+    where_time_goes("cpu", steps, kit)
+    return [
+        row("wheelhouse cpu, nothing changed", revalidate),
+        row("hand-written BuildKit build of the same wheels (cold)", hand),
+        row("hand-written, installing with uv instead (cold)", hand_uv),
+        row("imagegate build cpu, cold (vs hand-written)", cold, hand),
+        row("imagegate build cpu, cold (vs hand-written with uv)", cold, hand_uv)
+        + f"   mark ≤ {MARK:g}x: {met(cold, hand_uv)}",
+        row("rebuild after one light pin (vs cold)", rebuild, cold),
+        row("imagegate build cpu, nothing changed", unchanged),
+    ]
+
+
+def cuda130_part(engine: Engine, project: Path) -> list[str]:
+    imagegate(project, "wheelhouse", "cuda130")
+    revalidate = [timed(lambda: imagegate(project, "wheelhouse", "cuda130")) for _ in range(RUNS)]
+    cold, hand_uv = [], []
+    steps: list[dict[str, float]] = []
+    for _ in range(RUNS):
+        engine.prune_build_cache()
+        cold.append(timed(lambda: cold_build(project, "cuda130", TAGS[2], steps)))
+        engine.prune_build_cache()
+        hand_uv.append(
+            timed(lambda: hand_written(project, TAGS[1], HAND_WRITTEN_UV, profile="cuda130"))
+        )
+    engine.prune_build_cache()
+    kit = buildkit_steps(project, "cuda130")
+    where_time_goes("cuda130", steps, kit)
+    shutil.rmtree(project / "wheelhouse" / "cuda130")  # 3 GB of wheels
+    return [
+        row("wheelhouse cuda130, nothing changed", revalidate),
+        row("hand-written uv build of the cuda130 wheels (cold)", hand_uv),
+        row("imagegate build cuda130, cold (vs hand-written uv)", cold, hand_uv)
+        + f"   mark ≤ {MARK:g}x: {met(cold, hand_uv)}",
+    ]
+
+
+MARK = 1.1
+"""A cold imagegate build against the hand-written uv build of the same wheels."""
+
+
+def met(ours: list[float], baseline: list[float]) -> str:
+    return "met" if statistics.median(ours) <= MARK * statistics.median(baseline) else "MISSED"
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("cpu", "cuda130"), help="one profile's part")
+    only = parser.parse_args().only
     engine = Engine()
-    tags = ["imagegate-bench/cpu:latest", "imagegate-bench/hand:latest"]
+    rows: list[str] = []
     with tempfile.TemporaryDirectory(prefix="imagegate-bench-") as scratch:
         project = Path(scratch)
         shutil.copytree(ROOT / "profiles", project / "profiles")
-        for profile in ("cpu", "cuda130"):
-            imagegate(project, "wheelhouse", profile)
-        revalidate = {
-            profile: [timed(lambda p=profile: imagegate(project, "wheelhouse", p))]
-            for profile in ("cpu", "cuda130")
-        }
-        for profile, samples in revalidate.items():
-            samples += [timed(lambda p=profile: imagegate(project, "wheelhouse", p))]
-            samples += [timed(lambda p=profile: imagegate(project, "wheelhouse", p))]
-        shutil.rmtree(project / "wheelhouse" / "cuda130")
         (project / "uv").mkdir()
         shutil.copy2(find_uv_bin(), project / "uv" / "uv")
-        cold, hand, hand_uv, rebuild, unchanged = [], [], [], [], []
-        build = ["build", "cpu", "--tag", tags[0]]
-        for _ in range(RUNS):
-            engine.prune_build_cache()
-            cold.append(timed(lambda: imagegate(project, *build, "--fresh")))
-            engine.prune_build_cache()
-            hand.append(timed(lambda: hand_written(project, tags[1])))
-            engine.prune_build_cache()
-            hand_uv.append(timed(lambda: hand_written(project, tags[1], HAND_WRITTEN_UV)))
-        imagegate(project, *build, "--fresh")  # the build cache warm again for the rebuilds
-        for version in LIGHT[:RUNS]:
-            bump_light_pin(project, version)
-            rebuild.append(timed(lambda: imagegate(project, *build)))
-        for _ in range(RUNS):
-            unchanged.append(timed(lambda: imagegate(project, *build)))
-    for ref in [*tags, *MADE]:
-        engine.remove_image(ref)
-    print(f"{'':<54}{'median (min-max)':>24}  ratio")
-    print(row("wheelhouse cpu, nothing changed", revalidate["cpu"]))
-    print(row("wheelhouse cuda130, nothing changed", revalidate["cuda130"]))
-    print(row("hand-written BuildKit build of the same wheels (cold)", hand))
-    print(row("hand-written, installing with uv instead (cold)", hand_uv))
-    print(row("imagegate build cpu, cold (vs hand-written)", cold, hand))
-    print(row("imagegate build cpu, cold (vs hand-written with uv)", cold, hand_uv))
-    print(row("rebuild after one light pin (vs cold)", rebuild, cold))
-    print(row("imagegate build cpu, nothing changed", unchanged))
+        try:
+            if only != "cuda130":
+                rows += cpu_part(engine, project)
+            if only != "cpu":
+                rows += cuda130_part(engine, project)
+        finally:
+            for ref in [*TAGS, *MADE]:
+                engine.remove_image(ref)
+    print(f"\n{'':<54}{'median (min-max)':>24}  ratio")
+    print("\n".join(rows))
     return 0
 
 
