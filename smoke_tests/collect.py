@@ -1,8 +1,8 @@
 """Collect facts about this Python environment and print them as one JSON document (schema 1).
 
 Schema 1 grows only by keys a reader may lack: `files` (tier 1's installed files against
-their RECORDs, tier1_files) and each module item's `origin` (tier2_origins) are newer, and a
-reader written before them ignores them.
+their RECORDs, tier1_files), each module item's `origin` (tier2_origins) and `models` (tier
+3's report, with --with-models) are newer, and a reader written before them ignores them.
 
 Runs inside the image (or a venv) with its own Python and the standard library only. It only
 gathers facts; judging them against a profile's pins happens on the host.
@@ -94,6 +94,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also run tier 3 (tier3_model.py) beside tiers 1-2 and write its JSON here",
     )
     parser.add_argument(
+        "--with-models",
+        action="store_true",
+        help="also run tier 3 beside tiers 1-2 and put its report in this one, as `models`",
+    )
+    parser.add_argument(
+        "--models-timeout",
+        type=_positive,
+        metavar="SECONDS",
+        help="stop tier 3 this long after it started; its report then says so (default: none)",
+    )
+    parser.add_argument(
         "--model-arg",
         dest="model_args",
         action="append",
@@ -104,33 +115,53 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _start_models(args: argparse.Namespace, report: IO[bytes]) -> subprocess.Popen[bytes]:
+@dataclasses.dataclass(frozen=True)
+class Models:
     """Tier 3 in a process of its own, started first: it imports torch and transformers
-    while tiers 1-2 do, so a build pays those imports once in wall time, not twice."""
-    script = Path(__file__).resolve().with_name("tier3_model.py")
-    return subprocess.Popen(
-        [sys.executable, str(script), *args.model_args],
-        stdout=report,
-        stderr=subprocess.DEVNULL if args.quiet else None,
-    )
+    while tiers 1-2 do, so a run pays those imports once in wall time, not twice."""
 
+    child: subprocess.Popen[bytes]
+    report: IO[bytes]
+    errors: IO[bytes]
+    """Its stderr, kept when quiet: the last line tells why a report is missing."""
+    started: float
 
-def _finish_models(
-    args: argparse.Namespace, child: subprocess.Popen[bytes], report: IO[bytes]
-) -> int:
-    """Wait for tier 3, write its report beside the facts; its exit code."""
-    code = child.wait()
-    report.seek(0)
-    text = report.read().decode("utf-8")
-    if not text.strip():
-        print(f"tier3: exited {code} without a report", file=sys.stderr)
-        return code or 1
-    _write_atomic(args.models_output, text)
-    if code and not args.quiet:
-        steps = json.loads(text).get("steps", [])
-        failed = [step["step"] for step in steps if not step["ok"] and not step["skipped"]]
-        print(f"tier3: {len(failed)} failed: {', '.join(failed)}", file=sys.stderr)
-    return code
+    @classmethod
+    def start(cls, args: argparse.Namespace, report: IO[bytes], errors: IO[bytes]) -> Models:
+        script = Path(__file__).resolve().with_name("tier3_model.py")
+        child = subprocess.Popen(
+            [sys.executable, str(script), *args.model_args],
+            stdout=report,
+            stderr=errors if args.quiet else None,
+        )
+        return cls(child, report, errors, time.monotonic())
+
+    def finish(self, args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+        """Wait for tier 3, stopped --models-timeout after its start: its exit code and its
+        report, or `{"error": ...}` saying why it left none."""
+        budget = args.models_timeout
+        left = None if budget is None else max(0.0, budget - (time.monotonic() - self.started))
+        try:
+            code = self.child.wait(timeout=left)
+        except subprocess.TimeoutExpired:
+            self.child.kill()
+            self.child.wait()
+            return 1, {"error": f"did not finish within {budget:g}s"}
+        self.report.seek(0)
+        try:
+            document: dict[str, Any] = json.loads(self.report.read().decode("utf-8"))
+        except ValueError:
+            return code or 1, {"error": f"exited {code} without a report{self._last_line()}"}
+        if code and not args.quiet:
+            steps = document.get("steps", [])
+            failed = [step["step"] for step in steps if not step["ok"] and not step["skipped"]]
+            print(f"tier3: {len(failed)} failed: {', '.join(failed)}", file=sys.stderr)
+        return code, document
+
+    def _last_line(self) -> str:
+        self.errors.seek(0)
+        lines = self.errors.read().decode("utf-8", errors="replace").strip().splitlines()
+        return f"; last output: {lines[-1]}" if lines else ""
 
 
 def _owners(distributions: list[dict[str, Any]]) -> dict[str, list[str]]:
@@ -172,15 +203,13 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.models_output is None:
+    if args.models_output is None and not args.with_models:
         return _collect(args, None)
-    with tempfile.TemporaryFile() as report:
-        return _collect(args, (_start_models(args, report), report))
+    with tempfile.TemporaryFile() as report, tempfile.TemporaryFile() as errors:
+        return _collect(args, Models.start(args, report, errors))
 
 
-def _collect(
-    args: argparse.Namespace, models: tuple[subprocess.Popen[bytes], IO[bytes]] | None
-) -> int:
+def _collect(args: argparse.Namespace, models: Models | None) -> int:
     started = time.monotonic()
     files = tier1_files.start() if 1 in args.tiers else None  # hashing overlaps tier 2
     distributions: list[dict[str, Any]] = []
@@ -206,17 +235,25 @@ def _collect(
         "files": checked,
         "seconds": round(time.monotonic() - started, 3),
     }
+    broken = [result.subject for result in results if not result.ok or _foreign(result)]
+    if broken and not args.quiet:
+        print(f"tier2: {len(broken)} failed: {', '.join(broken)}", file=sys.stderr)
+    changed = bool(checked and (checked["problems"] or checked.get("error")))
+    models_code = 0
+    if models is not None:
+        models_code, report = models.finish(args)
+        if args.with_models:
+            document["models"] = report
+        if "error" in report:
+            print(f"tier3: {report['error']}", file=sys.stderr)
+        elif args.models_output is not None:
+            _write_atomic(args.models_output, json.dumps(report, indent=2) + "\n")
     text = json.dumps(document, indent=2) + "\n"
     if args.output is None:
         sys.stdout.write(text)
     else:
         _write_atomic(args.output, text)
-    broken = [result.subject for result in results if not result.ok or _foreign(result)]
-    if broken and not args.quiet:
-        print(f"tier2: {len(broken)} failed: {', '.join(broken)}", file=sys.stderr)
-    changed = bool(checked and (checked["problems"] or checked.get("error")))
-    models_failed = models is not None and _finish_models(args, *models) != 0
-    return 1 if (broken or changed or models_failed) and args.fail_on_broken else 0
+    return 1 if (broken or changed or models_code) and args.fail_on_broken else 0
 
 
 def _files_summary(checked: dict[str, Any]) -> str:

@@ -11,7 +11,8 @@
   origin checked after its import; and the files check alone in a container of its own.
 - with --before DIR (smoke scripts of an earlier revision, e.g. from
   `git archive REV smoke_tests | tar -x -C DIR`): tiers 1-2 with those scripts too.
-- tier 3 (tiny gpt2 and llama built, saved, loaded, run, LoRA-wrapped) on the same image.
+- tier 3 (tiny gpt2 and llama built, saved, loaded, run, LoRA-wrapped) on the same image,
+  alone, and tiers 1-3 in one container with tier 3 beside tiers 1-2 (as `verify` runs them).
 Best of three runs each; and then, median (min-max) of three:
 - a fresh verification of the unchanged image (`imagegate verify --fresh`, the CLI as a
   person runs it: tiers 1-3, nothing reused) against the bare-import floor
@@ -37,7 +38,7 @@ from imagegate.executors import Container
 from imagegate.facts import Facts
 from imagegate.profiles import load_profile
 from imagegate.scripts import OFFLINE, collector_args, scripts_dir
-from imagegate.smoke import collect, collect_models
+from imagegate.smoke import collect, collect_all, collect_models
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = 3
@@ -104,6 +105,12 @@ def main() -> int:
         (
             "tier 3 (gpt2 + llama, CPU)",
             best(lambda: collect_models(container, profile, require_gpu=False)),
+        )
+    )
+    rows.append(
+        (
+            "tiers 1-3, tier 3 beside 1-2 (collect_all)",
+            best(lambda: collect_all(container, profile, require_gpu=False)[1].read()),
         )
     )
     bare = rows[0][1]

@@ -18,8 +18,8 @@ from imagegate.facts import SCHEMA, Facts
 from imagegate.findings import Finding, Status
 from imagegate.profiles import Probes, Profile, load_profile
 from imagegate.runner import Completed
-from imagegate.scripts import OFFLINE, scripts_dir
-from imagegate.smoke import collect, examine
+from imagegate.scripts import OFFLINE, collector_args, model_args, scripts_dir
+from imagegate.smoke import collect, collect_all, collect_models, examine
 
 from .test_tier1_files import install
 
@@ -72,6 +72,8 @@ class Recorded:
     reports: Mapping[str, str]
     timed_out: bool = False
     ran: list[str] = field(default_factory=list)
+    asked: list[tuple[list[str], float, bool]] = field(default_factory=list)
+    """Each run's arguments after the script, its budget and whether it had the GPUs."""
     where: str = "recorded"
     python: str = "/usr/bin/python3"
     scripts: str = "/scripts"
@@ -87,6 +89,7 @@ class Recorded:
         assert args[0] == self.python and dict(env or {}) == OFFLINE
         script = Path(args[1]).name
         self.ran.append(script)
+        self.asked.append((list(args[2:]), timeout, gpus))
         output = "" if self.timed_out else self.reports[script]
         return Completed(args=tuple(args), returncode=0, output=output, timed_out=self.timed_out)
 
@@ -150,3 +153,40 @@ def test_a_collector_stopped_at_its_timeout_fails_naming_where_and_what() -> Non
     executor.timed_out = True
     with pytest.raises(BuildFailed, match=rf"^recorded: {ENTRY} did not finish within"):
         collect(executor, tiny())
+
+
+WITH_MODELS = Path(__file__).parent / "recorded" / "collect.with-models.json"
+"""collect.py --with-models as it ran in the cpu image (test_facts.py says how)."""
+
+
+def test_collect_all_runs_the_collector_once_with_tier_3_beside_it() -> None:
+    executor = Recorded(reports={ENTRY: WITH_MODELS.read_text(encoding="utf-8")})
+    facts, report = collect_all(executor, tiny(), require_gpu=True)
+    assert executor.ran == [ENTRY]
+    [(args, _, gpus)] = executor.asked
+    assert gpus  # tier 3 may use the host's GPUs, as when it runs alone
+    tier3 = model_args(tiny(), require_gpu=True)
+    assert "--require-gpu" in tier3
+    assert args[: len(collector_args(tiny()))] == collector_args(tiny())
+    assert args[-len(tier3) :] == [f"--model-arg={arg}" for arg in tier3]
+    assert "--with-models" in args and "--models-timeout" in args
+    assert facts.distributions["torch"].version == "2.13.0+cpu"
+    assert report.read().steps[0].step == "gpu/device"
+
+
+def test_collect_all_has_both_budgets_and_gives_tier_3_its_own() -> None:
+    alone = recorded()
+    collect(alone, tiny())
+    collect_models(alone, tiny(), require_gpu=False)
+    [(_, tiers_budget, _), (_, models_budget, _)] = alone.asked
+    together = Recorded(reports={ENTRY: WITH_MODELS.read_text(encoding="utf-8")})
+    collect_all(together, tiny(), require_gpu=False)
+    [(args, budget, _)] = together.asked
+    assert budget == tiers_budget + models_budget
+    assert float(args[args.index("--models-timeout") + 1]) == models_budget
+
+
+def test_collect_all_stopped_at_its_timeout_fails_naming_the_collector() -> None:
+    executor = Recorded(reports={}, timed_out=True)
+    with pytest.raises(BuildFailed, match=rf"^recorded: {ENTRY} did not finish within"):
+        collect_all(executor, tiny(), require_gpu=False)

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -241,3 +242,59 @@ def test_the_installed_files_are_reported_beside_the_distributions(probe_path: P
     assert files["distributions"] == len(document["distributions"])
     assert files["files"] > 100
     assert files["problems"] == []
+
+
+STEP = "--model-arg=--step"
+"""A tier 3 step of the test's own; no --arch but a nonexistent one, so no torch is needed."""
+NO_MODELS = ["--model-arg=--arch=nosucharch", "--model-arg=--quiet"]
+
+
+def test_with_models_puts_tier_3s_report_in_the_document(probe_path: Path) -> None:
+    args = [*NO_MODELS, f"{STEP}=fine=import good_mod", f"{STEP}=bad=import bad_mod"]
+    code, document = collect(probe_path, "--import", "good_mod", "--with-models", *args)
+    assert code == 0  # without --fail-on-broken a failed step changes no exit code
+    assert document["items"][0]["ok"] is True
+    models = document["models"]
+    assert (models["schema"], models["tier"]) == (1, 3)
+    steps = {step["step"]: step for step in models["steps"]}
+    assert steps["custom/fine"]["ok"] is True
+    assert steps["custom/bad"]["error"] == "ValueError: numpy.dtype size changed"
+
+
+def test_without_with_models_there_is_no_models_key(probe_path: Path) -> None:
+    _, document = collect(probe_path, "--import", "good_mod", *NO_MODELS)
+    assert "models" not in document
+
+
+def test_a_failed_tier_3_step_fails_a_run_that_fails_on_broken(probe_path: Path) -> None:
+    tier3 = [*NO_MODELS, "--model-arg=--fail-on-broken", f"{STEP}=bad=import bad_mod"]
+    code, document = collect(probe_path, "--with-models", "--fail-on-broken", *tier3)
+    assert code == 1
+    assert document["models"]["steps"][-1]["step"] == "custom/bad"
+
+
+def test_a_hung_tier_3_is_stopped_at_its_own_budget(probe_path: Path) -> None:
+    """Its step timeout (--timeout) would be minutes; --models-timeout stops it first."""
+    hang = f"{STEP}=hang=import time; time.sleep(120)"
+    started = time.monotonic()
+    code, document = collect(
+        probe_path, "--quiet", "--with-models", "--models-timeout", "2", *NO_MODELS, hang
+    )
+    assert time.monotonic() - started < 30
+    assert code == 0 and document["items"] == []
+    assert document["models"] == {"error": "did not finish within 2s"}
+
+
+def test_a_crashed_tier_3_leaves_an_error_with_its_last_words(probe_path: Path) -> None:
+    crash = f"{STEP}=crash=import sys, os; print('last words', file=sys.stderr); os._exit(3)"
+    code, document = collect(probe_path, "--quiet", "--with-models", *NO_MODELS, crash)
+    assert code == 0
+    assert document["models"] == {"error": "exited 3 without a report; last output: last words"}
+
+
+def test_models_output_writes_tier_3s_report_to_its_file(probe_path: Path) -> None:
+    target = probe_path / "out" / "models.json"
+    code, document = collect(probe_path, "--models-output", str(target), *NO_MODELS)
+    assert code == 0 and "models" not in document
+    report = json.loads(target.read_text(encoding="utf-8"))
+    assert report["steps"][0]["step"] == "gpu/device"

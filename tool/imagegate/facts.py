@@ -208,26 +208,61 @@ class ModelFacts:
     @classmethod
     def from_json(cls, text: str, *, source: str) -> ModelFacts:
         try:
-            data = json.loads(text)
-            if data["schema"] != SCHEMA or data["tier"] != 3:
-                raise ValueError(f"schema {data['schema']!r} tier {data['tier']!r}")
-            steps = tuple(
-                ModelStep(
-                    step=str(raw["step"]),
-                    ok=bool(raw["ok"]),
-                    skipped=bool(raw["skipped"]),
-                    reason=raw.get("reason"),
-                    error=raw.get("error"),
-                    seconds=float(raw.get("seconds") or 0.0),
-                )
-                for raw in data["steps"]
-            )
-            gpu = data.get("gpu") or {}
-            return cls(
-                gpu_available=bool(gpu.get("available")), gpu_name=gpu.get("name"), steps=steps
-            )
+            return cls.from_dict(json.loads(text))
         except (ValueError, KeyError, TypeError) as error:
             raise _unusable(source, "the tier 3 script", error, text) from None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelFacts:
+        if data["schema"] != SCHEMA or data["tier"] != 3:
+            raise ValueError(f"schema {data['schema']!r} tier {data['tier']!r}")
+        steps = tuple(
+            ModelStep(
+                step=str(raw["step"]),
+                ok=bool(raw["ok"]),
+                skipped=bool(raw["skipped"]),
+                reason=raw.get("reason"),
+                error=raw.get("error"),
+                seconds=float(raw.get("seconds") or 0.0),
+            )
+            for raw in data["steps"]
+        )
+        gpu = data.get("gpu") or {}
+        return cls(gpu_available=bool(gpu.get("available")), gpu_name=gpu.get("name"), steps=steps)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelReport:
+    """Tier 3's report as the collector carried it beside tiers 1-2 (collect.py
+    --with-models), read only when asked: it counts only when tiers 1-2 passed, so a broken
+    stack whose tier 3 left no report reads as the broken stack it is."""
+
+    raw: Mapping[str, Any] | None
+    """The document's `models`: tier 3's report, or `{"error": ...}` saying why there is none."""
+    source: str
+    """Where tier 3 ran, for messages: the executor and the script."""
+
+    def read(self) -> ModelFacts:
+        if self.raw is None:
+            raise BuildFailed(f"{self.source}: the collector carried no tier 3 report")
+        if "error" in self.raw:
+            raise BuildFailed(f"{self.source} {self.raw['error']}")
+        try:
+            return ModelFacts.from_dict(self.raw)
+        except (ValueError, KeyError, TypeError) as error:
+            raise _unusable(self.source, "the tier 3 script", error, json.dumps(self.raw)) from None
+
+
+def collected(text: str, *, source: str, models: str) -> tuple[Facts, ModelReport]:
+    """collect.py's document with tier 3's report inside (--with-models), parsed once:
+    `source` names the collector where it ran, `models` the tier 3 script there."""
+    try:
+        data = json.loads(text)
+        facts = Facts.from_dict(data)
+    except (ValueError, KeyError, TypeError) as error:
+        raise _unusable(source, "the smoke collector", error, text) from None
+    raw = data.get("models")
+    return facts, ModelReport(raw=raw if isinstance(raw, Mapping) else None, source=models)
 
 
 @dataclass(frozen=True, kw_only=True)

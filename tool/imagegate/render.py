@@ -43,7 +43,7 @@ from imagegate.files import write_atomic
 from imagegate.lock import Lock, Locked, lock_path, why_stale
 from imagegate.profiles import Profile
 from imagegate.project import INSTALLER, Project
-from imagegate.scripts import OFFLINE, collector_args, has_models, model_args
+from imagegate.scripts import OFFLINE, beside_collector, collector_args, has_models, model_args
 
 TEMPLATES = Environment(
     loader=PackageLoader("imagegate", "templates"),
@@ -104,7 +104,7 @@ def render(profile: Profile, project: Project, locked: Lock | None) -> dict[Path
     if has_models(profile):  # tier 3 beside tiers 1-2, in the same step
         command += ["--models-output", BUILD_MODELS]
         tier3 = [*model_args(profile, require_gpu=False), "--fail-on-broken"]
-        command += [f"--model-arg={arg}" for arg in tier3]
+        command += beside_collector(tier3)
     common = {
         "name": profile.name,
         "source": project.relative(profile.path),

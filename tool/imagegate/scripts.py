@@ -49,6 +49,12 @@ def model_args(profile: Profile, *, require_gpu: bool) -> list[str]:
     return [*args, "--require-gpu"] if require_gpu else args
 
 
+def beside_collector(tier3: list[str]) -> list[str]:
+    """`tier3` (model_args) as collect.py passes them on to the tier 3 it starts beside
+    tiers 1-2 (--models-output, --with-models)."""
+    return [f"--model-arg={arg}" for arg in tier3]
+
+
 def scripts_dir() -> Path:
     """The smoke_tests directory shipped with the package (or the source tree's, in development)."""
     with as_file(files("imagegate.smoke_tests")) as path:

@@ -10,10 +10,10 @@ from collections.abc import Callable
 from imagegate.contract import ENTRY, INTERPRETERS, TIER3
 from imagegate.errors import BuildFailed
 from imagegate.executors import Executor
-from imagegate.facts import Facts, Interpreter, ModelFacts
+from imagegate.facts import Facts, Interpreter, ModelFacts, ModelReport, collected
 from imagegate.findings import Finding, passed
 from imagegate.profiles import Profile
-from imagegate.scripts import OFFLINE, collector_args, model_args
+from imagegate.scripts import OFFLINE, beside_collector, collector_args, model_args
 from imagegate.verify import judge, judge_models
 
 
@@ -29,6 +29,22 @@ def collect_models(executor: Executor, profile: Profile, *, require_gpu: bool) -
     args = model_args(profile, require_gpu=require_gpu)
     output = _run_script(executor, TIER3, args, _models_budget(profile, args), gpus=True)
     return ModelFacts.from_json(output, source=f"{executor.where}: {TIER3}")
+
+
+def collect_all(
+    executor: Executor, profile: Profile, *, require_gpu: bool
+) -> tuple[Facts, ModelReport]:
+    """Tiers 1-2 and tier 3 in one run: the collector starts tier 3 beside them (it imports
+    torch while they do) and carries its report, which its own budget stops. The GPUs are
+    given as for `collect_models`; the run's budget is both tiers' together."""
+    tier3 = model_args(profile, require_gpu=require_gpu)
+    models_budget = _models_budget(profile, tier3)
+    args = [*collector_args(profile), "--quiet", "--with-models"]
+    args += ["--models-timeout", f"{models_budget:g}", *beside_collector(tier3)]
+    budget = _tiers_budget(profile) + models_budget
+    output = _run_script(executor, ENTRY, args, budget, gpus=True)
+    where = executor.where
+    return collected(output, source=f"{where}: {ENTRY}", models=f"{where}: {TIER3}")
 
 
 def collect_interpreters(

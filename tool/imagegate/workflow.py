@@ -20,14 +20,14 @@ from imagegate.contract import BUILD_FACTS, BUILD_MODELS, LOCK_LABEL
 from imagegate.engine import Engine, ImageInfo
 from imagegate.errors import EnvironmentProblem
 from imagegate.executors import Container
-from imagegate.facts import CUDA_FACT, Facts, ModelFacts
+from imagegate.facts import CUDA_FACT, Facts, ModelFacts, ModelReport
 from imagegate.findings import Finding, Status, passed
 from imagegate.lock import Lock
 from imagegate.profiles import Profile
 from imagegate.project import Project
 from imagegate.references import REPOSITORY_VARIABLE, default_image, with_tag_suffix
 from imagegate.scripts import has_models
-from imagegate.smoke import collect, collect_models
+from imagegate.smoke import collect, collect_all, collect_models
 from imagegate.verify import judge, judge_closure, judge_models
 from imagegate.verify_runtime import judge_platform, judge_runtime
 from imagegate.verify_torch import kernels
@@ -90,9 +90,11 @@ def verify_image(
     worker_tests: WorkerTests | None = None,
 ) -> Verified:
     """Tiers 1-2 (the whole closure against `lock`, the profile's, among them; None when it
-    has none), then tier 3 (tiny models,
-    the profile's own steps) when they passed, with the image's stack interpreter: `python`,
-    else the one its label names, else the one found holding the protected packages.
+    has none), then tier 3 (tiny models, the profile's own steps) when they passed, with the
+    image's stack interpreter: `python`, else the one its label names, else the one found
+    holding the protected packages. Run now, tier 3 starts beside tiers 1-2 in their
+    container (one start, the imports paid once in wall time); its report counts only when
+    they passed.
 
     Tier 4 follows when the project has a RunPod worker's tests (`worker_tests`) and the
     tiers before it passed: the worker's deployment settings, then each test in the image.
@@ -136,15 +138,19 @@ def verify_image(
             reused=kept.when,
             installed=kept.installed,
         )
-    facts, models = _build_reports(engine, info, profile) if own_reports else (None, None)
-    if facts is None:
-        facts = collect(Container(engine, image_id, python), profile)
+    container = Container(engine, image_id, python)
+    facts, built = _build_reports(engine, info, profile) if own_reports else (None, None)
+    # a build has no GPU: its tier 3 skipped what this host can run, or one required
+    models: ModelFacts | ModelReport | None = None if require_gpu or gpus else built
+    if facts is None and models is None and has_models(profile):  # both now, in one run
+        with progress.step("tier 3", f"{_tier3(profile)}, beside tiers 1-2"):
+            facts, models = collect_all(container, profile, require_gpu=require_gpu)
+    elif facts is None:
+        facts = collect(container, profile)
     installed = sbom.installed_versions(facts)
     tiers = [platform, *_closure(profile, facts, info, lock), *judge(profile, facts)]
     tiers += judge_runtime(profile, info.env)  # what the image asks of the container runtime
-    if require_gpu or gpus:
-        models = None  # a build has no GPU: its tier 3 skipped what this host can run
-    findings = tiers + _models(profile, engine, image_id, python, tiers, require_gpu, models)
+    findings = tiers + _models(profile, container, tiers, require_gpu, models)
     if worker_tests is not None:
         findings += _worker(
             profile,
@@ -220,15 +226,14 @@ def _closure(profile: Profile, facts: Facts, info: ImageInfo, lock: Lock | None)
 
 def _models(
     profile: Profile,
-    engine: Engine,
-    image: str,
-    python: str,
+    container: Container,
     tiers: list[Finding],
     require_gpu: bool,
-    models: ModelFacts | None,
+    models: ModelFacts | ModelReport | None,
 ) -> list[Finding]:
-    """Tier 3, when the profile has models or steps and tiers 1-2 passed: `models` when
-    the build's own step collected them, else in a container now."""
+    """Tier 3, when the profile has models or steps and tiers 1-2 passed: `models` when the
+    build's own step or the collector beside tiers 1-2 (a report read only now) found them,
+    else in a container now."""
     if not has_models(profile):
         return []
     if not passed(tiers):
@@ -240,11 +245,16 @@ def _models(
             evidence="not run: tiers 1-2 failed",
         )
         return [skipped]
-    if models is None:
-        with progress.step("tier 3", ", ".join(profile.probes.models) or "steps"):
-            container = Container(engine, image, python)
+    if isinstance(models, ModelReport):
+        models = models.read()
+    elif models is None:
+        with progress.step("tier 3", _tier3(profile)):
             models = collect_models(container, profile, require_gpu=require_gpu)
     return judge_models(profile, models)
+
+
+def _tier3(profile: Profile) -> str:
+    return ", ".join(profile.probes.models) or "steps"
 
 
 def _build_reports(
