@@ -45,8 +45,15 @@ def test_the_build_fails_and_reports_pandas_broken(broken_build: Run) -> None:
 
 def test_verify_reports_pandas_broken_with_its_message(broken_build: Run, project: Path) -> None:
     image = broken_build.json()["image"]
+    wide = {"COLUMNS": "250"}  # a terminal wide enough for the row, its evidence on one line
     run = imagegate(
-        "verify", "cpu-pandas-numpy2", "--image", image, "--profiles", str(project / "profiles")
+        "verify",
+        "cpu-pandas-numpy2",
+        "--image",
+        image,
+        "--profiles",
+        str(project / "profiles"),
+        env=wide,
     )
     assert run.code == 1
     lines = run.stdout.splitlines()

@@ -126,3 +126,17 @@ def test_a_timeout_in_one_stops_every_program_run_together() -> None:
 
     time.sleep(0.3)
     assert alive(slow) == [] and alive(other) == []
+
+
+def test_a_program_is_not_told_a_terminal_width_it_does_not_write_to(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """uv wraps its messages to COLUMNS: read back from the pipe, a wrapped one lost words."""
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("LINES", "24")
+    show = "import os; print(os.environ.get('COLUMNS'), os.environ.get('LINES'))"
+
+    alone = runner.run([sys.executable, "-c", show], timeout=60)
+    [together] = runner.run_together([[sys.executable, "-c", show]], timeout=60)
+
+    assert alone.output.split() == together.output.split() == ["None", "None"]

@@ -65,7 +65,7 @@ def run(
     """Run to completion; each output line goes to `watch` as it comes and, with `echo`, to
     the progress display (which shows it under --verbose)."""
     argv = tuple(str(arg) for arg in args)
-    merged = {**os.environ, **(env or {})}
+    merged = {**_environment(), **(env or {})}
     process: subprocess.Popen[str] | None = None
     lines: list[str] = []
     started = time.monotonic()
@@ -101,7 +101,7 @@ def run_together(commands: Sequence[Sequence[str | Path]], *, timeout: float) ->
     done: list[Completed] = []
     try:
         with interrupts.deferred():
-            processes += [_start(argv, dict(os.environ), None) for argv in argvs]
+            processes += [_start(argv, _environment(), None) for argv in argvs]
         for argv, process in zip(argvs, processes, strict=True):
             # The others keep running meanwhile; what they print waits in their pipes.
             with contextlib.closing(_lines_until(process, timeout)) as output:
@@ -122,6 +122,17 @@ def _outlived(program: str, timeout: float) -> EnvironmentProblem:
     return EnvironmentProblem(
         f"{Path(program).name}: still running after {timeout:g}s; it was stopped"
     )
+
+
+TERMINAL = ("COLUMNS", "LINES")
+"""A terminal's size, as a shell or a CI runner exports it: never passed on. A program run
+here writes to a pipe that imagegate reads; given COLUMNS, uv wraps its messages to it, and
+a resolver's explanation read back wrapped loses words."""
+
+
+def _environment() -> dict[str, str]:
+    """imagegate's environment for a program it runs, less the terminal's size."""
+    return {name: value for name, value in os.environ.items() if name not in TERMINAL}
 
 
 def _start(
