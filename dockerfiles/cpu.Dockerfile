@@ -22,8 +22,8 @@ RUN \
     --mount=type=bind,source=.imagegate/installer,target=/opt/imagegate-installer \
     if /opt/imagegate-installer/uv --version >/dev/null 2>&1; then \
       /opt/imagegate-installer/uv pip install --python /opt/venv/bin/python --no-cache \
-        --compile-bytecode --link-mode=copy --no-index --no-deps --require-hashes \
-        --only-binary=:all: --find-links /wheels/protected -r /wheels/protected/requirements.txt; \
+        --compile-bytecode --no-index --no-deps --require-hashes --only-binary=:all: \
+        --find-links /wheels/protected -r /wheels/protected/requirements.txt; \
     else \
       pip install --no-index --no-deps --require-hashes --only-binary=:all: \
         --find-links /wheels/protected -r /wheels/protected/requirements.txt; \
@@ -65,8 +65,8 @@ RUN \
       > /tmp/imagegate-requirements.txt && \
     if /opt/imagegate-installer/uv --version >/dev/null 2>&1; then \
       /opt/imagegate-installer/uv pip install --python /opt/venv/bin/python --no-cache \
-        --compile-bytecode --link-mode=copy --no-index --no-deps --require-hashes \
-        --only-binary=:all: --find-links /wheels/deps -r /tmp/imagegate-requirements.txt; \
+        --compile-bytecode --no-index --no-deps --require-hashes --only-binary=:all: \
+        --find-links /wheels/deps -r /tmp/imagegate-requirements.txt; \
     else \
       pip install --no-index --no-deps --require-hashes --only-binary=:all: \
         --find-links /wheels/deps -r /tmp/imagegate-requirements.txt; \
@@ -82,8 +82,8 @@ RUN \
       > /tmp/imagegate-requirements.txt && \
     if /opt/imagegate-installer/uv --version >/dev/null 2>&1; then \
       /opt/imagegate-installer/uv pip install --python /opt/venv/bin/python --no-cache \
-        --compile-bytecode --link-mode=copy --no-index --no-deps --require-hashes \
-        --only-binary=:all: --find-links /wheels/pin-numpy -r /tmp/imagegate-requirements.txt; \
+        --compile-bytecode --no-index --no-deps --require-hashes --only-binary=:all: \
+        --find-links /wheels/pin-numpy -r /tmp/imagegate-requirements.txt; \
     else \
       pip install --no-index --no-deps --require-hashes --only-binary=:all: \
         --find-links /wheels/pin-numpy -r /tmp/imagegate-requirements.txt; \
@@ -99,8 +99,8 @@ RUN \
       > /tmp/imagegate-requirements.txt && \
     if /opt/imagegate-installer/uv --version >/dev/null 2>&1; then \
       /opt/imagegate-installer/uv pip install --python /opt/venv/bin/python --no-cache \
-        --compile-bytecode --link-mode=copy --no-index --no-deps --require-hashes \
-        --only-binary=:all: --find-links /wheels/pin-transformers -r /tmp/imagegate-requirements.txt; \
+        --compile-bytecode --no-index --no-deps --require-hashes --only-binary=:all: \
+        --find-links /wheels/pin-transformers -r /tmp/imagegate-requirements.txt; \
     else \
       pip install --no-index --no-deps --require-hashes --only-binary=:all: \
         --find-links /wheels/pin-transformers -r /tmp/imagegate-requirements.txt; \
@@ -116,8 +116,8 @@ RUN \
       > /tmp/imagegate-requirements.txt && \
     if /opt/imagegate-installer/uv --version >/dev/null 2>&1; then \
       /opt/imagegate-installer/uv pip install --python /opt/venv/bin/python --no-cache \
-        --compile-bytecode --link-mode=copy --no-index --no-deps --require-hashes \
-        --only-binary=:all: --find-links /wheels/pin-peft -r /tmp/imagegate-requirements.txt; \
+        --compile-bytecode --no-index --no-deps --require-hashes --only-binary=:all: \
+        --find-links /wheels/pin-peft -r /tmp/imagegate-requirements.txt; \
     else \
       pip install --no-index --no-deps --require-hashes --only-binary=:all: \
         --find-links /wheels/pin-peft -r /tmp/imagegate-requirements.txt; \
@@ -133,8 +133,8 @@ RUN \
       > /tmp/imagegate-requirements.txt && \
     if /opt/imagegate-installer/uv --version >/dev/null 2>&1; then \
       /opt/imagegate-installer/uv pip install --python /opt/venv/bin/python --no-cache \
-        --compile-bytecode --link-mode=copy --no-index --no-deps --require-hashes \
-        --only-binary=:all: --find-links /wheels/pin-accelerate -r /tmp/imagegate-requirements.txt; \
+        --compile-bytecode --no-index --no-deps --require-hashes --only-binary=:all: \
+        --find-links /wheels/pin-accelerate -r /tmp/imagegate-requirements.txt; \
     else \
       pip install --no-index --no-deps --require-hashes --only-binary=:all: \
         --find-links /wheels/pin-accelerate -r /tmp/imagegate-requirements.txt; \
@@ -143,10 +143,19 @@ LABEL org.imagegate.python="/opt/venv/bin/python"
 
 # Tiers 1-2, and tier 3 beside them, as a build step: a stack that installs but does not
 # import, or cannot load a tiny model, fails the build.
+# `imagegate build` builds this stage beside the image (the step runs while the image's
+# layers are exported) and takes its reports out of the build as files: they are in no
+# image. A plain `docker build` of this file builds the image alone, unchecked.
+FROM stack AS smoke
+COPY smoke_tests /opt/imagegate/smoke_tests
+RUN ["/usr/bin/env", "HF_HUB_OFFLINE=1", "TRANSFORMERS_OFFLINE=1", "PYTHONDONTWRITEBYTECODE=1", "/opt/venv/bin/python", "/opt/imagegate/smoke_tests/collect.py", "--all-distributions", "--timeout", "120", "--import", "torch", "--import", "numpy", "--import", "transformers", "--import", "peft", "--import", "accelerate", "--statement", "transformers-bnb-config=from transformers import BitsAndBytesConfig", "--statement", "transformers-auto-model=from transformers import AutoModelForCausalLM, AutoConfig", "--statement", "peft-lora=from peft import LoraConfig, get_peft_model", "--statement", "accelerate-empty-weights=from accelerate import init_empty_weights", "--fact", "torch.version.cuda", "--fact", "torch.backends.cudnn.version()", "--exclude", "isympy", "--fail-on-broken", "--output", "/opt/imagegate/build-facts.json", "--models-output", "/opt/imagegate/build-models.json", "--model-arg=--arch=gpt2", "--model-arg=--arch=llama", "--model-arg=--timeout", "--model-arg=120", "--model-arg=--quiet", "--model-arg=--fail-on-broken"]
+
+FROM scratch AS reports
+COPY --from=smoke /opt/imagegate/build-facts.json /opt/imagegate/build-models.json /
+
+# The image: the stack the smoke step ran on, and its labels.
 FROM stack
 LABEL org.imagegate.profile="cpu" \
       org.imagegate.lock="sha256:e721953bdd927aeca560317e703e33fef309140a1ba47db5f67f8966eb40e6d0" \
       org.opencontainers.image.title="cpu" \
       org.opencontainers.image.version="e721953bdd92"
-COPY smoke_tests /opt/imagegate/smoke_tests
-RUN ["/usr/bin/env", "HF_HUB_OFFLINE=1", "TRANSFORMERS_OFFLINE=1", "PYTHONDONTWRITEBYTECODE=1", "/opt/venv/bin/python", "/opt/imagegate/smoke_tests/collect.py", "--all-distributions", "--timeout", "120", "--import", "torch", "--import", "numpy", "--import", "transformers", "--import", "peft", "--import", "accelerate", "--statement", "transformers-bnb-config=from transformers import BitsAndBytesConfig", "--statement", "transformers-auto-model=from transformers import AutoModelForCausalLM, AutoConfig", "--statement", "peft-lora=from peft import LoraConfig, get_peft_model", "--statement", "accelerate-empty-weights=from accelerate import init_empty_weights", "--fact", "torch.version.cuda", "--fact", "torch.backends.cudnn.version()", "--exclude", "isympy", "--fail-on-broken", "--output", "/opt/imagegate/build-facts.json", "--models-output", "/opt/imagegate/build-models.json", "--model-arg=--arch=gpt2", "--model-arg=--arch=llama", "--model-arg=--timeout", "--model-arg=120", "--model-arg=--quiet", "--model-arg=--fail-on-broken"]

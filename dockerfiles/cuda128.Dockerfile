@@ -23,8 +23,8 @@ RUN \
     --mount=type=bind,source=.imagegate/installer,target=/opt/imagegate-installer \
     if /opt/imagegate-installer/uv --version >/dev/null 2>&1; then \
       /opt/imagegate-installer/uv pip install --python /opt/venv/bin/python --no-cache \
-        --compile-bytecode --link-mode=copy --no-index --no-deps --require-hashes \
-        --only-binary=:all: --find-links /wheels/protected -r /wheels/protected/requirements.txt; \
+        --compile-bytecode --no-index --no-deps --require-hashes --only-binary=:all: \
+        --find-links /wheels/protected -r /wheels/protected/requirements.txt; \
     else \
       pip install --no-index --no-deps --require-hashes --only-binary=:all: \
         --find-links /wheels/protected -r /wheels/protected/requirements.txt; \
@@ -66,8 +66,8 @@ RUN \
       > /tmp/imagegate-requirements.txt && \
     if /opt/imagegate-installer/uv --version >/dev/null 2>&1; then \
       /opt/imagegate-installer/uv pip install --python /opt/venv/bin/python --no-cache \
-        --compile-bytecode --link-mode=copy --no-index --no-deps --require-hashes \
-        --only-binary=:all: --find-links /wheels/deps -r /tmp/imagegate-requirements.txt; \
+        --compile-bytecode --no-index --no-deps --require-hashes --only-binary=:all: \
+        --find-links /wheels/deps -r /tmp/imagegate-requirements.txt; \
     else \
       pip install --no-index --no-deps --require-hashes --only-binary=:all: \
         --find-links /wheels/deps -r /tmp/imagegate-requirements.txt; \
@@ -83,8 +83,8 @@ RUN \
       > /tmp/imagegate-requirements.txt && \
     if /opt/imagegate-installer/uv --version >/dev/null 2>&1; then \
       /opt/imagegate-installer/uv pip install --python /opt/venv/bin/python --no-cache \
-        --compile-bytecode --link-mode=copy --no-index --no-deps --require-hashes \
-        --only-binary=:all: --find-links /wheels/pin-transformers -r /tmp/imagegate-requirements.txt; \
+        --compile-bytecode --no-index --no-deps --require-hashes --only-binary=:all: \
+        --find-links /wheels/pin-transformers -r /tmp/imagegate-requirements.txt; \
     else \
       pip install --no-index --no-deps --require-hashes --only-binary=:all: \
         --find-links /wheels/pin-transformers -r /tmp/imagegate-requirements.txt; \
@@ -100,8 +100,8 @@ RUN \
       > /tmp/imagegate-requirements.txt && \
     if /opt/imagegate-installer/uv --version >/dev/null 2>&1; then \
       /opt/imagegate-installer/uv pip install --python /opt/venv/bin/python --no-cache \
-        --compile-bytecode --link-mode=copy --no-index --no-deps --require-hashes \
-        --only-binary=:all: --find-links /wheels/pin-peft -r /tmp/imagegate-requirements.txt; \
+        --compile-bytecode --no-index --no-deps --require-hashes --only-binary=:all: \
+        --find-links /wheels/pin-peft -r /tmp/imagegate-requirements.txt; \
     else \
       pip install --no-index --no-deps --require-hashes --only-binary=:all: \
         --find-links /wheels/pin-peft -r /tmp/imagegate-requirements.txt; \
@@ -117,8 +117,8 @@ RUN \
       > /tmp/imagegate-requirements.txt && \
     if /opt/imagegate-installer/uv --version >/dev/null 2>&1; then \
       /opt/imagegate-installer/uv pip install --python /opt/venv/bin/python --no-cache \
-        --compile-bytecode --link-mode=copy --no-index --no-deps --require-hashes \
-        --only-binary=:all: --find-links /wheels/pin-accelerate -r /tmp/imagegate-requirements.txt; \
+        --compile-bytecode --no-index --no-deps --require-hashes --only-binary=:all: \
+        --find-links /wheels/pin-accelerate -r /tmp/imagegate-requirements.txt; \
     else \
       pip install --no-index --no-deps --require-hashes --only-binary=:all: \
         --find-links /wheels/pin-accelerate -r /tmp/imagegate-requirements.txt; \
@@ -127,6 +127,17 @@ LABEL org.imagegate.python="/opt/venv/bin/python"
 
 # Tiers 1-2, and tier 3 beside them, as a build step: a stack that installs but does not
 # import, or cannot load a tiny model, fails the build.
+# `imagegate build` builds this stage beside the image (the step runs while the image's
+# layers are exported) and takes its reports out of the build as files: they are in no
+# image. A plain `docker build` of this file builds the image alone, unchecked.
+FROM stack AS smoke
+COPY smoke_tests /opt/imagegate/smoke_tests
+RUN ["/usr/bin/env", "HF_HUB_OFFLINE=1", "TRANSFORMERS_OFFLINE=1", "PYTHONDONTWRITEBYTECODE=1", "/opt/venv/bin/python", "/opt/imagegate/smoke_tests/collect.py", "--all-distributions", "--timeout", "120", "--import", "torch", "--import", "numpy", "--import", "transformers", "--import", "peft", "--import", "accelerate", "--statement", "transformers-bnb-config=from transformers import BitsAndBytesConfig", "--statement", "transformers-auto-model=from transformers import AutoModelForCausalLM, AutoConfig", "--statement", "peft-lora=from peft import LoraConfig, get_peft_model", "--statement", "accelerate-empty-weights=from accelerate import init_empty_weights", "--fact", "torch.version.cuda", "--fact", "torch._C._cuda_getArchFlags()", "--fact", "torch.backends.cudnn.version()", "--fact", "torchvision.version.__dict__.get('cuda')", "--exclude", "isympy", "--fail-on-broken", "--output", "/opt/imagegate/build-facts.json", "--models-output", "/opt/imagegate/build-models.json", "--model-arg=--arch=gpt2", "--model-arg=--arch=llama", "--model-arg=--timeout", "--model-arg=120", "--model-arg=--quiet", "--model-arg=--fail-on-broken"]
+
+FROM scratch AS reports
+COPY --from=smoke /opt/imagegate/build-facts.json /opt/imagegate/build-models.json /
+
+# The image: the stack the smoke step ran on, and its labels.
 FROM stack
 # The NVIDIA container runtime refuses to start the image on a host whose driver is too old.
 ENV NVIDIA_REQUIRE_CUDA="cuda>=12.8 driver>=525.60.13"
@@ -134,5 +145,3 @@ LABEL org.imagegate.profile="cuda128" \
       org.imagegate.lock="sha256:9bd7f8f80de62f46e02a3025561d013b5c9592273aaddb66745bf4f71de9d537" \
       org.opencontainers.image.title="cuda128" \
       org.opencontainers.image.version="9bd7f8f80de6"
-COPY smoke_tests /opt/imagegate/smoke_tests
-RUN ["/usr/bin/env", "HF_HUB_OFFLINE=1", "TRANSFORMERS_OFFLINE=1", "PYTHONDONTWRITEBYTECODE=1", "/opt/venv/bin/python", "/opt/imagegate/smoke_tests/collect.py", "--all-distributions", "--timeout", "120", "--import", "torch", "--import", "numpy", "--import", "transformers", "--import", "peft", "--import", "accelerate", "--statement", "transformers-bnb-config=from transformers import BitsAndBytesConfig", "--statement", "transformers-auto-model=from transformers import AutoModelForCausalLM, AutoConfig", "--statement", "peft-lora=from peft import LoraConfig, get_peft_model", "--statement", "accelerate-empty-weights=from accelerate import init_empty_weights", "--fact", "torch.version.cuda", "--fact", "torch._C._cuda_getArchFlags()", "--fact", "torch.backends.cudnn.version()", "--fact", "torchvision.version.__dict__.get('cuda')", "--exclude", "isympy", "--fail-on-broken", "--output", "/opt/imagegate/build-facts.json", "--models-output", "/opt/imagegate/build-models.json", "--model-arg=--arch=gpt2", "--model-arg=--arch=llama", "--model-arg=--timeout", "--model-arg=120", "--model-arg=--quiet", "--model-arg=--fail-on-broken"]

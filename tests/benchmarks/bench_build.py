@@ -15,7 +15,8 @@
   hand-written uv build of its wheelhouse, back to back from a pruned cache;
 - where a cold build's time goes: imagegate's own steps (lock, wheelhouse, render, build,
   verify) from its JSON report, and BuildKit's own timing of each Dockerfile step and of the
-  export, from one more cold build of the rendered Dockerfile with `--progress=plain`.
+  export, from one more cold build of the rendered Dockerfile run as imagegate runs it (the
+  image, and the smoke step's reports beside it).
 `--only cpu` or `--only cuda130` runs one profile's part. It prunes the engine's build cache
 (images are kept), so run it on a machine you own.
 """
@@ -36,7 +37,9 @@ from pathlib import Path
 
 from uv import find_uv_bin
 
+from imagegate.contract import REPORTS_STAGE
 from imagegate.engine import Engine
+from imagegate.engine_io import FirstRunning
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = 3
@@ -65,7 +68,6 @@ TAGS = (
     "imagegate-bench/cpu:latest",
     "imagegate-bench/hand:latest",
     "imagegate-bench/cuda130:latest",
-    "imagegate-bench/plain:latest",
 )
 MADE: set[str] = set()
 """Every image a run made: each build of a tag leaves the one before it untagged."""
@@ -125,22 +127,31 @@ _DONE = re.compile(r"^#(\d+) DONE (\d+\.\d+)s$")
 
 def buildkit_steps(project: Path, profile: str) -> list[tuple[str, float]]:
     """BuildKit's own timing of each step of the rendered Dockerfile (and of the export),
-    from a cold build with `--progress=plain`."""
-    command = ["/usr/bin/docker", "build", "--progress=plain", "-t", TAGS[3]]
-    command += ["-f", str(project / "dockerfiles" / f"{profile}.Dockerfile")]
-    command += ["--build-arg", "BASE_IMAGE=imagegate-base:bookworm", str(project)]
-    done = subprocess.run(
-        command, capture_output=True, text=True, env={"DOCKER_BUILDKIT": "1"}, check=False
-    )
-    if done.returncode != 0:
-        sys.exit(f"bench: the plain-progress build failed:\n{done.stderr[-2000:]}")
-    titles: dict[str, str] = {}
+    from a cold build run as imagegate runs it: the image and, beside it, the smoke step's
+    reports (a step both builds share shows in one of the two logs)."""
+    with tempfile.TemporaryDirectory(prefix="imagegate-bench-reports-") as reports:
+        logs = Engine().build_beside(
+            context=project,
+            dockerfile=project / "dockerfiles" / f"{profile}.Dockerfile",
+            build_args={"BASE_IMAGE": "imagegate-base:bookworm"},
+            labels={},
+            iidfile=Path(reports) / "iid",
+            reports=REPORTS_STAGE,
+            reports_dir=Path(reports) / "out",
+            beside_when=FirstRunning(f"source=wheelhouse/{profile}/"),
+        )
+        if (iid := Path(reports) / "iid").is_file():
+            MADE.add(iid.read_text(encoding="utf-8").strip())
     found: list[tuple[str, float]] = []
-    for line in done.stderr.splitlines():
-        if (step := _STEP.match(line)) is not None:
-            titles.setdefault(step[1], step[2])
-        elif (end := _DONE.match(line)) is not None and end[1] in titles:
-            found.append((titles[end[1]], float(end[2])))
+    for log in logs:
+        if not log.ok:
+            sys.exit(f"bench: the plain-progress build failed:\n{log.tail(40)}")
+        titles: dict[str, str] = {}
+        for line in log.output.splitlines():
+            if (step := _STEP.match(line)) is not None:
+                titles.setdefault(step[1], step[2])
+            elif (end := _DONE.match(line)) is not None and end[1] in titles:
+                found.append((titles[end[1]], float(end[2])))
     return found
 
 
@@ -173,7 +184,7 @@ def cpu_part(engine: Engine, project: Path) -> list[str]:
     engine.prune_build_cache()
     kit = buildkit_steps(project, "cpu")
     build = ["build", "cpu", "--tag", TAGS[0]]
-    imagegate(project, *build, "--fresh")  # the build cache warm again for the rebuilds
+    timed(lambda: imagegate(project, *build, "--fresh"))  # the build cache warm for the rebuilds
     for version in LIGHT[:RUNS]:
         bump_light_pin(project, version)
         rebuild.append(timed(lambda: imagegate(project, *build)))

@@ -6,9 +6,9 @@ import json
 import shlex
 from pathlib import Path
 
-from imagegate.contract import ENTRY, IN_IMAGE_DIR, PROTECTED
+from imagegate.contract import ENTRY, PROTECTED, RUN_DIR
 from imagegate.engine import Engine
-from imagegate.scripts import OFFLINE
+from imagegate.scripts import OFFLINE, scripts_dir
 
 from .conftest import CPU_IMAGE, REPOSITORY, Run, findings, imagegate
 
@@ -64,13 +64,19 @@ def test_a_tier_3_failure_in_the_smoke_step_fails_it_and_is_reported(
     """What the build's step runs, with a model type transformers does not know: the step
     exits 1 (so `docker build` fails) and the model report says which step broke."""
     assert cpu_build.code == 0
-    command = ["/opt/venv/bin/python", f"{IN_IMAGE_DIR}/{ENTRY}", "--tiers", "1"]
+    command = ["/opt/venv/bin/python", f"{RUN_DIR}/{ENTRY}", "--tiers", "1"]
     command += ["--output", "/tmp/facts.json", "--models-output", "/tmp/models.json"]
     command += ["--model-arg=--arch=nosucharch", "--model-arg=--quiet"]
     command += ["--model-arg=--fail-on-broken", "--fail-on-broken"]  # as the Dockerfile's
     command += ["--quiet"]
     shell = f"{shlex.join(command)}; echo exit=$?; cat /tmp/models.json"
-    ran = engine.run(CPU_IMAGE, ["sh", "-c", shell], files={}, timeout=300, environment=OFFLINE)
+    ran = engine.run(
+        CPU_IMAGE,
+        ["sh", "-c", shell],
+        files={RUN_DIR: scripts_dir()},
+        timeout=300,
+        environment=OFFLINE,
+    )
 
     assert ran.returncode == 0, ran.errors
     head, _, report = ran.output.partition("\n")

@@ -14,13 +14,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-from imagegate.contract import BUILD_MODELS
+from imagegate.contract import (
+    BUILD_FACTS,
+    BUILD_MODELS,
+    REPORTS_STAGE,
+    SMOKE_STAGE,
+    STACK_STAGE,
+)
 from imagegate.errors import ExitCode, ProfileError
 from imagegate.lock import Lock, lock_path, on_disk
 from imagegate.profiles import Profile, load_profile, profile_names
 from imagegate.project import INSTALLER as INSTALLER_DIR
 from imagegate.project import Project
 from imagegate.render import render, write
+from imagegate.scripts import has_models
 
 HERE = Path(__file__).resolve().parent
 PROFILES = HERE.parents[1] / "profiles"
@@ -224,6 +231,37 @@ def test_tier_3_runs_beside_tiers_1_2_in_the_smoke_step(profile: Profile, projec
         assert f'"--model-arg=--arch={model}"' in smoke
     assert '"--model-arg=--fail-on-broken"' in smoke  # a failing step fails the build
     assert "--model-arg=--require-gpu" not in smoke  # a build has no GPU to require
+
+
+def test_the_smoke_step_is_in_a_stage_of_its_own_and_its_reports_in_no_image(
+    profile: Profile, project: Project
+) -> None:
+    """The image is the last stage: the stack and labels only. The smoke step runs in a
+    stage FROM the same stack, and the reports stage holds nothing but its reports (a build
+    writes it to a folder), so no image carries facts its children would inherit."""
+    found = instructions(dockerfile(profile, project))
+    stages: dict[str, list[str]] = {}
+    order: list[str] = []
+    for instruction in found:
+        if instruction.startswith("FROM "):
+            words = instruction.split()
+            name = words[3] if len(words) == 4 and words[2] == "AS" else f"#{len(order)}"
+            order.append(name)
+            stages[name] = [instruction]
+        elif order:
+            stages[order[-1]].append(instruction)
+
+    assert order[:3] == [STACK_STAGE, SMOKE_STAGE, REPORTS_STAGE]
+    image = stages[order[-1]]
+    assert len(order) == 4 and image[0] == f"FROM {STACK_STAGE}"
+    assert all(i.startswith(("FROM", "LABEL", "ENV")) for i in image)  # nothing runs there
+    assert stages[SMOKE_STAGE][0] == f"FROM {STACK_STAGE} AS {SMOKE_STAGE}"
+    assert any("collect.py" in i for i in stages[SMOKE_STAGE])
+    reports = [BUILD_FACTS, *([BUILD_MODELS] if has_models(profile) else [])]
+    assert stages[REPORTS_STAGE] == [
+        f"FROM scratch AS {REPORTS_STAGE}",
+        f"COPY --from={SMOKE_STAGE} {' '.join(reports)} /",
+    ]
 
 
 # -- profile values never become instructions -----------------------------------------------

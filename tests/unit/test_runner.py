@@ -118,6 +118,52 @@ def test_programs_run_together_and_report_in_order(tmp_path: Path) -> None:
     assert (second.returncode, second.output) == (3, "made\n")
 
 
+def test_programs_run_together_show_each_line_as_it_comes() -> None:
+    """The first program prints a line and runs on for 4 s; the second's line is shown
+    while the first still runs, not when it is done."""
+    started = time.monotonic()
+    seen: dict[str, float] = {}
+    line = "import time\nprint({0!r}, flush=True)\ntime.sleep({1})"
+
+    runner.run_together(
+        [
+            [sys.executable, "-c", line.format("one", 4)],
+            [sys.executable, "-c", line.format("two", 0)],
+        ],
+        timeout=30,
+        watch=lambda text: seen.setdefault(text.strip(), time.monotonic() - started),
+    )
+
+    assert set(seen) == {"one", "two"}
+    assert seen["two"] < 3
+
+
+def test_held_programs_start_when_the_first_says_so(tmp_path: Path) -> None:
+    """The first makes a file, then says "go"; the second, held until then, sees the file."""
+    flag = tmp_path / "flag"
+    first = f"import time\ntime.sleep(0.5)\nopen({str(flag)!r}, 'w').close()\nprint('go')\n"
+    first += "time.sleep(1)"
+    second = f"import os\nprint(os.path.exists({str(flag)!r}))"
+
+    _, held = runner.run_together(
+        [[sys.executable, "-c", first], [sys.executable, "-c", second]],
+        timeout=30,
+        hold=lambda line: line.strip() == "go",
+    )
+
+    assert held.output == "True\n"
+
+
+def test_held_programs_start_when_the_first_ends_without_the_line() -> None:
+    first, second = runner.run_together(
+        [[sys.executable, "-c", "raise SystemExit(2)"], [sys.executable, "-c", "print('ran')"]],
+        timeout=30,
+        hold=lambda line: line.strip() == "go",
+    )
+
+    assert (first.returncode, second.returncode, second.output) == (2, 0, "ran\n")
+
+
 def test_a_timeout_in_one_stops_every_program_run_together() -> None:
     slow, other = uuid.uuid4().hex, uuid.uuid4().hex
 

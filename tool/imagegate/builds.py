@@ -1,12 +1,11 @@
 """The images imagegate itself built in a project, and from which inputs.
 
 An image's labels and files were written by whoever built it, and every image built `FROM`
-it inherits them: a child carries its parent's `org.imagegate.inputs` label and the facts
-its parent's smoke step wrote. So the proof that an image is one imagegate built from
-given inputs is kept here, when the build ends, under the image ID the build itself
-reported (`docker build --iidfile`), sealed (`seal`). Only such an image is left unbuilt
-when its inputs are unchanged, and only its build's own facts are read instead of running
-the tiers again.
+it inherits them: a child carries its parent's `org.imagegate.inputs` label. So the proof
+that an image is one imagegate built from given inputs is kept here, when the build ends,
+under the image ID the build itself reported (`docker build --iidfile`), sealed (`seal`).
+Only such an image is left unbuilt when its inputs are unchanged. (The facts its build's
+smoke step found leave that build as files and are in no image.)
 """
 
 from __future__ import annotations

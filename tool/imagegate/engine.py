@@ -14,7 +14,7 @@ import os
 import shutil
 import tarfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -247,24 +247,56 @@ class Engine:
     ) -> runner.Completed:
         """`docker build` with BuildKit; the returned output holds the whole log. With
         `iidfile`, the ID of the image built is written there (the tag may move since)."""
-        args = [_cli(), "build", "--progress=plain", "-f", str(dockerfile), "-t", tag]
-        if iidfile is not None:
-            args += ["--iidfile", str(iidfile)]
-        for key, value in build_args.items():
-            args += ["--build-arg", f"{key}={value}"]
-        for key, value in (labels or {}).items():
-            args += ["--label", f"{key}={value}"]
-        if target is not None:
-            args += ["--target", target]
-        env = {"DOCKER_BUILDKIT": "1"}
+        args = _build_command(dockerfile, build_args, target=target, labels=labels)
+        args += ["-t", tag, *(["--iidfile", str(iidfile)] if iidfile is not None else [])]
         return runner.run(
             [*args, str(context)],
             timeout=BUILD_TIMEOUT,
-            env=env,
+            env=_BUILDKIT,
             echo=echo,
             prefix="  build: ",
             watch=engine_io.building,
         )
+
+    def build_beside(
+        self,
+        *,
+        context: Path,
+        dockerfile: Path,
+        build_args: Mapping[str, str],
+        labels: Mapping[str, str],
+        iidfile: Path,
+        reports: str,
+        reports_dir: Path,
+        beside_when: Callable[[str], bool],
+    ) -> tuple[runner.Completed, runner.Completed]:
+        """Two `docker build`s of one Dockerfile at once: its last stage as an image, left
+        untagged (its ID in `iidfile`: the caller tags what it judged), and the stage
+        `reports`, whose files are written to `reports_dir`. BuildKit runs a step that both
+        ask for once, for both, so what only the second needs runs while the first exports
+        its layers. The second starts when a line of the first's log satisfies
+        `beside_when`, else when the first has ended: it sends the whole build context
+        again while the first runs (the first holds BuildKit's copy), only what changed
+        once it is done. Both logs, in that order; a shared step's lines are in one."""
+        image = _build_command(dockerfile, build_args, labels=labels)
+        image += ["--iidfile", str(iidfile), str(context)]
+        local = _build_command(dockerfile, build_args, target=reports)
+        local += ["--output", f"type=local,dest={reports_dir}", str(context)]
+        built, reported = runner.run_together(
+            [image, local],
+            timeout=BUILD_TIMEOUT,
+            env=_BUILDKIT,
+            echo=True,
+            prefix="  build: ",
+            watch=engine_io.building,
+            hold=beside_when,
+        )
+        return built, reported
+
+    def tag(self, image: str, ref: str) -> None:
+        repository, tag = references.repository_and_tag(ref)
+        with self._calling(f"tag it as {ref}", image):
+            self._client.images.get(image).tag(repository, tag=tag)
 
     def read_file(self, image: str, path: str) -> bytes | None:
         """A file from the image's filesystem, without starting a container; None if absent."""
@@ -351,6 +383,25 @@ class Engine:
 def _environment(entries: Sequence[str]) -> dict[str, str]:
     """`KEY=VALUE` entries as Docker stores them; a later entry for a key wins, as in a run."""
     return dict(entry.partition("=")[::2] for entry in entries)
+
+
+_BUILDKIT = {"DOCKER_BUILDKIT": "1"}
+
+
+def _build_command(
+    dockerfile: Path,
+    build_args: Mapping[str, str],
+    *,
+    target: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> list[str]:
+    """`docker build` of `dockerfile` with BuildKit's plain log, up to the context."""
+    args = [_cli(), "build", "--progress=plain", "-f", str(dockerfile)]
+    for key, value in build_args.items():
+        args += ["--build-arg", f"{key}={value}"]
+    for key, value in (labels or {}).items():
+        args += ["--label", f"{key}={value}"]
+    return [*args, *(["--target", target] if target is not None else [])]
 
 
 def _cli() -> str:

@@ -33,6 +33,27 @@ def _readable_by_anyone(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
 _BUILD_STEP = re.compile(r"^#\d+ (\[[^\]]+\] .+)")
 
 
+_STEP_TITLE = re.compile(r"^#(\d+) \[[^\]]+\] RUN ")
+
+
+class FirstRunning:
+    """Reads BuildKit's plain log: True from the line that shows the first step whose title
+    holds `marker` running (its output, "#7 0.186 Using Python …"); never where that step
+    is CACHED."""
+
+    def __init__(self, marker: str) -> None:
+        self._marker = marker
+        self._step: str | None = None
+
+    def __call__(self, line: str) -> bool:
+        if self._step is None:
+            titled = _STEP_TITLE.match(line)
+            if titled is not None and self._marker in line:
+                self._step = titled[1]
+            return False
+        return re.match(rf"^#{self._step} \d+\.\d+ ", line) is not None
+
+
 def building(line: str) -> None:
     """BuildKit's plain log: each "#8 [stack 3/7] RUN …" line is what the build does now."""
     started = _BUILD_STEP.match(line)

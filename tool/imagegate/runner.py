@@ -13,12 +13,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import queue
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,21 +93,53 @@ def run(
     return Completed(args=argv, returncode=code, output="".join(lines), seconds=seconds)
 
 
-def run_together(commands: Sequence[Sequence[str | Path]], *, timeout: float) -> list[Completed]:
+def run_together(
+    commands: Sequence[Sequence[str | Path]],
+    *,
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+    echo: bool = False,
+    prefix: str = "",
+    watch: Callable[[str], None] | None = None,
+    hold: Callable[[str], bool] | None = None,
+) -> list[Completed]:
     """Run programs at the same time and wait for every one (results in the same order).
 
-    An error, an interrupt or a timeout stops every one still running, as `run` does."""
+    Every output is read as it comes (none waits on a full pipe for another to finish);
+    each line goes to `watch` and, with `echo`, to the progress display, as `run` does.
+    With `hold`, the programs after the first start once a line of the first satisfies it
+    (or the first has ended). An error, an interrupt or a timeout stops every one still
+    running, as `run` does."""
     argvs = [tuple(str(arg) for arg in args) for args in commands]
+    merged = {**_environment(), **(env or {})}
     processes: list[subprocess.Popen[str]] = []
-    done: list[Completed] = []
+    lines: list[list[str]] = [[] for _ in argvs]
+    streams = _Streams(timeout)
+    started = time.monotonic()
+
+    def start(indexes: range) -> None:
+        with interrupts.deferred():  # no interruption between a child's start and its name
+            for index in indexes:
+                processes.append(_start(argvs[index], merged, None))
+                streams.add(index, processes[-1])
+
+    held = hold is not None and len(argvs) > 1
     try:
-        with interrupts.deferred():
-            processes += [_start(argv, _environment(), None) for argv in argvs]
-        for argv, process in zip(argvs, processes, strict=True):
-            # The others keep running meanwhile; what they print waits in their pipes.
-            with contextlib.closing(_lines_until(process, timeout)) as output:
-                text = "".join(output)
-            done.append(Completed(args=argv, returncode=process.wait(), output=text))
+        start(range(1) if held else range(len(argvs)))
+        for index, line in streams:
+            if line is None:
+                if held and index == 0:
+                    held = False
+                    start(range(1, len(argvs)))
+                continue
+            lines[index].append(line)
+            if watch is not None:
+                watch(line)
+            if echo:
+                progress.output(line, prefix=prefix)
+            if held and index == 0 and hold is not None and hold(line):
+                held = False
+                start(range(1, len(argvs)))
     except subprocess.TimeoutExpired as expired:
         for process in processes:
             stop_group(process)
@@ -115,7 +148,46 @@ def run_together(commands: Sequence[Sequence[str | Path]], *, timeout: float) ->
         for process in processes:
             stop_group(process)
         raise
-    return done
+    seconds = time.monotonic() - started
+    return [
+        Completed(args=argv, returncode=process.wait(), output="".join(text), seconds=seconds)
+        for argv, process, text in zip(argvs, processes, lines, strict=True)
+    ]
+
+
+class _Streams:
+    """The output lines of running processes as they come, each with the index it was added
+    under, and (index, None) when one's output ends; a timeout in any is raised at once.
+    A thread reads each pipe (only reads: signals and the display stay with the caller)."""
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+        self._arrived: queue.SimpleQueue[tuple[int, str | None, BaseException | None]]
+        self._arrived = queue.SimpleQueue()
+        self._open = 0
+
+    def add(self, index: int, process: subprocess.Popen[str]) -> None:
+        self._open += 1
+        threading.Thread(target=self._read, args=(index, process), daemon=True).start()
+
+    def _read(self, index: int, process: subprocess.Popen[str]) -> None:
+        try:
+            with contextlib.closing(_lines_until(process, self._timeout)) as output:
+                for line in output:
+                    self._arrived.put((index, line, None))
+        except BaseException as error:  # a timeout: raised in the caller's thread
+            self._arrived.put((index, None, error))
+            return
+        self._arrived.put((index, None, None))
+
+    def __iter__(self) -> Iterator[tuple[int, str | None]]:
+        while self._open:
+            index, line, error = self._arrived.get()
+            if error is not None:
+                raise error
+            if line is None:
+                self._open -= 1
+            yield index, line
 
 
 def _outlived(program: str, timeout: float) -> EnvironmentProblem:

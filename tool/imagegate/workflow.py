@@ -16,7 +16,7 @@ from packaging.utils import NormalizedName
 
 from imagegate import interpreters, progress, sbom, verdicts, worker
 from imagegate import lock as locks
-from imagegate.contract import BUILD_FACTS, BUILD_MODELS, LOCK_LABEL
+from imagegate.contract import LOCK_LABEL
 from imagegate.engine import Engine, ImageInfo
 from imagegate.errors import EnvironmentProblem
 from imagegate.executors import Container
@@ -76,6 +76,15 @@ class Verified:
         return {"image_id": self.image_id, "python": self.python, **reused}
 
 
+@dataclass(frozen=True, kw_only=True)
+class BuildReports:
+    """What a build's own smoke step found, as the build wrote its reports stage out (no
+    GPU in a build). Only the build that just made the image has them: no image holds them."""
+
+    facts: Facts
+    models: ModelFacts | None
+
+
 def verify_image(
     profile: Profile,
     project: Project,
@@ -86,7 +95,7 @@ def verify_image(
     python: str | None = None,
     require_gpu: bool = False,
     fresh: bool = False,
-    own_reports: bool = False,
+    reports: BuildReports | None = None,
     worker_tests: WorkerTests | None = None,
 ) -> Verified:
     """Tiers 1-2 (the whole closure against `lock`, the profile's, among them; None when it
@@ -101,11 +110,10 @@ def verify_image(
 
     The image is looked up once: every tier runs on that image ID. A passing verdict
     imagegate reached and sealed on the same image ID, interpreter, lock, profile, scripts
-    and worker tests is reused (unless `fresh`). With `own_reports` (the caller knows
-    imagegate built this image from the current inputs: `builds.by_imagegate`), tiers 1-2
-    are read from its build's smoke step, and its tier 3 too where no GPU could change it
-    (none given to containers here, none required), instead of run again in a container.
-    What an image merely carries (labels, a facts file its parent wrote) is never trusted.
+    and worker tests is reused (unless `fresh`). With `reports` (the smoke step of the build
+    that just made this image ID), tiers 1-2 are taken from them, and tier 3 too where no
+    GPU could change it (none given to containers here, none required), instead of run
+    again in a container. What an image merely carries (labels, files) is never trusted.
     """
     info = engine.image(image)
     if info is None:
@@ -139,8 +147,9 @@ def verify_image(
             installed=kept.installed,
         )
     container = Container(engine, image_id, python)
-    facts, built = _build_reports(engine, info, profile) if own_reports else (None, None)
+    facts = reports.facts if reports is not None else None
     # a build has no GPU: its tier 3 skipped what this host can run, or one required
+    built = reports.models if reports is not None else None
     models: ModelFacts | ModelReport | None = None if require_gpu or gpus else built
     if facts is None and models is None and has_models(profile):  # both now, in one run
         with progress.step("tier 3", f"{_tier3(profile)}, beside tiers 1-2"):
@@ -255,17 +264,3 @@ def _models(
 
 def _tier3(profile: Profile) -> str:
     return ", ".join(profile.probes.models) or "steps"
-
-
-def _build_reports(
-    engine: Engine, info: ImageInfo, profile: Profile
-) -> tuple[Facts | None, ModelFacts | None]:
-    """What the build's own smoke step found in the image `info` names (None where it has
-    no such file). Only for an image imagegate built: anyone can write these files."""
-    raw = engine.read_file(info.id, BUILD_FACTS)
-    source = f"{info.ref}: {BUILD_FACTS}"
-    facts = Facts.from_json(raw.decode(), source=source) if raw else None
-    raw = engine.read_file(info.id, BUILD_MODELS) if has_models(profile) else None
-    source = f"{info.ref}: {BUILD_MODELS}"
-    models = ModelFacts.from_json(raw.decode(), source=source) if raw else None
-    return facts, models
