@@ -37,9 +37,11 @@ from pathlib import Path
 
 from uv import find_uv_bin
 
+from imagegate.building import reports_beside
 from imagegate.contract import REPORTS_STAGE
 from imagegate.engine import Engine
-from imagegate.engine_io import FirstRunning
+from imagegate.profiles import load_profile
+from imagegate.project import Project
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = 3
@@ -138,7 +140,10 @@ def buildkit_steps(project: Path, profile: str) -> list[tuple[str, float]]:
             iidfile=Path(reports) / "iid",
             reports=REPORTS_STAGE,
             reports_dir=Path(reports) / "out",
-            beside_when=FirstRunning(f"source=wheelhouse/{profile}/"),
+            beside_when=reports_beside(
+                Project.from_profiles(project / "profiles"),
+                load_profile(profile, project / "profiles"),
+            ),
         )
         if (iid := Path(reports) / "iid").is_file():
             MADE.add(iid.read_text(encoding="utf-8").strip())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -263,15 +263,7 @@ def _docker_build(
     labels: Mapping[str, str],
 ) -> _Made:
     """The image (untagged: the caller tags what it judged) and the reports stage, written
-    to a scratch folder and read from there. The reports build starts beside the image's
-    when the stack's first install step runs (a cold stack) and the wheelhouse is at most
-    BESIDE_AT_MOST: its context transfer then hides behind the installs and its smoke step
-    behind the export. Otherwise it starts once the image is built: a warm stack leaves
-    nothing to hide it behind, and sending gigabytes of CUDA wheels again beside the
-    first build costs more than the smoke step it would overlap."""
-    wheelhouse = project.wheelhouse_dir(profile.name)
-    small = sum(f.stat().st_size for f in wheelhouse.rglob("*") if f.is_file()) <= BESIDE_AT_MOST
-    cold = engine_io.FirstRunning(f"source={project.relative(wheelhouse)}/")
+    to a scratch folder and read from there, started as `reports_beside` says."""
     with files.scratch("build") as folder:
         iidfile, out = folder / "iid", folder / "reports"
         image, smoke = engine.build_beside(
@@ -282,13 +274,27 @@ def _docker_build(
             iidfile=iidfile,
             reports=REPORTS_STAGE,
             reports_dir=out,
-            beside_when=cold if small else _never,
+            beside_when=reports_beside(project, profile),
         )
         image_id = iidfile.read_text(encoding="utf-8").strip() if iidfile.is_file() else ""
         reports = _reports(out, profile) if image.ok and smoke.ok else None
     if image.ok and not image_id:
         raise EnvironmentProblem("docker build: it reported no image ID (--iidfile); update Docker")
     return _Made(image=image, smoke=smoke, image_id=image_id, reports=reports)
+
+
+def reports_beside(project: Project, profile: Profile) -> Callable[[str], bool]:
+    """When, reading the image build's log, the reports build starts beside it: when the
+    stack's first install step runs (a cold stack) and the wheelhouse is at most
+    BESIDE_AT_MOST; its context transfer then hides behind the installs and its smoke step
+    behind the export. Otherwise never: it starts once the image is built, as a warm stack
+    leaves nothing to hide it behind, and sending gigabytes of CUDA wheels again beside the
+    first build costs more than the smoke step it would overlap."""
+    wheelhouse = project.wheelhouse_dir(profile.name)
+    size = sum(f.stat().st_size for f in wheelhouse.rglob("*") if f.is_file())
+    if size > BESIDE_AT_MOST:
+        return _never
+    return engine_io.FirstRunning(f"source={project.relative(wheelhouse)}/")
 
 
 def _never(_line: str) -> bool:
