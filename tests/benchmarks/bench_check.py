@@ -142,6 +142,11 @@ def busy() -> Iterator[None]:
         spinner.wait()
 
 
+UNVERIFIED = "imagegate-bench/pn2:x-unverified"
+MADE: set[str] = set()
+"""Each image a failed build tagged UNVERIFIED: the next one leaves it untagged."""
+
+
 def runtime_break(engine: Engine, root: Path) -> tuple[list[float], list[float]]:
     """check --deep and a build from a pruned cache, in one project (its wheelhouse warm)."""
     deep, build = [], []
@@ -156,6 +161,8 @@ def runtime_break(engine: Engine, root: Path) -> tuple[list[float], list[float]]
         )
         assert code == 1, f"the build should have failed, exit {code}"
         build.append(seconds)
+        if (made := engine.image(UNVERIFIED)) is not None:
+            MADE.add(made.id)
     return deep, build
 
 
@@ -190,7 +197,7 @@ def deep_rows(engine: Engine) -> list[tuple[str, list[float], list[float], float
         deep, build = runtime_break(engine, root)
         with busy():
             busy_deep, busy_build = runtime_break(engine, root)
-    for ref in ("imagegate-bench/pn2:x", "imagegate-bench/pn2:x-unverified"):
+    for ref in ("imagegate-bench/pn2:x", UNVERIFIED, *MADE):
         engine.remove_image(ref)
     return [
         ("pandas/numpy 2: check --deep vs image build", deep, build, 8.0),
