@@ -240,17 +240,12 @@ class Engine:
         dockerfile: Path,
         tag: str,
         build_args: Mapping[str, str],
-        target: str | None = None,
-        labels: Mapping[str, str] | None = None,
         echo: bool = True,
-        iidfile: Path | None = None,
     ) -> runner.Completed:
-        """`docker build` with BuildKit; the returned output holds the whole log. With
-        `iidfile`, the ID of the image built is written there (the tag may move since)."""
-        args = _build_command(dockerfile, build_args, target=target, labels=labels)
-        args += ["-t", tag, *(["--iidfile", str(iidfile)] if iidfile is not None else [])]
+        """`docker build` with BuildKit, tagged `tag`; the returned output holds the whole log."""
+        args = [*_build_command(dockerfile, build_args), "-t", tag, str(context)]
         return runner.run(
-            [*args, str(context)],
+            args,
             timeout=BUILD_TIMEOUT,
             env=_BUILDKIT,
             echo=echo,
