@@ -43,15 +43,16 @@ class FirstRunning:
 
     def __init__(self, marker: str) -> None:
         self._marker = marker
-        self._step: str | None = None
+        self._output: re.Pattern[str] | None = None
+        """An output line of that step, once its title has been seen."""
 
     def __call__(self, line: str) -> bool:
-        if self._step is None:
+        if self._output is None:
             titled = _STEP_TITLE.match(line)
             if titled is not None and self._marker in line:
-                self._step = titled[1]
+                self._output = re.compile(rf"^#{titled[1]} \d+\.\d+ ")
             return False
-        return re.match(rf"^#{self._step} \d+\.\d+ ", line) is not None
+        return self._output.match(line) is not None
 
 
 def building(line: str) -> None:
