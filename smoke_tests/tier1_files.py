@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import csv
 import hashlib
 import importlib.metadata
 import json
@@ -53,20 +52,6 @@ def record_digest(path: str, algorithm: str) -> str:
     return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode("ascii")
 
 
-Row = tuple[str, str, str]
-"""A RECORD row: path (relative to the dist-info's folder, `/`-separated), hash, size."""
-
-
-def record(dist: importlib.metadata.Distribution) -> list[Row] | None:
-    """The distribution's RECORD rows, read as CSV (far cheaper than `dist.files`, which
-    makes an object of each row of a stack's tens of thousands), or None without one."""
-    text = dist.read_text("RECORD")
-    if text is None:
-        return None
-    rows = ([*row, "", ""] for row in csv.reader(text.splitlines()) if row and row[0])
-    return [(row[0], row[1], row[2]) for row in rows]
-
-
 def root_of(dist: importlib.metadata.Distribution) -> str:
     """The folder RECORD paths are relative to (site-packages, for a wheel's install)."""
     return os.path.normpath(str(dist.locate_file("")))
@@ -77,7 +62,7 @@ def where(root: str, path: str) -> str:
     return os.path.normpath(joined) if "./" in path or "/." in path else joined
 
 
-def listed(root: str, rows: Iterable[Row], owner: str) -> Iterator[Listed]:
+def listed(root: str, rows: Iterable[tier1_versions.Row], owner: str) -> Iterator[Listed]:
     for path, hashed, size in rows:
         algorithm, _, digest = hashed.partition("=")
         if not digest or _is_bytecode(path):
@@ -150,7 +135,9 @@ def unlisted(folders: Iterable[str], singles: Iterable[str], known: set[str]) ->
 
 
 def _top_level_places(
-    dist: importlib.metadata.Distribution, rows: list[Row], listing: dict[str, list[str]]
+    dist: importlib.metadata.Distribution,
+    rows: list[tier1_versions.Row],
+    listing: dict[str, list[str]],
 ) -> tuple[list[str], list[str]]:
     """The folders of the distribution's top-level packages, and its top-level module files
     (whichever of name.py, name.*.so exist beside its dist-info)."""
@@ -197,7 +184,7 @@ def check(workers: int = WORKERS, search: list[str] | None = None) -> dict[str, 
     the distributions found on `search` (default sys.path)."""
     started = time.monotonic()
     everything = list(importlib.metadata.distributions(path=search or sys.path))
-    records = {id(dist): (root_of(dist), record(dist)) for dist in everything}
+    records = {id(dist): (root_of(dist), tier1_versions.record(dist)) for dist in everything}
     reported = tier1_versions.installed(everything)
     known = {where(root, row[0]) for root, rows in records.values() for row in rows or ()}
     entries: list[Listed] = []

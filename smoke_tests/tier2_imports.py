@@ -199,35 +199,53 @@ def _await_result(
         return Result(**dataclasses.asdict(item), **fields, ok=ok, isolated=isolated), True
 
 
-def _run_child(
-    items: Sequence[Item], owners: Mapping[str, Sequence[str]], timeout: float, quiet: bool
-) -> Iterator[Result]:
-    """Run items in one child, yielding results, until all are done or one crashes or hangs."""
-    child = subprocess.Popen(
-        [sys.executable, os.path.abspath(__file__)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL if quiet else None,
-        text=True,
-        encoding="utf-8",
-    )
-    assert child.stdin is not None and child.stdout is not None
-    lines: queue.Queue[str | None] = queue.Queue()
-    threading.Thread(target=_forward_lines, args=(child.stdout, lines), daemon=True).start()
-    with contextlib.suppress(BrokenPipeError):  # died at once: its exit code tells why
-        given = {"items": [dataclasses.asdict(item) for item in items], "owners": owners}
-        child.stdin.write(json.dumps(given))
-        child.stdin.close()
-    try:
-        for index, item in enumerate(items):
-            result, alive = _await_result(item, lines, child, timeout, isolated=index == 0)
-            yield result
-            if not alive:
-                return
-    finally:
-        # Done, crashed or hung: nothing more is wanted from it (exit hooks are not probed).
-        child.kill()
-        child.wait()
+@dataclasses.dataclass(frozen=True)
+class _Child:
+    """A child running `items` in order, begun when made; its results are read later."""
+
+    items: Sequence[Item]
+    process: subprocess.Popen[str]
+    lines: queue.Queue[str | None]
+
+    @classmethod
+    def start(
+        cls, items: Sequence[Item], owners: Mapping[str, Sequence[str]], quiet: bool
+    ) -> _Child:
+        process = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL if quiet else None,
+            text=True,
+            encoding="utf-8",
+        )
+        assert process.stdin is not None and process.stdout is not None
+        lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=_forward_lines, args=(process.stdout, lines), daemon=True).start()
+        with contextlib.suppress(BrokenPipeError):  # died at once: its exit code tells why
+            given = {"items": [dataclasses.asdict(item) for item in items], "owners": owners}
+            process.stdin.write(json.dumps(given))
+            process.stdin.close()
+        return cls(items, process, lines)
+
+    def results(self, timeout: float) -> Iterator[Result]:
+        """Its results, until all are done or one crashes or hangs (each item's deadline
+        counts from when it is awaited, or from its start when that is later)."""
+        try:
+            for index, item in enumerate(self.items):
+                result, alive = _await_result(
+                    item, self.lines, self.process, timeout, isolated=index == 0
+                )
+                yield result
+                if not alive:
+                    return
+        finally:
+            # Done, crashed or hung: nothing more is wanted from it (exit hooks are not probed).
+            self.process.kill()
+            self.process.wait()
+
+    def running(self) -> bool:
+        return self.process.poll() is None
 
 
 def _progress(result: Result) -> None:
@@ -250,25 +268,40 @@ def run(
     timeout: float = 120.0,
     quiet: bool = False,
 ) -> list[Result]:
-    """Results in item order; a failure seen in a shared child is the one from its re-run alone.
+    """Results in item order; a failure seen in a shared child is the one from its re-run alone,
+    which starts while the shared child goes on.
 
     `owners`: for a module, the distributions (by name) whose files it must be loaded from.
     An item that hangs after others ran in its child therefore costs up to two timeouts.
     """
     owners = owners or {}
     results: list[Result] = []
+    # Items that failed beside others, to run again alone: each begins as soon as the one
+    # before it has ended, beside the shared child's next items (one at a time: a stack
+    # where everything fails is not imported in many processes at once).
+    again: list[int] = []
+    alone: dict[int, _Child] = {}
 
     def record(result: Result) -> Result:
         if not quiet:
             _progress(result)
         return result
 
+    def start_alone() -> None:
+        if again and not any(child.running() for child in alone.values()):
+            index = again.pop(0)
+            alone[index] = _Child.start([items[index]], owners, quiet)
+
     while len(results) < len(items):
-        results += map(record, _run_child(items[len(results) :], owners, timeout, quiet))
-    for index, result in enumerate(results):
-        if not result.ok and not result.isolated:
-            [alone] = _run_child([items[index]], owners, timeout, quiet)
-            results[index] = record(alone)
+        for result in _Child.start(items[len(results) :], owners, quiet).results(timeout):
+            if not result.ok and not result.isolated:
+                again.append(len(results))
+            results.append(record(result))
+            start_alone()
+    while again or alone:
+        start_alone()
+        index = next(iter(alone))
+        [results[index]] = map(record, alone.pop(index).results(timeout))
     return results
 
 

@@ -27,6 +27,19 @@ MODULES = {
     "noisy_mod": 'import os\nprint("{not json")\nos.write(1, b"raw fd 1\\n")\n',
     "poison": 'import sys\nsys.modules["victim"] = None\n',
     "victim": "",
+    # Fails each time, counting its tries in the working folder.
+    "flaky_mod": 'open("tries", "a").write("x")\nraise ValueError("no")\n',
+    # Passes once flaky_mod was tried twice (in the shared child, then alone), within 10 s.
+    "waits_mod": (
+        "import pathlib, time\n"
+        "tries = pathlib.Path('tries')\n"
+        "for _ in range(100):\n"
+        "    if tries.exists() and len(tries.read_text()) >= 2:\n"
+        "        break\n"
+        "    time.sleep(0.1)\n"
+        "else:\n"
+        "    raise RuntimeError('flaky_mod was not run again meanwhile')\n"
+    ),
 }
 
 
@@ -142,6 +155,15 @@ def test_failure_caused_by_an_earlier_item_is_cleared_by_the_isolated_rerun(
     poison, victim = document["items"]
     assert (poison["ok"], poison["isolated"]) == (True, True)
     assert (victim["ok"], victim["isolated"]) == (True, True)
+
+
+def test_a_failure_runs_again_alone_while_the_shared_child_goes_on(probe_path: Path) -> None:
+    args = ["--import", "good_mod", "--import", "flaky_mod", "--import", "waits_mod"]
+    _, document = collect(probe_path, *args)
+    _, flaky, waits = document["items"]
+    assert (flaky["ok"], flaky["isolated"], flaky["error"]) == (False, True, "ValueError: no")
+    assert (waits["ok"], waits["isolated"]) == (True, False)  # passed in the shared child
+    assert (probe_path / "tries").read_text() == "xx"
 
 
 def test_tier1_lists_the_host_distributions(probe_path: Path) -> None:
