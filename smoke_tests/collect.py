@@ -13,16 +13,18 @@ gathers facts; judging them against a profile's pins happens on the host.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 # Run as a script: its own directory is on sys.path, so the tiers import as top-level modules.
 import tier1_files
@@ -30,6 +32,7 @@ import tier1_versions
 import tier2_imports
 
 SCHEMA = 1
+HERE = Path(__file__).resolve().parent
 
 
 def _statement(text: str) -> tier2_imports.Item:
@@ -115,52 +118,93 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class Models:
-    """Tier 3 in a process of its own, started first: it imports torch and transformers
-    while tiers 1-2 do, so a run pays those imports once in wall time, not twice."""
+    """Tier 3 (tier3_model.py) in a process of its own, beside tiers 1-2. Tier 2's shared
+    child forks it once the --import modules are imported, so it pays none of those imports
+    again (on two cores, torch imported twice at once costs a run as much as it saves).
+    Where that child never got there (it crashed or hung first, or tier 2 does not run),
+    tier 3 starts as a program of its own, as late as that."""
 
-    child: subprocess.Popen[bytes]
-    report: IO[bytes]
-    errors: IO[bytes]
-    """Its stderr, kept when quiet: the last line tells why a report is missing."""
-    started: float
+    folder: Path
+    """Its report, errors and the fork's marks (tier2_imports.Beside)."""
+    args: argparse.Namespace
+    child: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    """When the program of its own started (time.monotonic())."""
 
-    @classmethod
-    def start(cls, args: argparse.Namespace, report: IO[bytes], errors: IO[bytes]) -> Models:
-        script = Path(__file__).resolve().with_name("tier3_model.py")
-        child = subprocess.Popen(
-            [sys.executable, str(script), *args.model_args],
-            stdout=report,
-            stderr=errors if args.quiet else None,
+    def beside(self, after: int) -> tier2_imports.Beside:
+        """What tier 2's shared child forks once its item `after` is done."""
+        return tier2_imports.Beside(
+            after=after,
+            path=str(HERE),
+            module="tier3_model",
+            argv=list(self.args.model_args),
+            report=str(self.folder / "report"),
+            errors=str(self.folder / "errors") if self.args.quiet else None,
+            forked=str(self.folder / "forked"),
+            pid=str(self.folder / "pid"),
+            code=str(self.folder / "code"),
         )
-        return cls(child, report, errors, time.monotonic())
 
-    def finish(self, args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    def start(self) -> None:
+        """Tier 3 as a program of its own, begun now."""
+        with (
+            open(self.folder / "report", "wb") as report,
+            open(self.folder / "errors", "wb") as errors,
+        ):
+            self.child = subprocess.Popen(
+                [sys.executable, str(HERE / "tier3_model.py"), *self.args.model_args],
+                stdout=report,
+                stderr=errors if self.args.quiet else None,
+            )
+        self.started = time.monotonic()
+
+    def finish(self) -> tuple[int, dict[str, Any]]:
         """Wait for tier 3, stopped --models-timeout after its start: its exit code and its
         report, or `{"error": ...}` saying why it left none."""
-        budget = args.models_timeout
-        left = None if budget is None else max(0.0, budget - (time.monotonic() - self.started))
-        try:
-            code = self.child.wait(timeout=left)
-        except subprocess.TimeoutExpired:
-            self.child.kill()
-            self.child.wait()
+        if self.child is None and not (self.folder / "forked").exists():
+            self.start()
+        budget = self.args.models_timeout
+        code = self._wait(budget)
+        if code is None:
             return 1, {"error": f"did not finish within {budget:g}s"}
-        self.report.seek(0)
         try:
-            document: dict[str, Any] = json.loads(self.report.read().decode("utf-8"))
-        except ValueError:
+            document: dict[str, Any] = json.loads((self.folder / "report").read_bytes())
+        except (OSError, ValueError):
             return code or 1, {"error": f"exited {code} without a report{self._last_line()}"}
-        if code and not args.quiet:
+        if code and not self.args.quiet:
             steps = document.get("steps", [])
             failed = [step["step"] for step in steps if not step["ok"] and not step["skipped"]]
             print(f"tier3: {len(failed)} failed: {', '.join(failed)}", file=sys.stderr)
         return code, document
 
+    def _wait(self, budget: float | None) -> int | None:
+        """Its exit code, or None when it was stopped at `budget` seconds after its start."""
+        if self.child is not None:
+            left = None if budget is None else max(0.0, budget - (time.monotonic() - self.started))
+            try:
+                return self.child.wait(timeout=left)
+            except subprocess.TimeoutExpired:
+                self.child.kill()
+                self.child.wait()
+                return None
+        forked, pid, code = (self.folder / name for name in ("forked", "pid", "code"))
+        deadline = None if budget is None else forked.stat().st_mtime + budget
+        while not code.exists():
+            if deadline is not None and time.time() >= deadline:
+                with contextlib.suppress(OSError, ValueError):
+                    os.kill(int(pid.read_text(encoding="utf-8")), signal.SIGKILL)
+                return None
+            time.sleep(0.02)
+        return int(code.read_text(encoding="utf-8"))
+
     def _last_line(self) -> str:
-        self.errors.seek(0)
-        lines = self.errors.read().decode("utf-8", errors="replace").strip().splitlines()
+        try:
+            text = (self.folder / "errors").read_bytes().decode("utf-8", errors="replace")
+        except OSError:
+            return ""
+        lines = text.strip().splitlines()
         return f"; last output: {lines[-1]}" if lines else ""
 
 
@@ -205,8 +249,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.models_output is None and not args.with_models:
         return _collect(args, None)
-    with tempfile.TemporaryFile() as report, tempfile.TemporaryFile() as errors:
-        return _collect(args, Models.start(args, report, errors))
+    with tempfile.TemporaryDirectory(prefix="tier3-") as folder:
+        models = Models(Path(folder), args)
+        if 2 not in args.tiers:
+            models.start()
+        return _collect(args, models)
 
 
 def _collect(args: argparse.Namespace, models: Models | None) -> int:
@@ -222,7 +269,11 @@ def _collect(args: argparse.Namespace, models: Models | None) -> int:
     if 2 in args.tiers:
         items = _items(args, distributions)
         owners = _owners(distributions)
-        results = tier2_imports.run(items, owners=owners, timeout=args.timeout, quiet=args.quiet)
+        # Tier 3 forked once the --import modules are imported.
+        beside = None if models is None else models.beside(len(set(args.imports)) - 1)
+        results = tier2_imports.run(
+            items, owners=owners, timeout=args.timeout, quiet=args.quiet, beside=beside
+        )
     checked = files() if files is not None else None
     if checked is not None and not args.quiet:
         print(f"tier1: {_files_summary(checked)}", file=sys.stderr)
@@ -241,7 +292,7 @@ def _collect(args: argparse.Namespace, models: Models | None) -> int:
     changed = bool(checked and (checked["problems"] or checked.get("error")))
     models_code = 0
     if models is not None:
-        models_code, report = models.finish(args)
+        models_code, report = models.finish()
         if args.with_models:
             document["models"] = report
         if "error" in report:

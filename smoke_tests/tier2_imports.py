@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any
 
@@ -72,6 +73,27 @@ def statement(name: str, code: str) -> Item:
 
 def fact(expression: str) -> Item:
     return Item("fact", expression, expression)
+
+
+@dataclasses.dataclass(frozen=True)
+class Beside:
+    """A program the shared child forks once its item `after` is done, before it sends
+    that item's result (before its first item where `after` is negative), so the program
+    pays none of the imports those items made: `module`'s main(argv), imported from the
+    folder `path`. Its stdout goes to the file `report`, its stderr to `errors` (else the
+    child's). The child writes `forked` before it forks; a watcher forked with it writes
+    the program's pid to `pid` when it starts and its exit code to `code` when it has
+    ended (minus the signal that ended it)."""
+
+    after: int
+    path: str
+    module: str
+    argv: list[str]
+    report: str
+    errors: str | None
+    forked: str
+    pid: str
+    code: str
 
 
 # --- the child ---------------------------------------------------------------------------
@@ -122,10 +144,63 @@ def _origin(item: Item, owners: Mapping[str, Sequence[str]]) -> dict[str, Any] |
         return {"distributions": list(wanted), "error": f"not checked: {_cause_line(raised)}"}
 
 
+def _write(path: str, text: str) -> None:
+    """The whole text at `path` or nothing there: a reader polls for it."""
+    with open(f"{path}.part", "w", encoding="utf-8") as stream:
+        stream.write(text)
+    os.replace(f"{path}.part", path)
+
+
+def _fork(beside: Beside, protocol: IO[str]) -> None:
+    """Start `beside` in a fork of this child, watched by another fork that reports how it
+    ended: this child may be killed first (it is, after its last item)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    _write(beside.forked, "")
+    with warnings.catch_warnings():  # Python 3.12+ warns of forking beside a BLAS thread pool
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            if os.fork() != 0:
+                return
+        except OSError:
+            os.unlink(beside.forked)  # the collector starts the program itself
+            return
+        # The watcher. The collector reads the protocol to its end: only this child holds it.
+        os.close(protocol.fileno())
+        try:
+            program = os.fork()
+            if program == 0:
+                _run_beside(beside)
+            _write(beside.pid, str(program))
+            _, status = os.waitpid(program, 0)
+            _write(beside.code, str(os.waitstatus_to_exitcode(status)))
+        finally:
+            os._exit(0)
+
+
+def _run_beside(beside: Beside) -> None:
+    code = 1
+    try:
+        os.dup2(os.open(beside.report, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 1)
+        if beside.errors is not None:
+            os.dup2(os.open(beside.errors, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 2)
+        sys.path.insert(0, beside.path)
+        code = importlib.import_module(beside.module).main(beside.argv)
+    except SystemExit as stopped:  # argparse, on arguments it rejects
+        code = stopped.code if isinstance(stopped.code, int) else 1
+    except BaseException:  # its last line of stderr says why
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
 def _child() -> None:
     given = json.load(sys.stdin)
     items = [Item(**raw) for raw in given["items"]]
     owners: dict[str, list[str]] = given["owners"]
+    beside = Beside(**given["beside"]) if given.get("beside") else None
     faulthandler.enable()  # a segfaulting import leaves its Python stack in the build log
     # Keep the protocol clean: what imported modules print, from Python or from C, goes to
     # stderr. The protocol fd is a private (non-inheritable) duplicate of the original stdout.
@@ -136,7 +211,9 @@ def _child() -> None:
         protocol.write(json.dumps(event) + "\n")
         protocol.flush()
 
-    for item in items:
+    if beside is not None and beside.after < 0:
+        _fork(beside, protocol)
+    for index, item in enumerate(items):
         send({"event": "start", "subject": item.subject})
         started = time.perf_counter()
         value, error = None, None
@@ -147,6 +224,8 @@ def _child() -> None:
         seconds = round(time.perf_counter() - started, 4)
         origin = None if error is not None else _origin(item, owners)
         event = {"value": value, "error": error, "seconds": seconds, "origin": origin}
+        if beside is not None and index == beside.after:
+            _fork(beside, protocol)  # before the result: the parent may stop this child then
         send({"event": "result", **event})
 
 
@@ -209,7 +288,11 @@ class _Child:
 
     @classmethod
     def start(
-        cls, items: Sequence[Item], owners: Mapping[str, Sequence[str]], quiet: bool
+        cls,
+        items: Sequence[Item],
+        owners: Mapping[str, Sequence[str]],
+        quiet: bool,
+        beside: Beside | None = None,
     ) -> _Child:
         process = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__)],
@@ -223,7 +306,11 @@ class _Child:
         lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=_forward_lines, args=(process.stdout, lines), daemon=True).start()
         with contextlib.suppress(BrokenPipeError):  # died at once: its exit code tells why
-            given = {"items": [dataclasses.asdict(item) for item in items], "owners": owners}
+            given = {
+                "items": [dataclasses.asdict(item) for item in items],
+                "owners": owners,
+                "beside": None if beside is None else dataclasses.asdict(beside),
+            }
             process.stdin.write(json.dumps(given))
             process.stdin.close()
         return cls(items, process, lines)
@@ -267,12 +354,15 @@ def run(
     owners: Mapping[str, Sequence[str]] | None = None,
     timeout: float = 120.0,
     quiet: bool = False,
+    beside: Beside | None = None,
 ) -> list[Result]:
     """Results in item order; a failure seen in a shared child is the one from its re-run alone,
     which starts while the shared child goes on.
 
     `owners`: for a module, the distributions (by name) whose files it must be loaded from.
     An item that hangs after others ran in its child therefore costs up to two timeouts.
+    `beside`: forked by the first shared child only; where that child ends before its item
+    `after`, `beside.forked` is never written and the caller starts the program itself.
     """
     owners = owners or {}
     results: list[Result] = []
@@ -293,7 +383,8 @@ def run(
             alone[index] = _Child.start([items[index]], owners, quiet)
 
     while len(results) < len(items):
-        for result in _Child.start(items[len(results) :], owners, quiet).results(timeout):
+        shared = _Child.start(items[len(results) :], owners, quiet, beside if not results else None)
+        for result in shared.results(timeout):
             if not result.ok and not result.isolated:
                 again.append(len(results))
             results.append(record(result))

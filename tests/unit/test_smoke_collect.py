@@ -27,6 +27,7 @@ MODULES = {
     "noisy_mod": 'import os\nprint("{not json")\nos.write(1, b"raw fd 1\\n")\n',
     "poison": 'import sys\nsys.modules["victim"] = None\n',
     "victim": "",
+    "counted_mod": 'open("imports", "a").write("x")\n',
     # Fails each time, counting its tries in the working folder.
     "flaky_mod": 'open("tries", "a").write("x")\nraise ValueError("no")\n',
     # Passes once flaky_mod was tried twice (in the shared child, then alone), within 10 s.
@@ -311,6 +312,33 @@ def test_a_crashed_tier_3_leaves_an_error_with_its_last_words(probe_path: Path) 
     crash = f"{STEP}=crash=import sys, os; print('last words', file=sys.stderr); os._exit(3)"
     code, document = collect(probe_path, "--quiet", "--with-models", *NO_MODELS, crash)
     assert code == 0
+    assert document["models"] == {"error": "exited 3 without a report; last output: last words"}
+
+
+def test_tier_3_is_forked_by_tier_2_and_imports_nothing_again(probe_path: Path) -> None:
+    step = f"{STEP}=again=import counted_mod"
+    _, document = collect(probe_path, "--import", "counted_mod", "--with-models", *NO_MODELS, step)
+    assert document["items"][0]["ok"] is True
+    assert [s["ok"] for s in document["models"]["steps"] if s["step"] == "custom/again"] == [True]
+    assert (probe_path / "imports").read_text() == "x"  # once, in tier 2's child
+
+
+def test_tier_3_starts_of_its_own_when_tier_2_crashed_before_the_fork(probe_path: Path) -> None:
+    args = ["--import", "crash_mod", "--import", "good_mod", "--with-models", *NO_MODELS]
+    _, document = collect(probe_path, *args, f"{STEP}=fine=import good_mod")
+    assert document["items"][0]["error"].startswith("crashed")
+    assert [s["ok"] for s in document["models"]["steps"] if s["step"] == "custom/fine"] == [True]
+
+
+def test_a_forked_tier_3_that_hangs_or_crashes_is_reported(probe_path: Path) -> None:
+    args = ["--quiet", "--import", "good_mod", "--with-models", "--models-timeout", "2"]
+    hang = f"{STEP}=hang=import time; time.sleep(120)"
+    started = time.monotonic()
+    _, document = collect(probe_path, *args, *NO_MODELS, hang)
+    assert time.monotonic() - started < 30
+    assert document["models"] == {"error": "did not finish within 2s"}
+    crash = f"{STEP}=crash=import sys, os; print('last words', file=sys.stderr); os._exit(3)"
+    _, document = collect(probe_path, *args, *NO_MODELS, crash)
     assert document["models"] == {"error": "exited 3 without a report; last output: last words"}
 
 

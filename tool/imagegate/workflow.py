@@ -102,8 +102,8 @@ def verify_image(
     has none), then tier 3 (tiny models, the profile's own steps) when they passed, with the
     image's stack interpreter: `python`, else the one its label names, else the one found
     holding the protected packages. Run now, tier 3 starts beside tiers 1-2 in their
-    container (one start, the imports paid once in wall time); its report counts only when
-    they passed.
+    container (one start; forked once the profile's imports are done, it imports none of
+    them again); its report counts only when they passed.
 
     Tier 4 follows when the project has a RunPod worker's tests (`worker_tests`) and the
     tiers before it passed: the worker's deployment settings, then each test in the image.
