@@ -166,38 +166,49 @@ class Models:
         if self.child is None and not (self.folder / "forked").exists():
             self.start()
         budget = self.args.models_timeout
-        code = self._wait(budget)
-        if code is None:
+        ended, code = self._wait(budget)
+        if not ended:
             return 1, {"error": f"did not finish within {budget:g}s"}
         try:
             document: dict[str, Any] = json.loads((self.folder / "report").read_bytes())
         except (OSError, ValueError):
-            return code or 1, {"error": f"exited {code} without a report{self._last_line()}"}
+            how = f"exited {code}" if code is not None else "ended, its exit code unknown,"
+            return code or 1, {"error": f"{how} without a report{self._last_line()}"}
+        steps = document.get("steps", [])
+        failed = [step["step"] for step in steps if not step["ok"] and not step["skipped"]]
+        if code is None:  # its report is whole: what it would have exited with
+            code = 1 if failed else 0
         if code and not self.args.quiet:
-            steps = document.get("steps", [])
-            failed = [step["step"] for step in steps if not step["ok"] and not step["skipped"]]
             print(f"tier3: {len(failed)} failed: {', '.join(failed)}", file=sys.stderr)
         return code, document
 
-    def _wait(self, budget: float | None) -> int | None:
-        """Its exit code, or None when it was stopped at `budget` seconds after its start."""
+    def _wait(self, budget: float | None) -> tuple[bool, int | None]:
+        """Whether it ended before `budget` seconds after its start (else it was stopped),
+        and its exit code: None where a forked tier 3 ended and its watcher, stopped too,
+        recorded none (no hang waiting for it)."""
         if self.child is not None:
             left = None if budget is None else max(0.0, budget - (time.monotonic() - self.started))
             try:
-                return self.child.wait(timeout=left)
+                return True, self.child.wait(timeout=left)
             except subprocess.TimeoutExpired:
                 self.child.kill()
                 self.child.wait()
-                return None
+                return False, None
         forked, pid, code = (self.folder / name for name in ("forked", "pid", "code"))
         deadline = None if budget is None else forked.stat().st_mtime + budget
+        gone = None
         while not code.exists():
-            if deadline is not None and time.time() >= deadline:
+            now = time.time()
+            if deadline is not None and now >= deadline:
                 with contextlib.suppress(OSError, ValueError):
                     os.kill(int(pid.read_text(encoding="utf-8")), signal.SIGKILL)
-                return None
+                return False, None
+            if gone is None and _ended(pid):
+                gone = now
+            elif gone is not None and now - gone > GRACE:
+                return True, None
             time.sleep(0.02)
-        return int(code.read_text(encoding="utf-8"))
+        return True, int(code.read_text(encoding="utf-8"))
 
     def _last_line(self) -> str:
         try:
@@ -206,6 +217,34 @@ class Models:
             return ""
         lines = text.strip().splitlines()
         return f"; last output: {lines[-1]}" if lines else ""
+
+
+GRACE = 2.0
+"""Seconds a forked tier 3's watcher has to record how it ended, once it has."""
+
+
+def _ended(pid: Path) -> bool:
+    """Whether the process whose pid the file holds has ended (gone, or a zombie no one
+    reaps); False while the file is not written yet."""
+    try:
+        number = int(pid.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    try:
+        with open(f"/proc/{number}/stat", encoding="utf-8") as stat:
+            return stat.read().rpartition(")")[2].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return not _exists(number)
+
+
+def _exists(number: int) -> bool:
+    try:
+        os.kill(number, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _owners(distributions: list[dict[str, Any]]) -> dict[str, list[str]]:

@@ -342,6 +342,17 @@ def test_a_forked_tier_3_that_hangs_or_crashes_is_reported(probe_path: Path) -> 
     assert document["models"] == {"error": "exited 3 without a report; last output: last words"}
 
 
+def test_a_forked_tier_3_whose_watcher_was_stopped_is_not_waited_for(probe_path: Path) -> None:
+    """No --models-timeout (the Dockerfile's step passes none): its report is read once it
+    has ended, though nothing recorded how."""
+    stop = f"{STEP}=stop=import os, signal; os.kill(os.getppid(), signal.SIGKILL)"
+    args = ["--quiet", "--import", "good_mod", "--with-models", *NO_MODELS, stop]
+    started = time.monotonic()
+    _, document = collect(probe_path, *args)
+    assert time.monotonic() - started < 30
+    assert [s["ok"] for s in document["models"]["steps"] if s["step"] == "custom/stop"] == [True]
+
+
 def test_models_output_writes_tier_3s_report_to_its_file(probe_path: Path) -> None:
     target = probe_path / "out" / "models.json"
     code, document = collect(probe_path, "--models-output", str(target), *NO_MODELS)
