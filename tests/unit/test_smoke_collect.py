@@ -330,13 +330,29 @@ def test_tier_3_starts_of_its_own_when_tier_2_crashed_before_the_fork(probe_path
     assert [s["ok"] for s in document["models"]["steps"] if s["step"] == "custom/fine"] == [True]
 
 
+def _stopped(pid: int) -> bool:
+    """Whether the process is gone (or a zombie) within 5 s."""
+    for _ in range(50):
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        except OSError:
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def test_a_forked_tier_3_that_hangs_or_crashes_is_reported(probe_path: Path) -> None:
     args = ["--quiet", "--import", "good_mod", "--with-models", "--models-timeout", "2"]
-    hang = f"{STEP}=hang=import time; time.sleep(120)"
+    hang = (
+        f"{STEP}=hang=import os, time; open('hung', 'w').write(str(os.getpid())); time.sleep(120)"
+    )
     started = time.monotonic()
     _, document = collect(probe_path, *args, *NO_MODELS, hang)
     assert time.monotonic() - started < 30
     assert document["models"] == {"error": "did not finish within 2s"}
+    assert _stopped(int((probe_path / "hung").read_text()))  # not left sleeping
     crash = f"{STEP}=crash=import sys, os; print('last words', file=sys.stderr); os._exit(3)"
     _, document = collect(probe_path, *args, *NO_MODELS, crash)
     assert document["models"] == {"error": "exited 3 without a report; last output: last words"}
