@@ -36,8 +36,8 @@ def collect_all(
 ) -> tuple[Facts, ModelReport]:
     """Tiers 1-2 and tier 3 in one run: tier 2's process forks tier 3 once the profile's
     imports are done (it imports none of them again) and the collector carries its
-    report, which its own budget stops. The GPUs are
-    given as for `collect_models`; the run's budget is both tiers' together."""
+    report, which its own budget stops. The GPUs are given as for `collect_models`; the
+    run's budget is both tiers' together."""
     tier3 = model_args(profile, require_gpu=require_gpu)
     models_budget = _models_budget(profile, tier3)
     args = [*collector_args(profile), "--quiet", "--with-models"]
