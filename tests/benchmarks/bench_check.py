@@ -7,7 +7,7 @@
    index inside `docker build` (given the host's CA bundle as a build secret), both cold
    (no build cache, no pip cache: a fresh CI runner) and warm (earlier layers cached, pip's
    cache mounted and filled by a first run), so the ratio doesn't depend on who has a cache.
-2. The pandas 2.0.3 / numpy 2.0.2 break: `imagegate check --deep` (a throwaway venv)
+2. The pandas 2.0.3 / numpy 2.0.2 break: `imagegate check --deep` (a trial venv)
    against `imagegate build --fresh` of the same profile with the build cache pruned, in
    one project whose wheelhouse is filled first; on a quiet machine (mark ≥ 8x) and again
    with a second CPU-bound process running beside both (mark ≥ 5x).

@@ -3,7 +3,7 @@
     python tests/benchmarks/bench_propose.py
 
 1. `imagegate propose cpu accelerate numpy peft transformers`: each candidate static first,
-   deep (a throwaway venv with torch) only for what passed static.
+   deep (a trial venv with torch) only for what passed static.
 2. `bisect cpu` over 8 changes with one culprit: a bad closure made of the shipped cpu lock
    and 8 changes taken from a lock of the same pins upgraded, with accelerate and peft bumped
    and six and tabulate added (numpy 2.0.2 among them: it breaks cpu's numpy<2 invariant;

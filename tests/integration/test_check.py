@@ -142,8 +142,9 @@ def test_deep_checks_from_other_folders_share_one_unpacked_torch(
     tmp_path: Path, cpu_wheelhouse: Path, workspace: Path
 ) -> None:
     """uv's cache knows a local wheel by its path: trials install from the wheel store, so
-    a second project's deep check does not add another unpacked torch to that cache, and
-    the bytecode the first compiled for torch serves the second."""
+    a second project's deep check does not add another unpacked torch to that cache; the
+    first trial's venv is kept and synced for the second, and the bytecode the first
+    compiled for torch serves the second."""
     env = {"UV_CACHE_DIR": str(tmp_path / "uv"), "IMAGEGATE_WHEEL_STORE": str(tmp_path / "store")}
     projects = []
     for name in ("one", "two"):
@@ -153,6 +154,7 @@ def test_deep_checks_from_other_folders_share_one_unpacked_torch(
 
     first = imagegate("check", "cpu", "--deep", "--profiles", str(projects[0]), env=env)
     assert first.code == 0, first.stderr[-2000:]
+    venv_config = next((tmp_path / "trial-slots").glob("[0-9]/pyvenv.cfg")).stat().st_ino
     after_first = size(tmp_path / "uv")
     [compiled] = (tmp_path / "pycache").rglob("site-packages/torch/__init__.cpython-311.pyc")
     compiled_at = compiled.stat().st_mtime_ns
@@ -163,7 +165,21 @@ def test_deep_checks_from_other_folders_share_one_unpacked_torch(
     assert size(tmp_path / "uv") - after_first < 20_000_000  # and not again
     # torch's modules were compiled by the first trial and loaded by the second as they were
     assert compiled.stat().st_mtime_ns == compiled_at
-    assert list((tmp_path / "trial-slots").glob("[0-9]")) == []  # no slot left taken
+    # in the venv the first trial kept: synced to the second's lock, not made again
+    [slot] = (tmp_path / "trial-slots").glob("[0-9]")
+    assert (slot / "pyvenv.cfg").stat().st_ino == venv_config
+
+    # a kept venv is judged, not trusted: a file changed in it since, the trial is judged in
+    # a venv made anew (the file replaced, not written through: it is a link to uv's cache)
+    [module] = slot.glob("lib/python*/site-packages/torch/version.py")
+    original = module.read_bytes()
+    module.unlink()
+    module.write_bytes(original + b"cuda = '13.0'\n")
+    third = imagegate("check", "cpu", "--deep", "--profiles", str(projects[1]), env=env)
+
+    assert third.code == 0, third.stderr[-2000:]
+    assert module.read_bytes() == original
+    assert (slot / "pyvenv.cfg").stat().st_ino != venv_config
 
 
 def test_check_deep_all_reports_every_profile_when_some_cannot_be_checked(project: Path) -> None:

@@ -5,7 +5,7 @@ The changes are ordered so that what a package needs comes before it (from the m
 the bad lock's wheels), and a change always brings along the packages the bad lock adds
 for it. A mix is the good closure with some changes applied; each is first resolved with
 its exact versions (a mix that cannot be installed is skipped and said so, and a neighbour
-is tried), then installed in a throwaway venv and judged. The search finds the shortest
+is tried), then installed in a trial venv and judged. The search finds the shortest
 failing prefix of the changes by halving (about log2(N) rounds), takes its last change as
 a culprit, checks whether the culprits alone fail, and otherwise searches again before it
 with them applied: a pair that only breaks together is found as a pair.

@@ -73,13 +73,13 @@ COMMANDS: dict[str, tuple[Handler, str]] = {
         listings.propose,
         "Newer releases of the profile's pins (the newest, and the newest patch of the current "
         "minor), each proven before it is proposed: static first (resolves with every other "
-        "pin, invariants, known issues), then its closure in a throwaway venv (tiers 1-2). "
+        "pin, invariants, known issues), then its closure in a trial venv (tiers 1-2). "
         "No Docker.",
     ),
     "bisect": (
         listings.bisect,
         "The smallest set of package changes between a good and a bad lock that breaks "
-        "tiers 1-2, by installing mixed closures in throwaway venvs (about log2(N) rounds). "
+        "tiers 1-2, by installing mixed closures in trial venvs (about log2(N) rounds). "
         "No Docker.",
     ),
     "doctor": (

@@ -165,6 +165,26 @@ def install(
     return args
 
 
+def sync(
+    python: Path,
+    *,
+    find_links: Sequence[str | Path],
+    requirements: Sequence[Path],
+    reinstall: Iterable[str] = (),
+) -> list[str]:
+    """`uv pip sync`: the environment of `python` made exactly the hash-pinned requirements
+    (what else is there is removed), from the folders `find_links` only. uv keeps what is
+    installed at the version asked without looking at its hashes: a distribution that must
+    come from another wheel of the same version is named in `reinstall`."""
+    args = [*UV, "sync", "--python", str(python)]
+    args += [option for option in HASHED_WHEELS_ONLY if option != "--no-deps"]  # sync has none
+    for folder in find_links:
+        args += ["--find-links", str(folder)]
+    for name in reinstall:
+        args += ["--reinstall-package", name]
+    return [*args, *map(str, requirements)]
+
+
 def uninstall(python: Path, name: str) -> list[str]:
     return [*UV, "uninstall", "--python", str(python), name]
 

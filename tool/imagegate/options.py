@@ -209,7 +209,7 @@ OPTIONS: tuple[Option, ...] = (
         ("check",),
         {
             "action": "store_true",
-            "help": "also install the lock into a throwaway venv from the wheelhouse and run "
+            "help": "also install the lock into a trial venv from the wheelhouse and run "
             "tiers 1-2 there (when the host can run the target's wheels)",
         },
     ),

@@ -4,7 +4,8 @@ The profile is valid (or loading it failed already); its lock is fresh; its pins
 together for the target; every locked wheel fits the target; pins, invariants and known
 issues hold over the whole closure (judged by `verify.judge_versions`, the same judge the
 image gets). `deep` goes on where the host can run the target's wheels: it installs the
-lock into a throwaway virtual environment and runs tiers 1-2 there.
+lock into a trial virtual environment (kept between runs, synced to each lock) and runs
+tiers 1-2 there.
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ def _facts(profile: Profile, versions: Mapping[NormalizedName, str]) -> Facts:
 
 
 def deep(profile: Profile, project: Project) -> Checked:
-    """Tiers 1-2 in a throwaway venv on the host, installed from the wheelhouse by hash.
+    """Tiers 1-2 in a trial venv on the host, installed from the wheelhouse by hash.
 
     The lock (made again when stale) and the wheelhouse are brought up to date first, and
     the lock installed is handed back, so `examine` after it judges that very lock (None

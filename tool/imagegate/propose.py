@@ -4,7 +4,7 @@ For each pin, the newest release for the target and the newest patch of the curr
 Each candidate is a profile with that one pin changed; the cheapest proof comes first:
 static (its closure resolves with every other pin, the resolver keeping the current lock's
 versions wherever they fit; invariants and known issues hold over it), then deep, only for
-what passed static (its closure installed in a throwaway venv, tiers 1-2, and 3 when asked).
+what passed static (its closure installed in a trial venv, tiers 1-2, and 3 when asked).
 Two candidates that each fail alone for a reason naming the other are tried together.
 `write` puts the best proven candidates in the files that write those pins and locks again;
 on any failure every file is left as it was.

@@ -1,15 +1,17 @@
-"""Trials: a closure installed into a throwaway venv on the host and judged there.
+"""Trials: a closure installed into a venv on the host and judged there.
 
 `check --deep`, `propose` and `bisect` prove a closure the same way: its wheels, verified by
-hash, installed with one uv call into a venv in a scratch folder (gone when the trial ends,
-and swept by the next run when a process was killed outright), then tiers 1-2 (and 3) run by
-the in-image scripts and judged by `verify`. A trial of a lock that is not the profile's
-own gets its wheels from the project's wheelhouse and a pool of wheels fetched by earlier
-trials (hard links) and pip fetches only the rest: a second run fetches nothing.
+hash, brought by one `uv pip sync` into a venv kept between trials (one of eight slots, a
+trial each at a time; a ninth gets a venv of its own in a scratch folder, gone when it
+ends), then tiers 1-2 (and 3) run by the in-image scripts and judged by `verify`. A trial
+of a lock that is not the profile's own gets its wheels from the project's wheelhouse and
+a pool of wheels fetched by earlier trials (hard links) and pip fetches only the rest: a
+second run fetches nothing.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
@@ -27,8 +29,8 @@ from imagegate import installer, progress, runner, wheelhouse
 from imagegate.contract import PROTECTED, REQUIREMENTS, REST
 from imagegate.errors import EnvironmentProblem
 from imagegate.executors import HostPython
-from imagegate.files import scratch
-from imagegate.findings import Finding
+from imagegate.files import scratch, write_atomic
+from imagegate.findings import Finding, Status
 from imagegate.lock import Lock
 from imagegate.profiles import Profile
 from imagegate.project import Project
@@ -51,45 +53,53 @@ def host_cannot_run(profile: Profile) -> str | None:
 
 
 def tiers(profile: Profile, directory: Path, *, tier3: bool = False) -> list[Finding]:
-    """Install the wheelhouse at `directory` into a throwaway venv; judge tiers 1-2 (and 3
-    when they passed)."""
+    """Install the wheelhouse at `directory` into a trial venv; judge tiers 1-2 (and 3 when
+    they passed)."""
     groups = [directory / g for g in (PROTECTED, REST)]
     groups = [group for group in groups if group.is_dir()]
-    with scratch("venv") as workspace:
-        venv = workspace / "venv"
-        python = venv / "bin" / "python"
-        with progress.step("install", f"{profile.name}: a throwaway venv"):
-            _run(installer.make_venv(venv), "making a venv")
-            install = installer.install(
-                python,
-                find_links=stable_sources(groups),
-                requirements=[group / REQUIREMENTS for group in groups],
-            )
-            _run(install, f"installing the lock from {directory}")
-        with (
-            progress.step("tiers", f"{profile.name}: tiers 1-{3 if tier3 else 2} in the venv"),
-            _stable_path(venv) as stable,
-        ):
-            env = _bytecode_env() if stable != venv else {}
-            trying = HostPython(stable / "bin" / "python", env=env)
-            return examine(trying, profile, tier3=tier3)[1]
+    requirements = [group / REQUIREMENTS for group in groups]
+    wanted: dict[str, str] = {}
+    for path in requirements:
+        wanted |= {str(name): sha for (name, _), sha in _hashes(path).items()}
+    what = f"{profile.name}: tiers 1-{3 if tier3 else 2} in the venv"
+    with _slot() as slot:
+        if slot is None:  # every slot taken: a venv of its own, nothing shared
+            with scratch("venv") as workspace:
+                venv = workspace / "venv"
+                _bring(venv, groups, requirements, wanted, fresh=True, name=profile.name)
+                with progress.step("tiers", what):
+                    return examine(HostPython(venv / "bin" / "python"), profile, tier3=tier3)[1]
+        kept = _bring(slot, groups, requirements, wanted, fresh=False, name=profile.name)
+        trying = HostPython(slot / "bin" / "python", env=_bytecode_env())
+        with progress.step("tiers", what):
+            findings = examine(trying, profile, tier3=tier3)[1]
+        if kept and any(f.check == "files" and f.status is Status.BROKEN for f in findings):
+            # an earlier trial's files changed since: judge a venv made anew instead
+            _bring(slot, groups, requirements, wanted, fresh=True, name=profile.name)
+            with progress.step("tiers", f"{what}, made anew"):
+                findings = examine(trying, profile, tier3=tier3)[1]
+        return findings
 
 
 SLOTS = 8
-"""Trials that can share compiled bytecode at once (a ninth runs without)."""
+"""Trials that can keep a venv at once (a ninth runs in one of its own)."""
+MANIFEST = "imagegate-trial.json"
+"""In a slot's venv: the Python it was made by and the sha256 of each wheel installed."""
 
 
 @contextmanager
-def _stable_path(venv: Path) -> Iterator[Path]:
-    """The venv under a path that is the same for every trial (a link in a free slot), so
-    the bytecode Python compiles for a module there serves the next trial too.
+def _slot() -> Iterator[Path | None]:
+    """A kept venv this trial holds alone (`~/.cache/imagegate/trial-slots/N`), or None when
+    every slot is taken.
 
-    Python finds a venv from the path it was started by, so modules load from the link's
-    path; their bytecode goes to one cache keyed by that path (`_bytecode_env`) and is
-    used again only while the source's size and mtime match. A trial's files are links to
-    uv's cache, so torch's bytes unpacked once keep one mtime: its compiled modules are
-    shared, and another version of a file is compiled anew. All slots taken: the venv's
-    own path, nothing shared."""
+    Kept, a venv is brought to the next trial's lock by `uv pip sync` (what changed only:
+    no venv made, no 20,000 files linked, none removed) and its path stays the same, so
+    the bytecode Python compiles for a module there serves the next trial too (one cache
+    keyed by that path, `_bytecode_env`, used again while the source's size and mtime
+    match; a trial's files are links to uv's cache, so torch's bytes unpacked once keep
+    one mtime). What a kept venv holds is judged, never trusted: tier 1 hashes every file
+    against its RECORD, and a trial whose files were found changed runs again in a venv
+    made anew."""
     slots = store().parent / "trial-slots"
     slots.mkdir(parents=True, exist_ok=True)
     for slot in range(SLOTS):
@@ -98,16 +108,66 @@ def _stable_path(venv: Path) -> Iterator[Path]:
             held.acquire(timeout=0)
         except Timeout:
             continue
-        link = slots / str(slot)
         try:
-            link.unlink(missing_ok=True)  # left by a trial killed outright
-            link.symlink_to(venv, target_is_directory=True)
-            yield link
+            yield slots / str(slot)
         finally:
-            link.unlink(missing_ok=True)
             held.release()
         return
-    yield venv
+    yield None
+
+
+def _bring(
+    venv: Path,
+    groups: list[Path],
+    requirements: list[Path],
+    wanted: dict[str, str],
+    *,
+    fresh: bool,
+    name: str,
+) -> bool:
+    """Make `venv` exactly the requirements' wheels (`wanted`: name -> sha256); True when an
+    earlier trial's venv was kept and synced, False when it was made anew (`fresh`, or no
+    manifest a run of this Python wrote: none yet, an older layout, a trial killed halfway).
+
+    uv keeps an installed distribution of the version asked without looking at its hashes,
+    so one whose wheel differs from the one the manifest recorded is reinstalled."""
+    manifest = None if fresh else _manifest(venv)
+    (venv / MANIFEST).unlink(missing_ok=True)  # a trial stopped from here leaves none
+    made = "a kept venv, synced" if manifest is not None else "a new venv"
+    with progress.step("install", f"{name}: the lock into {made}"):
+        if manifest is None:
+            if venv.is_symlink() or venv.is_file():
+                venv.unlink()
+            shutil.rmtree(venv, ignore_errors=True)
+            _run(installer.make_venv(venv), "making a venv")
+        was = manifest or {}
+        sync = installer.sync(
+            venv / "bin" / "python",
+            find_links=stable_sources(groups),
+            requirements=requirements,
+            reinstall=sorted(n for n, sha in was.items() if wanted.get(n) not in (None, sha)),
+        )
+        _run(sync, "installing the lock")
+    write_atomic(venv / MANIFEST, json.dumps({**_python(), "wheels": wanted}, indent=1))
+    return manifest is not None
+
+
+def _python() -> dict[str, str]:
+    return {"python": sys.executable, "version": sys.version}
+
+
+def _manifest(venv: Path) -> dict[str, str] | None:
+    """The wheels the slot's venv holds by name -> sha256, when this Python made it."""
+    try:
+        recorded = json.loads((venv / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(recorded, dict) or any(recorded.get(k) != v for k, v in _python().items()):
+        return None
+    wheels = recorded.get("wheels")
+    if not isinstance(wheels, dict) or not (venv / "bin" / "python").exists():
+        return None
+    return {str(name): str(sha) for name, sha in wheels.items()}
 
 
 def _bytecode_env() -> dict[str, str]:
@@ -231,4 +291,4 @@ def _link(source: Path, target: Path) -> None:
 def _run(args: list[str], what: str) -> None:
     done = runner.run(args, timeout=VENV_TIMEOUT, echo=True, prefix="    ")
     if not done.ok:
-        raise EnvironmentProblem(f"a throwaway venv: {what} failed: {done.tail(1)}")
+        raise EnvironmentProblem(f"a trial venv: {what} failed: {done.tail(1)}")
