@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,10 +36,14 @@ def stale_transformers(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def compiled_cpu_venv(tmp_path_factory: pytest.TempPathFactory, cpu_wheelhouse: Path) -> Path:
+def compiled_cpu_venv(
+    tmp_path_factory: pytest.TempPathFactory, cpu_wheelhouse: Path
+) -> Iterator[Path]:
     """The cpu stack installed by hash from the session's wheelhouse into one venv, its
     bytecode compiled at install (as an image's is): the doctor never writes bytecode, so in
-    a venv without any each run would compile torch and transformers again."""
+    a venv without any each run would compile torch and transformers again. Each test's venv
+    shares its files (hard links): a test, or imagegate, that wrote into a file in place
+    instead of replacing it would change this one too, and fails the session here."""
     venv = tmp_path_factory.mktemp("compiled") / "venv"
     subprocess.run(installer.make_venv(venv), check=True)
     python = venv / "bin" / "python"
@@ -48,17 +53,40 @@ def compiled_cpu_venv(tmp_path_factory: pytest.TempPathFactory, cpu_wheelhouse: 
             python, find_links=[folder], requirements=[folder / "requirements.txt"]
         )
         subprocess.run([*install, "--compile-bytecode"], check=True, capture_output=True)
-    return venv
+    before = stamps(venv)
+    yield venv
+    changed = sorted(path for path, stamp in stamps(venv).items() if before.get(path) != stamp)
+    assert not changed, f"written in place through a test venv's hard link: {changed[:5]}"
+
+
+def stamps(venv: Path) -> dict[str, tuple[int, int]]:
+    """Each file's size and mtime: what a write in place moves (not its ctime: each new
+    link to it moves that)."""
+    found = {}
+    for path in venv.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            stat = path.stat()
+            found[str(path.relative_to(venv))] = (stat.st_size, stat.st_mtime_ns)
+    return found
 
 
 @pytest.fixture
 def healthy(project: Path, cpu_wheelhouse: Path, compiled_cpu_venv: Path) -> tuple[Path, Path]:
-    """A project with the cpu wheelhouse (links to the session's), and its own venv: a copy
-    of the session's installed one (every file copied, times kept, so its bytecode holds)."""
+    """A project with the cpu wheelhouse (links to the session's), and its own venv: the
+    session's installed one with every folder made anew and every file hard-linked (a second
+    to make and to remove, where a copy of 1 GB took ten each way). A test changes a file by
+    replacing it (`replace`), never by writing into it."""
     shutil.copytree(cpu_wheelhouse, project / "wheelhouse" / "cpu", copy_function=os.link)
     venv = project / "venv"
-    subprocess.run(["cp", "-a", str(compiled_cpu_venv), str(venv)], check=True)
+    subprocess.run(["cp", "-al", str(compiled_cpu_venv), str(venv)], check=True)
     return project, venv / "bin" / "python"
+
+
+def replace(path: Path, text: str) -> None:
+    """`path` holding `text` as a new file: the one it replaces is a link shared with the
+    session's venv (and uv's cache), which must not change."""
+    path.unlink()
+    path.write_text(text)
 
 
 def doctor(project: Path, python: Path) -> tuple[int, dict[tuple[str, str], dict[str, str]]]:
@@ -121,7 +149,7 @@ def test_a_stale_wheelhouse_is_blamed_on_the_wheelhouse(
 def test_a_module_broken_on_disk_is_broken_with_its_error(healthy: tuple[Path, Path]) -> None:
     project, python = healthy
     [site] = (python.parent.parent / "lib").glob("python3.*/site-packages")
-    (site / "peft" / "__init__.py").write_text("from .nothing_here import LoraConfig\n")
+    replace(site / "peft" / "__init__.py", "from .nothing_here import LoraConfig\n")
     code, rows = doctor(project, python)
     assert code == 1
     peft = rows[("import", "peft")]

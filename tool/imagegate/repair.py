@@ -215,9 +215,20 @@ def rollback(python: Path, journal: journals.Journal) -> None:
         for text in paths:
             saved = journal.saved(text)
             if saved.is_file():
-                Path(text).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(saved, text)
+                _restore(saved, Path(text))
     shutil.rmtree(journal.folder)
+
+
+def _restore(saved: Path, path: Path) -> None:
+    """`path` as it was saved, put in place whole (a new file renamed over it): a venv's
+    files are often hard links into uv's cache, which writing into one would change."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.imagegate-restore")
+    try:
+        shutil.copy2(saved, temporary)
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _uv(args: list[str], *, allow_missing: bool = False) -> None:
