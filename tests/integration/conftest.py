@@ -213,7 +213,8 @@ def cpu_build(base_image: str, workspace: Path) -> Run:
 @pytest.fixture(scope="session")
 def cuda130(base_image: str, workspace: Path) -> Run:
     """`imagegate build cuda130` once for the session; its image (CUDA130_IMAGE, 6 GB) is
-    shared by the tests that judge a real CUDA 13.0 stack."""
+    shared by the tests that judge a real CUDA 13.0 stack. Each pytest worker would build it
+    again: they live in one file (test_build_cuda130.py), which runs whole on one worker."""
     return imagegate("build", "cuda130", "--format", "json", cwd=workspace)
 
 
