@@ -175,6 +175,16 @@ def refusing_index() -> str:
     return f"http://127.0.0.1:{free_port()}/simple"
 
 
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder every pytest worker of this run shares (the session's own without workers):
+    for what one worker makes under a file lock and the others use as it is."""
+    base = tmp_path_factory.getbasetemp()
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    folder = base.parent / f"shared-{run}" if run else base / "shared"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def engine() -> Engine:
     return Engine()

@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from imagegate import installer
 
-from .conftest import findings, imagegate
+from .conftest import findings, imagegate, shared
 
 
 def uv_install(python: Path, *args: str) -> None:
@@ -41,18 +42,24 @@ def compiled_cpu_venv(
 ) -> Iterator[Path]:
     """The cpu stack installed by hash from the session's wheelhouse into one venv, its
     bytecode compiled at install (as an image's is): the doctor never writes bytecode, so in
-    a venv without any each run would compile torch and transformers again. Each test's venv
-    shares its files (hard links): a test, or imagegate, that wrote into a file in place
-    instead of replacing it would change this one too, and fails the session here."""
-    venv = tmp_path_factory.mktemp("compiled") / "venv"
-    subprocess.run(installer.make_venv(venv), check=True)
-    python = venv / "bin" / "python"
-    for group in ("protected", "rest"):
-        folder = cpu_wheelhouse / group
-        install = installer.install(
-            python, find_links=[folder], requirements=[folder / "requirements.txt"]
-        )
-        subprocess.run([*install, "--compile-bytecode"], check=True, capture_output=True)
+    a venv without any each run would compile torch and transformers again. One for the
+    run: the first pytest worker to ask makes it (about a minute), the other uses it. Each
+    test's venv shares its files (hard links): a test, or imagegate, that wrote into a file in
+    place instead of replacing it would change this one too, and fails the session here."""
+    folder = shared(tmp_path_factory) / "compiled-cpu-venv"
+    venv = folder / "venv"
+    with FileLock(f"{folder}.lock"):  # made by the first pytest worker that asks
+        if not (folder / "made").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            subprocess.run(installer.make_venv(venv), check=True)
+            python = venv / "bin" / "python"
+            for group in ("protected", "rest"):
+                wheels = cpu_wheelhouse / group
+                install = installer.install(
+                    python, find_links=[wheels], requirements=[wheels / "requirements.txt"]
+                )
+                subprocess.run([*install, "--compile-bytecode"], check=True, capture_output=True)
+            (folder / "made").touch()
     before = stamps(venv)
     yield venv
     changed = sorted(path for path, stamp in stamps(venv).items() if before.get(path) != stamp)
