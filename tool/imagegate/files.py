@@ -28,6 +28,19 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def copy_whole(source: Path, target: Path, *, times: bool = False) -> None:
+    """`source` copied to `target` as a new file, named only once whole (with `times`, its
+    mode and times too): a reader never sees half of it, and a file `target` was is
+    replaced, never written into (it may be a hard link: into uv's cache, into a store)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
+    try:
+        (shutil.copy2 if times else shutil.copyfile)(source, temporary)
+        temporary.replace(target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def sha256(path: Path) -> str:
     """The file's sha256, read in blocks (a torch wheel is gigabytes)."""
     digest = hashlib.sha256()

@@ -27,7 +27,7 @@ from imagegate.doctor import diagnose, examine
 from imagegate.errors import EnvironmentProblem, ExitCode, ImagegateError
 from imagegate.executors import HostPython
 from imagegate.facts import Facts
-from imagegate.files import scratch
+from imagegate.files import copy_whole, scratch
 from imagegate.findings import Finding, Status, passed
 from imagegate.lock import Lock, Locked
 from imagegate.profiles import Profile
@@ -215,20 +215,8 @@ def rollback(python: Path, journal: journals.Journal) -> None:
         for text in paths:
             saved = journal.saved(text)
             if saved.is_file():
-                _restore(saved, Path(text))
+                copy_whole(saved, Path(text), times=True)  # links into uv's cache stay
     shutil.rmtree(journal.folder)
-
-
-def _restore(saved: Path, path: Path) -> None:
-    """`path` as it was saved, put in place whole (a new file renamed over it): a venv's
-    files are often hard links into uv's cache, which writing into one would change."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.imagegate-restore")
-    try:
-        shutil.copy2(saved, temporary)
-        temporary.replace(path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _uv(args: list[str], *, allow_missing: bool = False) -> None:

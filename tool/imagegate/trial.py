@@ -29,7 +29,7 @@ from imagegate import installer, progress, runner, wheelhouse
 from imagegate.contract import PROTECTED, REQUIREMENTS, REST
 from imagegate.errors import EnvironmentProblem
 from imagegate.executors import HostPython
-from imagegate.files import scratch, write_atomic
+from imagegate.files import copy_whole, scratch, write_atomic
 from imagegate.findings import Finding, Status
 from imagegate.lock import Lock
 from imagegate.profiles import Profile
@@ -212,15 +212,8 @@ def stable_sources(groups: list[Path]) -> list[Path]:
 
 def _copy_once(source: Path, target: Path) -> None:
     """`source` at `target` unless a file of its size is there: made whole, then named."""
-    if target.is_file() and target.stat().st_size == source.stat().st_size:
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
-    try:
-        shutil.copyfile(source, temporary)
-        temporary.replace(target)
-    finally:
-        temporary.unlink(missing_ok=True)
+    if not (target.is_file() and target.stat().st_size == source.stat().st_size):
+        copy_whole(source, target)
 
 
 def _hashes(requirements: Path) -> dict[tuple[str, Version], str]:
@@ -283,9 +276,7 @@ def _link(source: Path, target: Path) -> None:
     except FileExistsError:
         pass
     except OSError:  # another file system: a copy, made whole before it is named
-        temporary = target.with_name(f".{target.name}.part")
-        shutil.copyfile(source, temporary)
-        temporary.replace(target)
+        copy_whole(source, target)
 
 
 def _run(args: list[str], what: str) -> None:
