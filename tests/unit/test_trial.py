@@ -19,11 +19,11 @@ def own_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv"))
 
 
-def wheelhouse(folder: Path, packages: dict[str, tuple[str, str]]) -> tuple[list[Path], dict]:
+def wheelhouse(folder: Path, packages: dict[str, tuple[str, str]]) -> list[Path]:
     """One group of wheels, name -> (version, BUILD text), and its hash-pinned requirements."""
     group = folder / "rest"
     group.mkdir(parents=True)
-    lines, wanted = [], {}
+    lines = []
     for name, (version, build) in packages.items():
         path = group / f"{name}-{version}-py3-none-any.whl"
         info = f"{name}-{version}.dist-info"
@@ -41,15 +41,13 @@ def wheelhouse(folder: Path, packages: dict[str, tuple[str, str]]) -> tuple[list
             )
         sha = hashlib.sha256(path.read_bytes()).hexdigest()
         lines.append(f"{name}=={version} --hash=sha256:{sha}\n")
-        wanted[name] = sha
     (group / REQUIREMENTS).write_text("".join(lines))
-    return [group], wanted
+    return [group]
 
 
-def bring(venv: Path, folder: Path, packages: dict[str, tuple[str, str]], **kw: bool) -> bool:
-    groups, wanted = wheelhouse(folder, packages)
-    requirements = [group / REQUIREMENTS for group in groups]
-    return trial._bring(venv, groups, requirements, wanted, fresh=False, name="t", **kw)
+def bring(venv: Path, folder: Path, packages: dict[str, tuple[str, str]]) -> bool:
+    groups = wheelhouse(folder, packages)
+    return trial._bring(venv, groups, fresh=False, name="t")
 
 
 def built(venv: Path, name: str) -> str | None:

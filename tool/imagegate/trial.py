@@ -57,25 +57,21 @@ def tiers(profile: Profile, directory: Path, *, tier3: bool = False) -> list[Fin
     they passed)."""
     groups = [directory / g for g in (PROTECTED, REST)]
     groups = [group for group in groups if group.is_dir()]
-    requirements = [group / REQUIREMENTS for group in groups]
-    wanted: dict[str, str] = {}
-    for path in requirements:
-        wanted |= {str(name): sha for (name, _), sha in _hashes(path).items()}
     what = f"{profile.name}: tiers 1-{3 if tier3 else 2} in the venv"
     with _slot() as slot:
         if slot is None:  # every slot taken: a venv of its own, nothing shared
             with scratch("venv") as workspace:
                 venv = workspace / "venv"
-                _bring(venv, groups, requirements, wanted, fresh=True, name=profile.name)
+                _bring(venv, groups, fresh=True, name=profile.name)
                 with progress.step("tiers", what):
                     return examine(HostPython(venv / "bin" / "python"), profile, tier3=tier3)[1]
-        kept = _bring(slot, groups, requirements, wanted, fresh=False, name=profile.name)
+        kept = _bring(slot, groups, fresh=False, name=profile.name)
         trying = HostPython(slot / "bin" / "python", env=_bytecode_env())
         with progress.step("tiers", what):
             findings = examine(trying, profile, tier3=tier3)[1]
         if kept and any(f.check == "files" and f.status is Status.BROKEN for f in findings):
             # an earlier trial's files changed since: judge a venv made anew instead
-            _bring(slot, groups, requirements, wanted, fresh=True, name=profile.name)
+            _bring(slot, groups, fresh=True, name=profile.name)
             with progress.step("tiers", f"{what}, made anew"):
                 findings = examine(trying, profile, tier3=tier3)[1]
         return findings
@@ -116,21 +112,15 @@ def _slot() -> Iterator[Path | None]:
     yield None
 
 
-def _bring(
-    venv: Path,
-    groups: list[Path],
-    requirements: list[Path],
-    wanted: dict[str, str],
-    *,
-    fresh: bool,
-    name: str,
-) -> bool:
-    """Make `venv` exactly the requirements' wheels (`wanted`: name -> sha256); True when an
+def _bring(venv: Path, groups: list[Path], *, fresh: bool, name: str) -> bool:
+    """Make `venv` exactly the wheels the groups' hash-pinned requirements name; True when an
     earlier trial's venv was kept and synced, False when it was made anew (`fresh`, or no
     manifest a run of this Python wrote: none yet, an older layout, a trial killed halfway).
 
     uv keeps an installed distribution of the version asked without looking at its hashes,
     so one whose wheel differs from the one the manifest recorded is reinstalled."""
+    requirements = [group / REQUIREMENTS for group in groups]
+    wanted = {str(n): sha for path in requirements for (n, _), sha in _hashes(path).items()}
     manifest = None if fresh else _manifest(venv)
     (venv / MANIFEST).unlink(missing_ok=True)  # a trial stopped from here leaves none
     made = "a kept venv, synced" if manifest is not None else "a new venv"
