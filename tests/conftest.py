@@ -75,6 +75,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     has finished; tags that were there before the run are never touched."""
     if not _controller(session.config):
         return
+    basetemp = session.config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
+    for folder in basetemp.glob("shared-*"):  # what the workers shared (integration conftest)
+        shutil.rmtree(folder, ignore_errors=True)
     before = session.config.stash.get(SWEEP, None)
     after = image_tags() if before is not None else None
     if before is None or after is None:

@@ -22,6 +22,7 @@ import pytest
 from filelock import FileLock
 
 from imagegate import base
+from imagegate import wheel_store as wheel_store_env
 from imagegate.engine import Engine
 
 GPU_TOOLS = ("nvidia-smi", "amd-smi", "rocm-smi")
@@ -180,8 +181,34 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for what one worker makes under a file lock and the others use as it is."""
     base = tmp_path_factory.getbasetemp()
     run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-    folder = base.parent / f"shared-{run}" if run else base / "shared"
+    folder = base.parent / f"shared-{run}" if run else base / "shared-session"
     folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def wheel_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One wheel store for the run (`$IMAGEGATE_WHEEL_STORE`), shared by every pytest
+    worker as a user's projects share theirs: a project's fill takes the wheels an earlier
+    one fetched, each checked against its lock's sha256. Tests of pip's own fetching give
+    themselves an empty one (`own_wheel_store`)."""
+    folder = shared(tmp_path_factory) / "wheels"
+    before = os.environ.get(wheel_store_env.STORE_ENV)
+    os.environ[wheel_store_env.STORE_ENV] = str(folder)
+    try:
+        yield folder
+    finally:
+        if before is None:
+            os.environ.pop(wheel_store_env.STORE_ENV, None)
+        else:
+            os.environ[wheel_store_env.STORE_ENV] = before
+
+
+@pytest.fixture
+def own_wheel_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty wheel store for one test: every wheel its fills need, pip fetches."""
+    folder = tmp_path / "own-wheel-store"
+    monkeypatch.setenv(wheel_store_env.STORE_ENV, str(folder))
     return folder
 
 

@@ -1,7 +1,8 @@
 """What a person sees while `imagegate wheelhouse cpu` fetches: a live line on a terminal,
 one timed line per step in a log, pip's own lines only with --verbose, nothing with --quiet.
 
-Each run fills a fresh wheelhouse, so pip really runs (a filled one may need no pip at all).
+Each run fills a fresh wheelhouse from an empty wheel store, so pip really runs (a filled
+one, or a store holding the wheels, may need no pip at all).
 """
 
 from __future__ import annotations
@@ -17,12 +18,21 @@ import sys
 import termios
 from pathlib import Path
 
+import pytest
+
 from .conftest import Run, imagegate
 
 STEP = re.compile(r"^==> wheelhouse: cpu \(\d+\.\d s\)$")
 CONTROL = re.compile(r"[\r\x1b]")
 PIP = "  pip: "
 """The prefix imagegate gives pip's lines when it shows them."""
+
+
+@pytest.fixture(autouse=True)
+def pip_fetches(own_wheel_store: Path) -> Path:
+    """What pip does while it fetches is what these tests watch: no wheel may come from the
+    run's wheel store instead."""
+    return own_wheel_store
 
 
 def wheelhouse(project: Path, *options: str) -> Run:

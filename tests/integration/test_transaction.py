@@ -30,6 +30,13 @@ LIGHT = ('accelerate: "1.6.0"', 'accelerate: "1.7.0"')
 """A light pin bumped: a new lock, one new wheel, torch kept."""
 
 
+@pytest.fixture(autouse=True)
+def pip_fetches(own_wheel_store: Path) -> Path:
+    """What pip does while it fetches is what these tests watch: no wheel may come from the
+    run's wheel store instead."""
+    return own_wheel_store
+
+
 @pytest.fixture(scope="module")
 def filled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project whose cpu wheelhouse is filled once; tests take hard-linked copies."""

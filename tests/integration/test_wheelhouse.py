@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -100,3 +101,30 @@ def test_a_lock_edited_by_hand_is_refused_and_changes_nothing(project: Path) -> 
     assert last.endswith("run `imagegate lock cpu`")
     after = sorted(p.name for p in (project / "wheelhouse" / "cpu").rglob("*.whl"))
     assert after == before
+
+
+def test_a_second_project_takes_the_wheels_from_the_store_never_a_changed_one(
+    project: Path, tmp_path: Path
+) -> None:
+    env = {"IMAGEGATE_WHEEL_STORE": str(tmp_path / "store")}
+    first = imagegate("wheelhouse", "cpu", "--profiles", str(project / "profiles"), env=env)
+    assert first.code == 0, first.stderr[-2000:]
+    assert "from the wheel store" not in first.stdout  # an empty store: pip fetched each
+    [tqdm] = (tmp_path / "store").glob("*/*/tqdm-*.whl")
+    tqdm.write_bytes(tqdm.read_bytes() + b"\0")  # still a zip, not the locked bytes
+    second = tmp_path / "second"
+    second.mkdir()
+    shutil.copytree(project / "profiles", second / "profiles")
+
+    run = imagegate("wheelhouse", "cpu", "--profiles", str(second / "profiles"), env=env)
+
+    assert run.code == 0, run.stderr[-2000:]
+    fetched = [line for line in run.stdout.splitlines() if line.startswith("fetched   ")]
+    assert f"fetched   rest/{tqdm.name}" in fetched  # by pip: the stored one is not the lock's
+    assert len(fetched) > 20
+    assert all(line.endswith(" (from the wheel store)") for line in fetched if "tqdm" not in line)
+    mine = second / "wheelhouse" / "cpu" / "rest" / tqdm.name
+    assert mine.read_bytes() == (project / "wheelhouse" / "cpu" / "rest" / tqdm.name).read_bytes()
+    assert tqdm.read_bytes() == mine.read_bytes()  # the store mended by pip's fetch
+    again = imagegate("wheelhouse", "cpu", "--profiles", str(second / "profiles"), env=env)
+    assert f"kept {len(fetched)}," in again.stdout.splitlines()[-1]  # every wheel the lock's

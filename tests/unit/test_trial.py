@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from imagegate import trial
+from imagegate import trial, wheel_store
 from imagegate.contract import REQUIREMENTS
 
 
 @pytest.fixture(autouse=True)
 def own_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(trial.STORE_ENV, str(tmp_path / "cache" / "wheels"))
+    monkeypatch.setenv(wheel_store.STORE_ENV, str(tmp_path / "cache" / "wheels"))
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv"))
 
 

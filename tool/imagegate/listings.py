@@ -107,7 +107,10 @@ def wheelhouse_(args: argparse.Namespace) -> Result:
         outcomes.append(outcome)
         lines += [f"replaced  {c.group}/{c.filename}: {c.reason}" for c in outcome.removed]
         lines += [f"dropped   {c.group}/{c.filename}: {c.reason}" for c in outcome.dropped]
-        lines += [f"fetched   {c.group}/{c.filename}" for c in outcome.fetched]
+        lines += [
+            f"fetched   {c.group}/{c.filename}{f' ({c.reason})' if c.reason else ''}"
+            for c in outcome.fetched
+        ]
         lines += [f"kept      {c.group}/{c.filename}" for c in outcome.kept]
         lines.append(outcome.summary)
     document = [outcome.to_dict() for outcome in outcomes]

@@ -25,7 +25,7 @@ from filelock import FileLock, Timeout
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from imagegate import installer, progress, runner, wheelhouse
+from imagegate import installer, progress, runner, wheel_store, wheelhouse
 from imagegate.contract import PROTECTED, REQUIREMENTS, REST
 from imagegate.errors import EnvironmentProblem
 from imagegate.executors import HostPython
@@ -37,8 +37,6 @@ from imagegate.project import Project
 from imagegate.smoke import examine
 
 VENV_TIMEOUT = 1800.0
-STORE_ENV = "IMAGEGATE_WHEEL_STORE"
-"""Where trials find their wheels, each under its sha256 (default: the user's cache)."""
 _HASHED = re.compile(r"^(?P<name>[^=\s]+)==(?P<version>\S+)\s+--hash=sha256:(?P<sha>[0-9a-f]{64})")
 
 
@@ -96,7 +94,7 @@ def _slot() -> Iterator[Path | None]:
     one mtime). What a kept venv holds is judged, never trusted: tier 1 hashes every file
     against its RECORD, and a trial whose files were found changed runs again in a venv
     made anew."""
-    slots = store().parent / "trial-slots"
+    slots = wheel_store.root().parent / "trial-slots"
     slots.mkdir(parents=True, exist_ok=True)
     for slot in range(SLOTS):
         held = FileLock(slots / f"{slot}.lock")
@@ -162,26 +160,19 @@ def _manifest(venv: Path) -> dict[str, str] | None:
 
 def _bytecode_env() -> dict[str, str]:
     """Write and read bytecode in imagegate's cache, never in the venv."""
-    return {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(store().parent / "pycache")}
-
-
-def store() -> Path:
-    """The user's wheel store: `$IMAGEGATE_WHEEL_STORE`, else `$XDG_CACHE_HOME` (or
-    ~/.cache) / imagegate / wheels."""
-    if chosen := os.environ.get(STORE_ENV):
-        return Path(chosen)
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "imagegate" / "wheels"
+    return {
+        "PYTHONDONTWRITEBYTECODE": "",
+        "PYTHONPYCACHEPREFIX": str(wheel_store.root().parent / "pycache"),
+    }
 
 
 def stable_sources(groups: list[Path]) -> list[Path]:
-    """The folders to find each wheel of `groups` in where it always is: linked into the
-    store under its sha256. uv's cache knows a local wheel by its path, so torch
-    unpacked once serves every later trial; from a new folder each time, each trial would
-    add another unpacked torch (~700 MB) to uv's cache. The store holds copies, not links:
-    a wheelhouse file damaged in place must not damage it. The install still checks every
-    hash; a wheel the requirements don't name is found in its own folder."""
-    home = store()
+    """The folders to find each wheel of `groups` in where it always is: the wheel store's,
+    under its sha256 (a copy is kept there when there is none). uv's cache knows a local
+    wheel by its path, so torch unpacked once serves every later trial; from a new folder
+    each time, each trial would add another unpacked torch (~700 MB) to uv's cache. The
+    install still checks every hash; a wheel the requirements don't name is found in its
+    own folder."""
     folders: list[Path] = []
     for group in groups:
         hashes = _hashes(group / REQUIREMENTS)
@@ -194,16 +185,8 @@ def stable_sources(groups: list[Path]) -> list[Path]:
             if digest is None:
                 folders.append(group)
                 continue
-            folder = home / digest[:2] / digest
-            _copy_once(wheel, folder / wheel.name)
-            folders.append(folder)
+            folders.append(wheel_store.keep(wheel, digest))
     return list(dict.fromkeys(folders))
-
-
-def _copy_once(source: Path, target: Path) -> None:
-    """`source` at `target` unless a file of its size is there: made whole, then named."""
-    if not (target.is_file() and target.stat().st_size == source.stat().st_size):
-        copy_whole(source, target)
 
 
 def _hashes(requirements: Path) -> dict[tuple[str, Version], str]:

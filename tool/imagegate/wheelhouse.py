@@ -2,9 +2,11 @@
 
 What is already there is judged first: exact version with its local label, tags that fit
 the target, a whole zip, and a sha256 the lock lists for it. New wheels land in a staging
-folder (usable ones hard-linked there), pip fetches the rest in hash-checking mode, and the
-staging folder replaces the old one only once every locked package has its wheel: a failed
-or partial fetch leaves the previous wheelhouse as it was.
+folder (usable ones hard-linked there), then the wheel store's copies whose bytes hash to
+what the lock names (`wheel_store`), and pip fetches the rest in hash-checking mode (kept in
+the store once the fill is committed); the staging folder replaces the old one only once
+every locked package has its wheel: a failed or partial fetch leaves the previous wheelhouse
+as it was.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, NormalizedName, parse_wheel_filename
 from packaging.version import Version
 
-from imagegate import interrupts, pip, progress, transaction
+from imagegate import interrupts, pip, progress, transaction, wheel_store
 from imagegate.contract import PROTECTED as PROTECTED
 from imagegate.contract import REQUIREMENTS
 from imagegate.contract import REST as REST
@@ -31,6 +33,9 @@ from imagegate.files import sha256, write_atomic
 from imagegate.lock import Lock, Locked
 from imagegate.profiles import Profile
 from imagegate.target import Target
+
+STORED = "from the wheel store"
+"""The reason a fetched wheel gives when it came from the store, not from pip."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,9 +58,11 @@ class Outcome:
 
     @property
     def summary(self) -> str:
+        stored = sum(1 for change in self.fetched if change.reason == STORED)
         return (
             f"{self.directory}: kept {len(self.kept)}, replaced {len(self.removed)}, "
-            f"fetched {len(self.fetched)}, dropped {len(self.dropped)}"
+            f"fetched {len(self.fetched)}{f' ({stored} {STORED})' if stored else ''}, "
+            f"dropped {len(self.dropped)}"
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -158,6 +165,7 @@ def _fill(profile: Profile, lock: Lock, directory: Path, *, echo: bool) -> Outco
                 if key.startswith(f"{group}/"):
                     _link(directory / key, folder / key.partition("/")[2])
             write_atomic(folder / REQUIREMENTS, _requirements(lock, protected))
+            stored = _from_store(_missing(lock, protected, folder), folder, profile, pins)
             missing = _missing(lock, protected, folder)
             if missing:
                 wanted = staging / f"{group}.missing.txt"
@@ -181,15 +189,19 @@ def _fill(profile: Profile, lock: Lock, directory: Path, *, echo: bool) -> Outco
                 if reason is not None:
                     raise pip.FetchProblem(f"{path.name}: fetched but unusable: {reason}")
                 key = f"{group}/{path.name}"
-                kept = key in usable
-                change = Change(group=group, filename=path.name)
-                (ledger.kept if kept else ledger.fetched).append(change)
+                if key in usable:
+                    ledger.kept.append(Change(group=group, filename=path.name))
+                elif path.name in stored:
+                    ledger.fetched.append(Change(group=group, filename=path.name, reason=STORED))
+                else:
+                    ledger.fetched.append(Change(group=group, filename=path.name))
             _require_every_package(lock, protected, folder)
         for key in sorted(usable - {f"{c.group}/{c.filename}" for c in ledger.kept}):
             group, _, filename = key.partition("/")
             ledger.dropped.append(Change(group=group, filename=filename, reason="no longer locked"))
         transaction.commit(lock, directory)
         _remember(directory, lock)
+        _store(lock, directory, [c for c in ledger.fetched if c.reason != STORED])
     finally:
         if not transaction.committed(directory):  # a marked commit is the next run's to finish
             shutil.rmtree(staging, ignore_errors=True)
@@ -207,6 +219,31 @@ def _groups(lock: Lock) -> list[tuple[str, bool]]:
     """The image's layers: the protected closure first (when there is one), then the rest."""
     has_protected = any(locked.protected for locked in lock.packages.values())
     return [(PROTECTED, True), (REST, False)] if has_protected else [(REST, False)]
+
+
+def _from_store(
+    missing: list[Locked], folder: Path, profile: Profile, pins: Mapping[NormalizedName, Version]
+) -> set[str]:
+    """The wheels of `missing` the wheel store holds with the bytes the lock names, copied
+    into `folder`: pip fetches only the rest. Their names."""
+    taken: set[str] = set()
+    for locked in missing:
+        for wheel in locked.wheels:
+            if judge_wheel(wheel.filename, profile.target, pins) is not None:
+                continue
+            if wheel_store.take(wheel.filename, wheel.sha256, folder / wheel.filename):
+                taken.add(wheel.filename)
+                break
+    return taken
+
+
+def _store(lock: Lock, directory: Path, fetched: list[Change]) -> None:
+    """What pip fetched, kept in the wheel store for the next fill anywhere on this machine."""
+    digests = {w.filename: w.sha256 for locked in lock.packages.values() for w in locked.wheels}
+    for change in fetched:
+        wheel_store.keep_quietly(
+            directory / change.group / change.filename, digests[change.filename]
+        )
 
 
 def _require_every_package(lock: Lock, protected: bool, folder: Path) -> None:
