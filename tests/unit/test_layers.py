@@ -70,6 +70,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "verify_files",
         "verify_runtime",
         "verify_torch",
+        "wheel_store",
         "worker_answers",
         "worker_tests",
         "expectations",
