@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -102,15 +103,27 @@ def running(pids: set[int]) -> set[int]:
     return alive
 
 
+STACK = ("torch", "transformers", "peft", "accelerate", "unlocked_broken")
+IMPORT_EACH = """
+import importlib, json, sys
+outcome = {}
+for module in sys.argv[1:]:
+    try:
+        importlib.import_module(module)
+        outcome[module] = "ok"
+    except BaseException as error:
+        outcome[module] = f"{type(error).__name__}: {error}"
+print(json.dumps(outcome))
+"""
+
+
 def imports(python: Path) -> dict[str, str]:
-    """Each stack module: "ok" or the last line of its error."""
-    outcome = {}
-    for module in ("torch", "transformers", "peft", "accelerate", "unlocked_broken"):
-        done = subprocess.run(
-            [str(python), "-c", f"import {module}"], capture_output=True, text=True
-        )
-        outcome[module] = "ok" if done.returncode == 0 else done.stderr.strip().splitlines()[-1]
-    return outcome
+    """Each stack module: "ok" or its error, imported in turn by one process (torch is
+    imported once, not by each of the four that need it)."""
+    done = subprocess.run(
+        [str(python), "-c", IMPORT_EACH, *STACK], capture_output=True, text=True, check=True
+    )
+    return dict(json.loads(done.stdout))
 
 
 def torch_file(python: Path) -> Path:
