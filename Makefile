@@ -3,7 +3,7 @@ VENV      ?= .venv
 PYTHON    := $(VENV)/bin/python
 IMAGEGATE := $(VENV)/bin/imagegate
 PYTEST_ARGS ?=
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 
 .PHONY: setup engine render check-render test test-fast lint bench
 .SECONDARY:
@@ -50,7 +50,8 @@ lint: setup
 	$(VENV)/bin/mypy
 
 ## make test: lint, types, committed Dockerfiles fresh, then unit and integration tests, in
-## TEST_WORKERS processes (default 2) each taking a whole test file at a time
+## TEST_WORKERS processes (default 3: on two cores, a third keeps them busy while the others
+## wait on Docker) each taking a whole test file at a time
 test: lint check-render engine
 	$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 

@@ -23,8 +23,8 @@ LONGEST_FIRST = (
     "test_bisect.py",
     "test_check.py",
 )
-"""Integration files that take minutes, handed out first: `make test` runs two workers, each
-taking a whole file at a time (`--dist loadfile`, in this order), so the longest must not be
+"""Integration files that take minutes, handed out first: `make test` runs three workers,
+each taking a whole file at a time (`--dist loadfile`, in this order), so the longest must not be
 the last one started. The rest follow in the order collected."""
 KEPT = ("imagegate-base:",)
 """Tags a run may make and leave: the Debian stand-ins (a minute of debootstrap each)."""
@@ -37,8 +37,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.docker)
 
     def rank(item: pytest.Item) -> int:
-        name = Path(str(item.fspath)).name
-        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+        path = Path(str(item.fspath))
+        if INTEGRATION in path.parents and path.name in LONGEST_FIRST:
+            return LONGEST_FIRST.index(path.name)
+        return len(LONGEST_FIRST)  # a unit test file of the same name is not the long one
 
     items.sort(key=rank)  # stable: the same order in every worker, as xdist requires
 
