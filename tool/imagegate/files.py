@@ -28,17 +28,26 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def copy_whole(source: Path, target: Path, *, times: bool = False) -> None:
-    """`source` copied to `target` as a new file, named only once whole (with `times`, its
-    mode and times too): a reader never sees half of it, and a file `target` was is
-    replaced, never written into (it may be a hard link: into uv's cache, into a store)."""
+@contextlib.contextmanager
+def whole(target: Path) -> Iterator[Path]:
+    """A path beside `target` to write a new file at, named `target` when the block ends
+    normally and removed however else it ends: a reader never sees half of it, and a file
+    `target` was is replaced, never written into (it may be a hard link: into uv's cache,
+    into a store)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
     try:
-        (shutil.copy2 if times else shutil.copyfile)(source, temporary)
+        yield temporary
         temporary.replace(target)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def copy_whole(source: Path, target: Path, *, times: bool = False) -> None:
+    """`source` copied to `target` as a new file, named only once whole (`whole`; with
+    `times`, its mode and times too)."""
+    with whole(target) as temporary:
+        (shutil.copy2 if times else shutil.copyfile)(source, temporary)
 
 
 def sha256(path: Path) -> str:

@@ -15,7 +15,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from imagegate.files import copy_whole
+from imagegate.files import copy_whole, whole
 
 STORE_ENV = "IMAGEGATE_WHEEL_STORE"
 """Where the store is (default: the user's cache)."""
@@ -49,25 +49,25 @@ def keep_quietly(wheel: Path, digest: str) -> None:
         keep(wheel, digest)
 
 
+class _OtherBytes(Exception):
+    """The stored file's bytes do not hash to the sha256 asked for."""
+
+
 def take(filename: str, digest: str, target: Path) -> bool:
     """The stored `filename` copied to `target`, hashed as it is read: named there only when
-    its bytes hash to `digest`. A stored file that does not is removed (the next fetch keeps
-    a good one). False when nothing was taken."""
+    its bytes hash to `digest` (`files.whole`). A stored file that does not is removed (the
+    next fetch keeps a good one). False when nothing was taken."""
     stored = folder(digest) / filename
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        hashed = hashlib.sha256()
-        with stored.open("rb") as source, temporary.open("wb") as copy:
-            for block in iter(lambda: source.read(1 << 20), b""):
-                hashed.update(block)
-                copy.write(block)
-        if hashed.hexdigest() != digest:
-            stored.unlink(missing_ok=True)
-            return False
-        temporary.replace(target)
-        return True
-    except OSError:
+        with whole(target) as temporary:
+            hashed = hashlib.sha256()
+            with stored.open("rb") as source, temporary.open("wb") as copy:
+                for block in iter(lambda: source.read(1 << 20), b""):
+                    hashed.update(block)
+                    copy.write(block)
+            if hashed.hexdigest() != digest:
+                stored.unlink(missing_ok=True)
+                raise _OtherBytes
+    except (OSError, _OtherBytes):
         return False
-    finally:
-        temporary.unlink(missing_ok=True)
+    return True
