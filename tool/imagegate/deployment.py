@@ -23,13 +23,13 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-import yaml
 from packaging.version import InvalidVersion, Version
 
 from imagegate import gpu_rules
 from imagegate.findings import Finding, Status
 from imagegate.hub import CUDA_VERSION, Hub
 from imagegate.kernels import Kernels, machine_code
+from imagegate.profile_yaml import safe_load
 from imagegate.profiles import Profile
 from imagegate.worker_tests import TIER, WorkerTests
 
@@ -50,7 +50,7 @@ def gpu_pools() -> Mapping[str, tuple[str, ...]]:
 
 def _data(name: str) -> dict[str, Any]:
     text = (files("imagegate") / "data" / name).read_text(encoding="utf-8")
-    loaded: dict[str, Any] = yaml.safe_load(text)
+    loaded: dict[str, Any] = safe_load(text)
     return loaded
 
 

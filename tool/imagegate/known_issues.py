@@ -14,13 +14,13 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import yaml
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from imagegate.errors import ProfileError
 from imagegate.findings import Finding, Status
+from imagegate.profile_yaml import safe_load
 
 DATA = "known_issues.yaml"
 _FIELDS = ("id", "when", "symptom", "fix", "source", "verified")
@@ -83,8 +83,8 @@ def load(path: Path | None = None) -> tuple[KnownIssue, ...]:
     """The shipped data (or another file): read once."""
     if path is None:
         resource = files("imagegate") / "data" / DATA
-        return parse(yaml.safe_load(resource.read_text(encoding="utf-8")), f"imagegate/data/{DATA}")
-    return parse(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
+        return parse(safe_load(resource.read_text(encoding="utf-8")), f"imagegate/data/{DATA}")
+    return parse(safe_load(path.read_text(encoding="utf-8")), str(path))
 
 
 def findings(
