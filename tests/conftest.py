@@ -3,9 +3,12 @@ order files are handed to `make test`'s workers in, and the images a run leaves 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,6 +75,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         session.config.stash[SWEEP] = image_tags()
 
 
+def _stop(pid: Path) -> None:
+    """The process whose pid the file holds, stopped and reaped (gone already: nothing)."""
+    with contextlib.suppress(OSError, ValueError):
+        number = int(pid.read_text(encoding="utf-8"))
+        os.kill(number, signal.SIGTERM)
+        for _ in range(100):
+            with contextlib.suppress(ChildProcessError):  # not this process's child
+                if os.waitpid(number, os.WNOHANG)[0]:
+                    return  # this process's own (a run without workers started it)
+            os.kill(number, 0)  # raises once it is gone
+            time.sleep(0.1)
+        os.kill(number, signal.SIGKILL)
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Every image the run tagged (in any worker, under any name) is removed once every worker
     has finished; tags that were there before the run are never touched."""
@@ -79,6 +96,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     basetemp = session.config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
     for folder in basetemp.glob("shared-*"):  # what the workers shared (integration conftest)
+        for pid in folder.glob("*.pid"):  # a server one of them started for the run
+            _stop(pid)
         shutil.rmtree(folder, ignore_errors=True)
     before = session.config.stash.get(SWEEP, None)
     after = image_tags() if before is not None else None

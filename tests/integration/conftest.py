@@ -256,35 +256,49 @@ def cuda130(base_image: str, workspace: Path) -> Run:
 
 
 @pytest.fixture(scope="session")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real registry server (Debian's docker-registry) on 127.0.0.1, for pushes."""
-    folder = tmp_path_factory.mktemp("registry")
-    port = free_port()
-    config = folder / "config.yml"
-    config.write_text(
-        "version: 0.1\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
-    )
-    server = subprocess.Popen(
-        ["docker-registry", "serve", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    address = f"127.0.0.1:{port}"
-    try:
+def registry(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A real registry server (Debian's docker-registry) on 127.0.0.1, for pushes: one for
+    the run, started by the first pytest worker that asks, as a team shares one. A layer
+    one worker pushed is then mounted, not compressed again, by the next push that holds it
+    (a cpu stack's first push to a registry gzips ~1 GB, ~35 s). Its pid is in
+    `registry.pid` in the shared folder: the session's end stops it (tests/conftest.py)."""
+    folder = shared(tmp_path_factory) / "registry"
+    with FileLock(f"{folder}.lock"):
+        address = folder / "address"
+        if address.is_file() and _answers(address.read_text(encoding="utf-8")):
+            return address.read_text(encoding="utf-8")
+        folder.mkdir(exist_ok=True)
+        port = free_port()
+        config = folder / "config.yml"
+        config.write_text(
+            "version: 0.1\n"
+            f"storage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n"
+            f"http:\n  addr: 127.0.0.1:{port}\n"
+        )
+        server = subprocess.Popen(
+            ["docker-registry", "serve", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # outlives the worker that started it
+        )
+        (folder.parent / f"{folder.name}.pid").write_text(str(server.pid), encoding="utf-8")
+        served = f"127.0.0.1:{port}"
         for _ in range(100):
-            try:
-                with urllib.request.urlopen(f"http://{address}/v2/", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.1)
+            if _answers(served):
+                break
+            time.sleep(0.1)
         else:
-            pytest.fail(f"docker-registry did not answer on {address}")
-        yield address
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+            pytest.fail(f"docker-registry did not answer on {served}")
+        address.write_text(served, encoding="utf-8")
+        return served
+
+
+def _answers(address: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{address}/v2/", timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def tags(registry: str, repository: str) -> list[str]:
