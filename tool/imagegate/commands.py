@@ -23,7 +23,6 @@ from imagegate import (
     preflight,
     progress,
     repair,
-    sbom,
     worker_tests,
 )
 from imagegate.errors import EnvironmentProblem, ExitCode, ImagegateError, ProfileError, UsageError
@@ -181,7 +180,7 @@ def gate(args: argparse.Namespace) -> Result:
 
 def verify(args: argparse.Namespace) -> Result:
     profile = profile_of(args)
-    from imagegate import workflow
+    from imagegate import sbom, workflow
     from imagegate.engine import Engine
 
     image = args.image or workflow.default_tag(profile)
