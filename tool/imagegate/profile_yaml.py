@@ -37,7 +37,9 @@ class WrittenInt(int):
         return number
 
 
-_SAFE: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SAFE: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader where PyYAML was built with it (not a SafeLoader subclass: the same
+constructor and resolver on a parser in C), else the pure-Python one."""
 
 
 def safe_load(text: str) -> Any:
@@ -45,7 +47,7 @@ def safe_load(text: str) -> Any:
     return yaml.load(text, Loader=_SAFE)
 
 
-class _StrictLoader(_SAFE):  # type: ignore[misc,valid-type]
+class _StrictLoader(_SAFE):  # type: ignore[misc]
     """SafeLoader that refuses a key written twice (plain YAML keeps the last one silently)
     and keeps how each number was written, so a message can quote `1.20`, not `1.2`."""
 
