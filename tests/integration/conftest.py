@@ -265,8 +265,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> str:
     folder = shared(tmp_path_factory) / "registry"
     with FileLock(f"{folder}.lock"):
         address = folder / "address"
-        if address.is_file() and _answers(address.read_text(encoding="utf-8")):
-            return address.read_text(encoding="utf-8")
+        known = address.read_text(encoding="utf-8") if address.is_file() else ""
+        if known and _answers(known):
+            return known
         folder.mkdir(exist_ok=True)
         port = free_port()
         config = folder / "config.yml"
