@@ -11,6 +11,9 @@
 - a rebuild after one light pin (accelerate 1.6.0 -> 1.7.0 -> 1.8.1 -> 1.9.0, each new to
   the build cache): torch's layer must be cached;
 - an unchanged `imagegate build cpu`;
+- imagegate's rendered cpu Dockerfile built alone by `docker build` (its layers, no smoke
+  step), cold, against the hand-written uv build: what the layout costs, apart from what
+  verifying costs;
 - the cuda130 pair (6 GB of CUDA wheels): a cold `imagegate build cuda130` against the
   hand-written uv build of its wheelhouse, back to back from a pruned cache;
 - where a cold build's time goes: imagegate's own steps (lock, wheelhouse, render, build,
@@ -94,13 +97,25 @@ HAND_WRITTEN_UV = HAND_WRITTEN.replace(
 def hand_written(project: Path, tag: str, text: str = HAND_WRITTEN, profile: str = "cpu") -> None:
     dockerfile = project / "hand.Dockerfile"
     dockerfile.write_text(text.replace("wheelhouse/cpu/", f"wheelhouse/{profile}/"))
+    docker_build(project, dockerfile, tag, "the hand-written build")
+
+
+def stack_alone(project: Path, tag: str) -> None:
+    """A plain `docker build` of imagegate's rendered cpu Dockerfile: its image (every
+    install layer as imagegate renders it) without the smoke step, which only imagegate's
+    second build runs. Against the hand-written build it is the price of the layout; what
+    is left of a cold `imagegate build` is the price of verifying."""
+    docker_build(project, project / "dockerfiles" / "cpu.Dockerfile", tag, "the stack alone")
+
+
+def docker_build(project: Path, dockerfile: Path, tag: str, what: str) -> None:
     command = ["/usr/bin/docker", "build", "-q", "-f", str(dockerfile), "-t", tag]
     command += ["--build-arg", "BASE_IMAGE=imagegate-base:bookworm", str(project)]
     done = subprocess.run(
         command, capture_output=True, text=True, env={"DOCKER_BUILDKIT": "1"}, check=False
     )
     if done.returncode != 0:
-        sys.exit(f"bench: the hand-written build failed:\n{done.stderr[-2000:]}")
+        sys.exit(f"bench: {what} failed:\n{done.stderr[-2000:]}")
 
 
 def bump_light_pin(project: Path, version: str) -> None:
@@ -177,7 +192,7 @@ def where_time_goes(
 def cpu_part(engine: Engine, project: Path) -> list[str]:
     imagegate(project, "wheelhouse", "cpu")
     revalidate = [timed(lambda: imagegate(project, "wheelhouse", "cpu")) for _ in range(RUNS)]
-    cold, hand, hand_uv, rebuild, unchanged = [], [], [], [], []
+    cold, hand, hand_uv, alone, rebuild, unchanged = [], [], [], [], [], []
     steps: list[dict[str, float]] = []
     for _ in range(RUNS):
         engine.prune_build_cache()
@@ -186,6 +201,8 @@ def cpu_part(engine: Engine, project: Path) -> list[str]:
         hand.append(timed(lambda: hand_written(project, TAGS[1])))
         engine.prune_build_cache()
         hand_uv.append(timed(lambda: hand_written(project, TAGS[1], HAND_WRITTEN_UV)))
+        engine.prune_build_cache()
+        alone.append(timed(lambda: stack_alone(project, TAGS[1])))
     engine.prune_build_cache()
     kit = buildkit_steps(project, "cpu")
     build = ["build", "cpu", "--tag", TAGS[0]]
@@ -203,6 +220,7 @@ def cpu_part(engine: Engine, project: Path) -> list[str]:
         row("imagegate build cpu, cold (vs hand-written)", cold, hand),
         row("imagegate build cpu, cold (vs hand-written with uv)", cold, hand_uv)
         + f"   mark ≤ {MARK:g}x: {met(cold, hand_uv)}",
+        row("  its Dockerfile built alone, no smoke step (vs uv)", alone, hand_uv),
         row("rebuild after one light pin (vs cold)", rebuild, cold),
         row("imagegate build cpu, nothing changed", unchanged),
     ]
