@@ -5,6 +5,8 @@ judge it against the whole lock."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -28,11 +30,12 @@ EXTRA = ("six", "1.16.0")
 """A real distribution the cpu lock does not hold."""
 
 
-def docker_build(context: Path, dockerfile: str, tag: str, folder: Path) -> None:
-    """`docker build` with BuildKit, the Dockerfile kept in `folder`, outside the context."""
+def docker_build(context: Path, dockerfile: str, target: str, tag: str, folder: Path) -> None:
+    """`docker build --target` with BuildKit, the Dockerfile kept in `folder`, outside the
+    context."""
     path = folder / f"{uuid.uuid4().hex}.Dockerfile"
     path.write_text(dockerfile)
-    command = ["/usr/bin/docker", "build", "-q", "-f", str(path)]
+    command = ["/usr/bin/docker", "build", "-q", "-f", str(path), "--target", target]
     done = subprocess.run(
         [*command, "-t", tag, str(context)],
         capture_output=True,
@@ -43,9 +46,11 @@ def docker_build(context: Path, dockerfile: str, tag: str, folder: Path) -> None
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-def layer(tag: str, *steps: str) -> str:
-    """One more layer on the foreign image, built as root, run as its user again."""
-    return "\n".join([f"FROM {tag}", "USER root", *steps, "USER 1000:1000", ""])
+def layer(name: str, *steps: str) -> str:
+    """One more layer on the foreign image, built as root, run as its user again: a stage
+    FROM the stack's stage, not FROM its tag, so the engine never looks the tag up (once,
+    BuildKit did not find a tag built a moment before and went to the network for it)."""
+    return "\n".join([f"FROM stack AS {name}", "USER root", *steps, "USER 1000:1000", ""])
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +62,9 @@ def images(
     made = {
         name: f"{REPOSITORY}/foreign-{name}:{run}" for name in ("stack", "two", "drifted", "extra")
     }
-    context = tmp_path_factory.mktemp("foreign")
+    folder = tmp_path_factory.mktemp("foreign")
+    context = folder / "context"
+    shutil.copytree(cpu_wheelhouse, context / "wheels", copy_function=os.link)
     download = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
     downloaded = subprocess.run(
         [*download, "-d", str(context / "more"), "==".join(DRIFTED), "==".join(EXTRA)],
@@ -66,30 +73,30 @@ def images(
         timeout=600,
     )
     assert downloaded.returncode == 0, downloaded.stderr[-2000:]
-    stack = made["stack"]
+    site = "lib/python3.11/site-packages"
+    variants = {
+        # a second venv that sees the first one's packages: two Pythons hold torch
+        "two": f"RUN python3 -m venv /opt/venv && echo /workspace/venv/{site} > "
+        f"/opt/venv/{site}/stack.pth",
+        "drifted": "RUN --mount=type=bind,source=more,target=/more /workspace/venv/bin/pip "
+        f"install --no-index --no-deps /more/{DRIFTED[0]}-{DRIFTED[1]}-py3-none-any.whl",
+        "extra": "RUN --mount=type=bind,source=more,target=/more /workspace/venv/bin/pip "
+        f"install --no-index --no-deps /more/{EXTRA[0]}-{EXTRA[1]}-py2.py3-none-any.whl",
+    }
+    dockerfile = "\n".join(
+        [
+            f"FROM {base_image} AS stack",
+            "RUN python3 -m venv /workspace/venv",
+            "RUN --mount=type=bind,source=wheels,target=/wheels /workspace/venv/bin/pip install "
+            "--no-index --no-deps /wheels/protected/*.whl /wheels/rest/*.whl",
+            "USER 1000:1000",
+            "",
+            *(layer(name, step) for name, step in variants.items()),
+        ]
+    )
     try:
-        docker_build(
-            cpu_wheelhouse,
-            f"FROM {base_image}\n"
-            "RUN python3 -m venv /workspace/venv\n"
-            "RUN --mount=type=bind,target=/wheels /workspace/venv/bin/pip install --no-index "
-            "--no-deps /wheels/protected/*.whl /wheels/rest/*.whl\n"
-            "USER 1000:1000\n",
-            stack,
-            context,
-        )
-        site = "lib/python3.11/site-packages"
-        variants = {
-            # a second venv that sees the first one's packages: two Pythons hold torch
-            "two": f"RUN python3 -m venv /opt/venv && echo /workspace/venv/{site} > "
-            f"/opt/venv/{site}/stack.pth",
-            "drifted": "RUN --mount=type=bind,target=/more /workspace/venv/bin/pip install "
-            f"--no-index --no-deps /more/more/{DRIFTED[0]}-{DRIFTED[1]}-py3-none-any.whl",
-            "extra": "RUN --mount=type=bind,target=/more /workspace/venv/bin/pip install "
-            f"--no-index --no-deps /more/more/{EXTRA[0]}-{EXTRA[1]}-py2.py3-none-any.whl",
-        }
-        for name, step in variants.items():
-            docker_build(context, layer(stack, step), made[name], context)
+        for name, tag in made.items():
+            docker_build(context, dockerfile, name, tag, folder)
         yield made
     finally:
         for tag in made.values():
