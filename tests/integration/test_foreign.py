@@ -30,12 +30,15 @@ EXTRA = ("six", "1.16.0")
 """A real distribution the cpu lock does not hold."""
 
 
-def docker_build(context: Path, dockerfile: str, target: str, tag: str, folder: Path) -> None:
-    """`docker build --target` with BuildKit, the Dockerfile kept in `folder`, outside the
-    context."""
+def docker_build(
+    context: Path, dockerfile: str, tag: str, folder: Path, target: str | None = None
+) -> None:
+    """`docker build` with BuildKit (of the stage `target`, when given), the Dockerfile kept
+    in `folder`, outside the context."""
     path = folder / f"{uuid.uuid4().hex}.Dockerfile"
     path.write_text(dockerfile)
-    command = ["/usr/bin/docker", "build", "-q", "-f", str(path), "--target", target]
+    command = ["/usr/bin/docker", "build", "-q", "-f", str(path)]
+    command += ["--target", target] if target is not None else []
     done = subprocess.run(
         [*command, "-t", tag, str(context)],
         capture_output=True,
@@ -96,7 +99,7 @@ def images(
     )
     try:
         for name, tag in made.items():
-            docker_build(context, dockerfile, name, tag, folder)
+            docker_build(context, dockerfile, tag, folder, target=name)
         yield made
     finally:
         for tag in made.values():
